@@ -1,0 +1,178 @@
+"""The hash-chained audit trail: append inside the caller's transaction, verify end to end."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from b12desk.data.models import AuditEvent
+from b12desk.data.types import utcnow
+
+GENESIS_HASH = "0" * 64
+# Any constant works; it names the lock that serialises appends to the chain on PostgreSQL.
+_PG_AUDIT_LOCK_KEY = 0x0B12DE5C
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, Enum):
+        return value.value
+    raise TypeError(f"cannot audit a {type(value).__name__}")
+
+
+def canonical_json(values: Mapping[str, Any] | None) -> str:
+    return json.dumps(values or {}, sort_keys=True, separators=(",", ":"), default=_json_default)
+
+
+def event_hash(
+    *,
+    prev_hash: str,
+    at: datetime,
+    staff_id: int | None,
+    action: str,
+    entity: str,
+    entity_id: str,
+    old_values: str,
+    new_values: str,
+    reason: str,
+) -> str:
+    payload = json.dumps(
+        [prev_hash, at.isoformat(), staff_id, action, entity, entity_id, old_values, new_values, reason],
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def changed_values(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Only the fields that differ, so the audit says exactly what an edit changed."""
+    keys = [k for k in new if old.get(k) != new.get(k)]
+    return {k: old.get(k) for k in keys}, {k: new[k] for k in keys}
+
+
+def append_event(
+    session: Session,
+    *,
+    staff_id: int | None,
+    action: str,
+    entity: str,
+    entity_id: object,
+    old: Mapping[str, Any] | None = None,
+    new: Mapping[str, Any] | None = None,
+    reason: str = "",
+) -> AuditEvent:
+    """Add one event chained to the latest one, in the caller's transaction."""
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        # Two workstations appending at once would both read the same last hash and fork the chain.
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK_KEY})
+    session.flush()
+    prev = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
+    prev_hash = prev or GENESIS_HASH
+    # Microsecond precision survives both engines, so the hash can be recomputed from the stored row.
+    at = utcnow()
+    old_json, new_json = canonical_json(old), canonical_json(new)
+    event = AuditEvent(
+        at=at,
+        staff_id=staff_id,
+        action=action,
+        entity=entity,
+        entity_id=str(entity_id),
+        old_values=old_json,
+        new_values=new_json,
+        reason=reason,
+        prev_hash=prev_hash,
+        hash=event_hash(
+            prev_hash=prev_hash,
+            at=at,
+            staff_id=staff_id,
+            action=action,
+            entity=entity,
+            entity_id=str(entity_id),
+            old_values=old_json,
+            new_values=new_json,
+            reason=reason,
+        ),
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    events_checked: int
+    first_broken_id: int | None
+    problem: str
+
+    @property
+    def ok(self) -> bool:
+        return self.first_broken_id is None
+
+
+def verify_chain(session: Session, *, batch_size: int = 5000) -> ChainReport:
+    """Walk the chain in id order; the first event whose hash or link does not hold is named."""
+    prev_hash = GENESIS_HASH
+    checked = 0
+    last_id = 0
+    while True:
+        rows = session.execute(
+            select(
+                AuditEvent.id,
+                AuditEvent.at,
+                AuditEvent.staff_id,
+                AuditEvent.action,
+                AuditEvent.entity,
+                AuditEvent.entity_id,
+                AuditEvent.old_values,
+                AuditEvent.new_values,
+                AuditEvent.reason,
+                AuditEvent.prev_hash,
+                AuditEvent.hash,
+            )
+            .where(AuditEvent.id > last_id)
+            .order_by(AuditEvent.id)
+            .limit(batch_size)
+        ).all()
+        if not rows:
+            return ChainReport(checked, None, "")
+        for r in rows:
+            if r.prev_hash != prev_hash:
+                return ChainReport(
+                    checked,
+                    r.id,
+                    f"audit event {r.id} ({r.action} {r.entity} {r.entity_id}) does not link to the event "
+                    "before it: an event was removed or changed",
+                )
+            expected = event_hash(
+                prev_hash=r.prev_hash,
+                at=r.at,
+                staff_id=r.staff_id,
+                action=r.action,
+                entity=r.entity,
+                entity_id=r.entity_id,
+                old_values=r.old_values,
+                new_values=r.new_values,
+                reason=r.reason,
+            )
+            if expected != r.hash:
+                return ChainReport(
+                    checked,
+                    r.id,
+                    f"audit event {r.id} ({r.action} {r.entity} {r.entity_id}) was altered after it was "
+                    "written: its contents no longer match its hash",
+                )
+            prev_hash = r.hash
+            checked += 1
+            last_id = r.id

@@ -1,0 +1,109 @@
+"""Engine and session set-up: where the database lives, and how each engine is tuned for the clinic."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+APP_NAME = "b12desk"
+DATABASE_URL_ENV = "B12DESK_DATABASE_URL"
+DATA_DIR_ENV = "B12DESK_DATA_DIR"
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+
+def data_dir() -> Path:
+    """The per-user data folder; B12DESK_DATA_DIR overrides it (tests, portable installs)."""
+    override = os.environ.get(DATA_DIR_ENV)
+    path = Path(override) if override else Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def default_url(*, demo: bool = False) -> str:
+    name = "demo.sqlite3" if demo else "b12desk.sqlite3"
+    return f"sqlite:///{data_dir() / name}"
+
+
+def resolve_url(explicit: str | None, *, demo: bool = False) -> str:
+    """--db wins, then B12DESK_DATABASE_URL, then the embedded SQLite file (the demo one apart)."""
+    if explicit:
+        return explicit
+    if demo:
+        return default_url(demo=True)
+    return os.environ.get(DATABASE_URL_ENV) or default_url()
+
+
+def display_url(url: str | URL) -> str:
+    """The URL with any password hidden, for the status bar and logs."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def sqlite_path(url: str | URL) -> Path | None:
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+        return None
+    return Path(u.database)
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control from pysqlite so BEGIN IMMEDIATE below is what actually runs.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(conn: Any) -> None:
+        # IMMEDIATE takes the write lock at BEGIN: a deferred transaction that reads the audit chain and
+        # then writes could fail with SQLITE_BUSY_SNAPSHOT, which the busy timeout cannot wait out.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite":
+        path = sqlite_path(u)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(u, **kwargs)
+        _tune_sqlite(engine)
+        return engine
+    if u.get_backend_name() == "postgresql" and u.get_driver_name() in ("", "psycopg2"):
+        u = u.set(drivername="postgresql+psycopg")
+    return create_engine(u, pool_pre_ping=True, **kwargs)
+
+
+@dataclass(frozen=True)
+class Database:
+    """The one engine and sessionmaker of a running process."""
+
+    url: str
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    def describe(self) -> str:
+        return display_url(self.url)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def open_database(url: str) -> Database:
+    engine = make_engine(url)
+    return Database(url=url, engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))

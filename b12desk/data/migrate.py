@@ -1,0 +1,86 @@
+"""Create or migrate a database to the current schema, taking a verified backup of SQLite files first."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from b12desk.data.db import Database, sqlite_path
+
+
+class BackupFailed(RuntimeError):
+    pass
+
+
+def alembic_config(db: Database) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("b12desk.data") / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", db.url.replace("%", "%%"))
+    return cfg
+
+
+def head_revision(db: Database) -> str:
+    head = ScriptDirectory.from_config(alembic_config(db)).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(db: Database) -> str | None:
+    with db.engine.connect() as conn:
+        rev = MigrationContext.configure(conn).get_current_revision()
+        conn.rollback()
+    return rev
+
+
+@dataclass(frozen=True, slots=True)
+class UpgradeResult:
+    from_revision: str | None
+    to_revision: str
+    backup: Path | None
+
+    @property
+    def changed(self) -> bool:
+        return self.from_revision != self.to_revision
+
+
+def backup_sqlite(source: Path, backup_dir: Path, label: str) -> Path:
+    """Copy with SQLite's online backup API (safe while the app holds the file) and check the copy."""
+    backup_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    target = backup_dir / f"{source.stem}-{stamp}-{label}.sqlite3"
+    src = sqlite3.connect(source)
+    dst = sqlite3.connect(target)
+    try:
+        src.backup(dst)
+        result = dst.execute("PRAGMA integrity_check").fetchone()
+    finally:
+        dst.close()
+        src.close()
+    if not result or result[0] != "ok":
+        raise BackupFailed(f"the backup {target} failed its integrity check: {result}")
+    return target
+
+
+def upgrade(db: Database, *, backup_dir: Path | None) -> UpgradeResult:
+    """Bring the schema to head; an existing SQLite database is backed up (and the copy checked) first."""
+    before = current_revision(db)
+    head = head_revision(db)
+    backup = None
+    if before == head:
+        return UpgradeResult(before, head, None)
+    path = sqlite_path(db.url)
+    if before is not None and path is not None and path.exists() and backup_dir is not None:
+        backup = backup_sqlite(path, backup_dir, f"before-{head}")
+    with db.engine.begin() as conn:
+        cfg = alembic_config(db)
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+    return UpgradeResult(before, head, backup)

@@ -1,0 +1,147 @@
+"""The closed vocabularies of the domain, stored by value in the database."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    NURSE = "nurse"
+    PHARMACIST = "pharmacist"
+    MANAGER = "manager"
+    ADMIN = "admin"
+
+
+class Sex(StrEnum):
+    FEMALE = "female"
+    MALE = "male"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+
+class Cause(StrEnum):
+    """Cause of B12 deficiency, as the roster records it; it chooses the regimen template later."""
+
+    DIETARY = "dietary"
+    PERNICIOUS_ANAEMIA = "pernicious_anaemia"
+    MALABSORPTION_GI_DISEASE = "malabsorption_gi_disease"
+    GASTRECTOMY = "gastrectomy"
+    ILEAL_RESECTION = "ileal_resection"
+    POST_BARIATRIC = "post_bariatric"
+    MEDICATION_METFORMIN = "medication_metformin"
+    MEDICATION_ACID_SUPPRESSION = "medication_acid_suppression"
+    MEDICATION_NITROUS_OXIDE = "medication_nitrous_oxide"
+    MEDICATION_OTHER = "medication_other"
+    UNKNOWN = "unknown"
+
+
+CAUSE_LABELS: dict[Cause, str] = {
+    Cause.DIETARY: "Dietary",
+    Cause.PERNICIOUS_ANAEMIA: "Pernicious anaemia",
+    Cause.MALABSORPTION_GI_DISEASE: "Malabsorption: GI disease",
+    Cause.GASTRECTOMY: "Malabsorption: gastrectomy",
+    Cause.ILEAL_RESECTION: "Malabsorption: ileal resection",
+    Cause.POST_BARIATRIC: "Post-bariatric surgery",
+    Cause.MEDICATION_METFORMIN: "Medication: metformin",
+    Cause.MEDICATION_ACID_SUPPRESSION: "Medication: PPI or H2 blocker",
+    Cause.MEDICATION_NITROUS_OXIDE: "Medication: nitrous oxide",
+    Cause.MEDICATION_OTHER: "Medication: other",
+    Cause.UNKNOWN: "Unknown",
+}
+
+SEX_LABELS: dict[Sex, str] = {
+    Sex.FEMALE: "Female",
+    Sex.MALE: "Male",
+    Sex.OTHER: "Other",
+    Sex.UNKNOWN: "Not recorded",
+}
+
+
+class Formulation(StrEnum):
+    CYANOCOBALAMIN = "cyanocobalamin"
+    HYDROXOCOBALAMIN = "hydroxocobalamin"
+    OTHER = "other"  # e.g. the 5 g IV cyanide antidote: stocked elsewhere, never for deficiency
+
+
+class Container(StrEnum):
+    AMPOULE = "ampoule"
+    SINGLE_DOSE_VIAL = "single_dose_vial"
+    MULTI_DOSE_VIAL = "multi_dose_vial"
+
+
+class Route(StrEnum):
+    IM = "im"
+    DEEP_SC = "deep_sc"
+    SC = "sc"
+    IV = "iv"
+    ORAL = "oral"
+
+
+class InjectionSite(StrEnum):
+    DELTOID_LEFT = "deltoid_left"
+    DELTOID_RIGHT = "deltoid_right"
+    VASTUS_LATERALIS_LEFT = "vastus_lateralis_left"
+    VASTUS_LATERALIS_RIGHT = "vastus_lateralis_right"
+    VENTROGLUTEAL_LEFT = "ventrogluteal_left"
+    VENTROGLUTEAL_RIGHT = "ventrogluteal_right"
+    DORSOGLUTEAL_LEFT = "dorsogluteal_left"
+    DORSOGLUTEAL_RIGHT = "dorsogluteal_right"
+
+
+class VialStatus(StrEnum):
+    OPEN = "open"
+    DISCARDED = "discarded"
+
+
+class MovementKind(StrEnum):
+    RECEIVED = "received"
+    OPENED = "opened"
+    DOSE_DRAWN = "dose_drawn"
+    WASTED = "wasted"
+    ADJUSTED = "adjusted"
+    RETURNED = "returned"
+
+
+class PlanStatus(StrEnum):
+    DRAFT = "draft"
+    VERIFIED = "verified"
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+
+
+class PhaseKind(StrEnum):
+    INDUCTION = "induction"
+    MAINTENANCE = "maintenance"
+
+
+class EventKind(StrEnum):
+    DOSE = "dose"
+    LAB = "lab"
+    REVIEW = "review"
+
+
+class EventStatus(StrEnum):
+    DUE = "due"
+    DONE = "done"
+    MISSED = "missed"
+    CANCELLED = "cancelled"
+
+
+class AdministrationOutcome(StrEnum):
+    GIVEN = "given"
+    REFUSED = "refused"
+    NOT_GIVEN = "not_given"
+
+
+class RecordStatus(StrEnum):
+    """Clinical records are never deleted: a wrong one is marked, and a correction links to it."""
+
+    CURRENT = "current"
+    AMENDED = "amended"
+    ENTERED_IN_ERROR = "entered_in_error"
+
+
+class LabContext(StrEnum):
+    BASELINE = "baseline"
+    FOLLOW_UP = "follow_up"

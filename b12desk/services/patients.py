@@ -1,0 +1,452 @@
+"""Patient roster actions: list, add, edit, archive, restore, history, and laboratory results."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from b12desk.data.audit import append_event, changed_values
+from b12desk.data.models import (
+    AuditEvent,
+    LabResult,
+    Patient,
+    PlanPhase,
+    RegimenTemplate,
+    ScheduledEvent,
+    Staff,
+    TreatmentPlan,
+)
+from b12desk.data.reference import lab_tests
+from b12desk.data.types import utcnow
+from b12desk.domain.enums import Cause, EventStatus, LabContext, PlanStatus, RecordStatus, Sex
+from b12desk.domain.labs import LabValueError, parse_lab_value
+from b12desk.domain.patients import PatientInput, validate_patient
+from b12desk.domain.permissions import Permission
+from b12desk.services.common import Actor, Conflict, NotFound, ValidationFailed, require
+
+
+@dataclass(frozen=True, slots=True)
+class RosterRow:
+    id: int
+    mrn: str
+    family_name: str
+    given_name: str
+    date_of_birth: date
+    sex: Sex
+    cause: Cause
+    neuro_involvement: bool
+    archived: bool
+    regimen: str  # the active plan's template, "" before plans exist
+    phase: str
+    next_due: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class PatientDetail:
+    id: int
+    version_id: int
+    data: PatientInput
+    archived: bool
+    archived_at: datetime | None
+    archive_reason: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    at: datetime
+    who: str
+    action: str
+    changes: dict[str, tuple[Any, Any]]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class LabRow:
+    id: int
+    test_code: str
+    test_name: str
+    context: LabContext
+    taken_on: date
+    value_text: str
+    unit: str
+    value_canonical: Decimal | None
+    canonical_unit: str
+    note: str
+    status: RecordStatus
+    entered_by: str
+    entered_at: datetime
+
+
+_INPUT_FIELDS = tuple(PatientInput.__dataclass_fields__)
+
+
+def _today() -> date:
+    return date.today()
+
+
+def _detail(p: Patient) -> PatientDetail:
+    data = PatientInput(**{name: getattr(p, name) for name in _INPUT_FIELDS})
+    return PatientDetail(
+        id=p.id,
+        version_id=p.version_id,
+        data=data,
+        archived=p.archived,
+        archived_at=p.archived_at,
+        archive_reason=p.archive_reason,
+        created_at=p.created_at,
+        updated_at=p.updated_at,
+    )
+
+
+def _load(session: Session, patient_id: int) -> Patient:
+    patient = session.get(Patient, patient_id)
+    if patient is None:
+        raise NotFound(f"No patient with id {patient_id}.")
+    return patient
+
+
+def roster(session: Session, actor: Actor) -> list[RosterRow]:
+    """Every patient with their active regimen, phase and next due date, in one set-based query."""
+    require(session, actor, Permission.READ_PATIENTS)
+    live = (PlanStatus.VERIFIED, PlanStatus.ACTIVE)
+    plan = (
+        select(
+            TreatmentPlan.patient_id,
+            func.max(TreatmentPlan.id).label("plan_id"),
+        )
+        .where(TreatmentPlan.status.in_(live))
+        .group_by(TreatmentPlan.patient_id)
+        .subquery()
+    )
+    phase = (
+        select(PlanPhase.plan_id, func.min(PlanPhase.seq).label("seq"))
+        .where(PlanPhase.ended_on.is_(None))
+        .group_by(PlanPhase.plan_id)
+        .subquery()
+    )
+    due = (
+        select(ScheduledEvent.patient_id, func.min(ScheduledEvent.due_on).label("next_due"))
+        .where(ScheduledEvent.status == EventStatus.DUE)
+        .group_by(ScheduledEvent.patient_id)
+        .subquery()
+    )
+    stmt = (
+        select(
+            Patient.id,
+            Patient.mrn,
+            Patient.family_name,
+            Patient.given_name,
+            Patient.date_of_birth,
+            Patient.sex,
+            Patient.cause,
+            Patient.neuro_involvement,
+            Patient.archived,
+            RegimenTemplate.name,
+            PlanPhase.kind,
+            due.c.next_due,
+        )
+        .outerjoin(plan, plan.c.patient_id == Patient.id)
+        .outerjoin(TreatmentPlan, TreatmentPlan.id == plan.c.plan_id)
+        .outerjoin(RegimenTemplate, RegimenTemplate.id == TreatmentPlan.template_id)
+        .outerjoin(phase, phase.c.plan_id == plan.c.plan_id)
+        .outerjoin(PlanPhase, and_(PlanPhase.plan_id == phase.c.plan_id, PlanPhase.seq == phase.c.seq))
+        .outerjoin(due, due.c.patient_id == Patient.id)
+        .order_by(Patient.family_name, Patient.given_name, Patient.id)
+    )
+    return [
+        RosterRow(
+            id=r[0],
+            mrn=r[1],
+            family_name=r[2],
+            given_name=r[3],
+            date_of_birth=r[4],
+            sex=r[5],
+            cause=r[6],
+            neuro_involvement=r[7],
+            archived=r[8],
+            regimen=r[9] or "",
+            phase=r[10].value if r[10] is not None else "",
+            next_due=r[11],
+        )
+        for r in session.execute(stmt)
+    ]
+
+
+def get_patient(session: Session, actor: Actor, patient_id: int) -> PatientDetail:
+    require(session, actor, Permission.READ_PATIENTS)
+    return _detail(_load(session, patient_id))
+
+
+def find_patient_by_mrn(session: Session, actor: Actor, mrn: str) -> PatientDetail | None:
+    require(session, actor, Permission.READ_PATIENTS)
+    p = session.scalar(select(Patient).where(Patient.mrn == mrn.strip().upper()))
+    return _detail(p) if p else None
+
+
+def _check(session: Session, data: PatientInput, *, patient_id: int | None) -> PatientInput:
+    data = data.normalized()
+    errors = validate_patient(data, today=_today())
+    if "mrn" not in errors:
+        other = session.scalar(select(Patient.id).where(Patient.mrn == data.mrn))
+        if other is not None and other != patient_id:
+            errors["mrn"] = f"MRN {data.mrn} is already used by another patient; search the roster for it."
+    if errors:
+        raise ValidationFailed(errors)
+    return data
+
+
+def _flush_unique(session: Session, mrn: str) -> None:
+    try:
+        session.flush()
+    except IntegrityError:
+        # Another workstation saved the same MRN between our check and our insert.
+        raise ValidationFailed({"mrn": f"MRN {mrn} was just saved by another workstation."}) from None
+
+
+def create_patient(session: Session, actor: Actor, data: PatientInput) -> PatientDetail:
+    require(session, actor, Permission.EDIT_PATIENTS)
+    data = _check(session, data, patient_id=None)
+    patient = Patient(**asdict(data))
+    session.add(patient)
+    _flush_unique(session, data.mrn)
+    append_event(
+        session, staff_id=actor.id, action="create", entity="patient", entity_id=patient.id, new=asdict(data)
+    )
+    return _detail(patient)
+
+
+def update_patient(
+    session: Session,
+    actor: Actor,
+    patient_id: int,
+    data: PatientInput,
+    *,
+    expected_version: int,
+    reason: str = "",
+) -> PatientDetail:
+    require(session, actor, Permission.EDIT_PATIENTS)
+    patient = _load(session, patient_id)
+    if patient.version_id != expected_version:
+        raise Conflict(
+            f"{patient.given_name} {patient.family_name} was changed by someone else while you were "
+            "editing; close the dialog, reopen the patient and make your change again."
+        )
+    data = _check(session, data, patient_id=patient_id)
+    before = asdict(_detail(patient).data)
+    old, new = changed_values(before, asdict(data))
+    if not new:
+        return _detail(patient)
+    for key, value in new.items():
+        setattr(patient, key, value)
+    patient.updated_at = utcnow()
+    try:
+        _flush_unique(session, data.mrn)
+    except StaleDataError:
+        raise Conflict("The patient was changed by someone else; reopen it and try again.") from None
+    append_event(
+        session,
+        staff_id=actor.id,
+        action="update",
+        entity="patient",
+        entity_id=patient.id,
+        old=old,
+        new=new,
+        reason=reason,
+    )
+    return _detail(patient)
+
+
+def set_archived(
+    session: Session, actor: Actor, patient_id: int, *, archived: bool, reason: str
+) -> PatientDetail:
+    """Archive (or bring back) a patient; nothing is ever deleted, and a reason is required."""
+    require(session, actor, Permission.ARCHIVE_PATIENTS)
+    if not reason.strip():
+        what = "archiving" if archived else "restoring"
+        raise ValidationFailed(
+            {"reason": f"Give a reason for {what} the patient (e.g. moved away, deceased)."}
+        )
+    patient = _load(session, patient_id)
+    if patient.archived == archived:
+        state = "archived" if archived else "active"
+        raise ValidationFailed({"archived": f"{patient.mrn} is already {state}."})
+    old = {"archived": patient.archived}
+    patient.archived = archived
+    patient.archived_at = utcnow() if archived else None
+    patient.archive_reason = reason.strip() if archived else ""
+    patient.updated_at = utcnow()
+    session.flush()
+    append_event(
+        session,
+        staff_id=actor.id,
+        action="archive" if archived else "restore",
+        entity="patient",
+        entity_id=patient.id,
+        old=old,
+        new={"archived": archived},
+        reason=reason.strip(),
+    )
+    return _detail(patient)
+
+
+def patient_history(session: Session, actor: Actor, patient_id: int) -> list[HistoryEntry]:
+    """Every audited change to the patient and their labs, newest first."""
+    require(session, actor, Permission.READ_PATIENTS)
+    _load(session, patient_id)
+    lab_ids = [
+        str(i) for i in session.scalars(select(LabResult.id).where(LabResult.patient_id == patient_id))
+    ]
+    conditions = (AuditEvent.entity == "patient") & (AuditEvent.entity_id == str(patient_id))
+    if lab_ids:
+        conditions = conditions | ((AuditEvent.entity == "lab_result") & AuditEvent.entity_id.in_(lab_ids))
+    rows = session.execute(
+        select(AuditEvent, Staff.username)
+        .outerjoin(Staff, Staff.id == AuditEvent.staff_id)
+        .where(conditions)
+        .order_by(AuditEvent.id.desc())
+    ).all()
+    out = []
+    for event, username in rows:
+        old = json.loads(event.old_values)
+        new = json.loads(event.new_values)
+        keys = sorted(set(old) | set(new))
+        action = event.action if event.entity == "patient" else f"lab {event.action}"
+        out.append(
+            HistoryEntry(
+                event.at,
+                username or "system",
+                action,
+                {k: (old.get(k), new.get(k)) for k in keys},
+                event.reason,
+            )
+        )
+    return out
+
+
+def add_lab_result(
+    session: Session,
+    actor: Actor,
+    patient_id: int,
+    *,
+    test_code: str,
+    context: LabContext,
+    taken_on: date | None,
+    value_text: str,
+    unit: str,
+    note: str = "",
+) -> LabRow:
+    require(session, actor, Permission.RECORD_LABS)
+    _load(session, patient_id)
+    errors: dict[str, str] = {}
+    test = lab_tests().get(test_code)
+    if test is None:
+        raise ValidationFailed({"test": f"Unknown laboratory test '{test_code}'."})
+    value = None
+    try:
+        value = parse_lab_value(test, value_text, unit)
+    except LabValueError as exc:
+        errors["value"] = str(exc)
+    if taken_on is None:
+        errors["taken_on"] = "Enter the date the sample was taken."
+    elif taken_on > _today():
+        errors["taken_on"] = f"The sample date {taken_on.isoformat()} is in the future."
+    if errors or value is None or taken_on is None:
+        raise ValidationFailed(errors)
+    lab = LabResult(
+        patient_id=patient_id,
+        test_code=test.code,
+        context=context,
+        taken_on=taken_on,
+        value_text=value.value_text,
+        value=value.numeric,
+        unit=value.unit,
+        value_canonical=value.canonical,
+        canonical_unit=test.canonical_unit,
+        note=note.strip(),
+        status=RecordStatus.CURRENT,
+        entered_by_id=actor.id,
+        entered_at=utcnow(),
+    )
+    session.add(lab)
+    session.flush()
+    append_event(
+        session,
+        staff_id=actor.id,
+        action="create",
+        entity="lab_result",
+        entity_id=lab.id,
+        new={
+            "patient_id": patient_id,
+            "test": test.code,
+            "taken_on": taken_on,
+            "value": value.value_text,
+            "unit": value.unit,
+            "context": context,
+        },
+    )
+    return _lab_row(lab, actor.username)
+
+
+def mark_lab_entered_in_error(session: Session, actor: Actor, lab_id: int, *, reason: str) -> None:
+    """A wrong result stays readable, marked entered-in-error; re-enter the right one as a new result."""
+    require(session, actor, Permission.RECORD_LABS)
+    lab = session.get(LabResult, lab_id)
+    if lab is None:
+        raise NotFound(f"No laboratory result with id {lab_id}.")
+    if not reason.strip():
+        raise ValidationFailed({"reason": "Say why the result is wrong (e.g. wrong patient, wrong unit)."})
+    if lab.status == RecordStatus.ENTERED_IN_ERROR:
+        raise ValidationFailed({"status": "This result is already marked entered-in-error."})
+    lab.status = RecordStatus.ENTERED_IN_ERROR
+    session.flush()
+    append_event(
+        session,
+        staff_id=actor.id,
+        action="entered_in_error",
+        entity="lab_result",
+        entity_id=lab.id,
+        old={"status": RecordStatus.CURRENT},
+        new={"status": RecordStatus.ENTERED_IN_ERROR},
+        reason=reason.strip(),
+    )
+
+
+def _lab_row(lab: LabResult, username: str) -> LabRow:
+    test = lab_tests().get(lab.test_code)
+    return LabRow(
+        id=lab.id,
+        test_code=lab.test_code,
+        test_name=test.name if test else lab.test_code,
+        context=lab.context,
+        taken_on=lab.taken_on,
+        value_text=lab.value_text,
+        unit=lab.unit,
+        value_canonical=lab.value_canonical,
+        canonical_unit=lab.canonical_unit,
+        note=lab.note,
+        status=lab.status,
+        entered_by=username,
+        entered_at=lab.entered_at,
+    )
+
+
+def list_labs(session: Session, actor: Actor, patient_id: int) -> list[LabRow]:
+    require(session, actor, Permission.READ_PATIENTS)
+    _load(session, patient_id)
+    rows = session.execute(
+        select(LabResult, Staff.username)
+        .join(Staff, Staff.id == LabResult.entered_by_id)
+        .where(LabResult.patient_id == patient_id)
+        .order_by(LabResult.taken_on.desc(), LabResult.id.desc())
+    ).all()
+    return [_lab_row(lab, username) for lab, username in rows]
