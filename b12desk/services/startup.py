@@ -1,0 +1,64 @@
+"""Opening a database for the app or the command line: migrate (after a backup) and, in demo mode, seed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.exc import OperationalError
+
+from b12desk.data import migrate
+from b12desk.data.db import Database, data_dir, open_database, resolve_url
+from b12desk.domain.enums import Role
+from b12desk.services import auth
+from b12desk.services.common import ServiceError
+
+DEMO_PASSWORD = "demo"
+DEMO_USERS: tuple[tuple[str, str, Role], ...] = (
+    ("nurse", "Nora Nurse (demo)", Role.NURSE),
+    ("pharmacist", "Phil Pharmacist (demo)", Role.PHARMACIST),
+    ("manager", "Mona Manager (demo)", Role.MANAGER),
+    ("admin", "Adam Admin (demo)", Role.ADMIN),
+)
+DEMO_PATIENTS = 400
+
+
+class DatabaseUnavailable(ServiceError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedDatabase:
+    db: Database
+    demo: bool
+    upgrade: migrate.UpgradeResult
+
+
+def backup_dir() -> Path:
+    return data_dir() / "backups"
+
+
+def open_app_database(url: str | None, *, demo: bool = False, seed_demo: bool = True) -> OpenedDatabase:
+    """Resolve the URL, migrate to the current schema, and in demo mode make sure demo data exists."""
+    db = open_database(resolve_url(url, demo=demo))
+    try:
+        result = migrate.upgrade(db, backup_dir=backup_dir())
+    except OperationalError as exc:
+        db.dispose()
+        raise DatabaseUnavailable(
+            f"Cannot open the database {db.describe()}: {exc.orig}. Check the address, that the server is "
+            "running, and the user name and password."
+        ) from None
+    if demo and seed_demo:
+        ensure_demo_content(db)
+    return OpenedDatabase(db=db, demo=demo, upgrade=result)
+
+
+def ensure_demo_content(db: Database, *, patients: int = DEMO_PATIENTS, seed: int = 12) -> None:
+    """A demo database gets its four demo users and a small synthetic clinic the first time it opens."""
+    from b12desk.services import demo_data  # only demo mode pays for the generator
+
+    with db.sessions.begin() as session:
+        if auth.staff_count(session) > 0:
+            return
+    demo_data.generate(db, patients=patients, years=2, seed=seed)
