@@ -1,0 +1,215 @@
+"""Import a roster from CSV: validate every row first, report bad rows by line, never half-import."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, fields
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from b12desk.data.audit import append_event
+from b12desk.data.models import Patient
+from b12desk.domain.enums import CAUSE_LABELS, SEX_LABELS, Cause, Sex
+from b12desk.domain.patients import PATIENT_FIELD_LABELS, PatientInput, validate_patient
+from b12desk.domain.permissions import Permission
+from b12desk.services import patients as patient_service
+from b12desk.services.common import Actor, ValidationFailed, require
+
+COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(PatientInput))
+REQUIRED_COLUMNS = ("mrn", "family_name", "given_name", "date_of_birth")
+BOOL_COLUMNS = frozenset(
+    c for c in COLUMNS if c.startswith("flag_") or c in ("neuro_involvement", "pregnant_or_breastfeeding")
+)
+_TRUE = {"yes", "y", "true", "t", "1", "x"}
+_FALSE = {"no", "n", "false", "f", "0", ""}
+_SEX_WORDS = (
+    {"f": Sex.FEMALE, "m": Sex.MALE, "": Sex.UNKNOWN}
+    | {s.value: s for s in Sex}
+    | {label.lower(): s for s, label in SEX_LABELS.items()}
+)
+_CAUSE_WORDS = (
+    {"": Cause.UNKNOWN}
+    | {c.value: c for c in Cause}
+    | {label.lower(): c for c, label in CAUSE_LABELS.items()}
+)
+MAX_FILE_BYTES = 50 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class RowProblem:
+    line: int  # line in the file, the header being line 1
+    mrn: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    rows_read: int
+    good_rows: int
+    problems: list[RowProblem]
+    imported: int
+    dry_run: bool
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def template_text() -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    example = {
+        "mrn": "H123456",
+        "family_name": "Example",
+        "given_name": "Pat",
+        "date_of_birth": "1958-03-14",
+        "sex": "female",
+        "cause": "pernicious_anaemia",
+        "neuro_involvement": "no",
+        "pregnant_or_breastfeeding": "no",
+        "flag_b12_hypersensitivity": "no",
+        "flag_lebers_disease": "no",
+        "flag_benzyl_alcohol_sensitivity": "no",
+    }
+    writer.writerow([example.get(c, "") for c in COLUMNS])
+    return out.getvalue()
+
+
+def write_template(path: Path) -> None:
+    """The header row the importer expects, with one example row to overwrite."""
+    path.write_text(template_text(), encoding="utf-8")
+
+
+def _parse_row(raw: dict[str, str]) -> tuple[PatientInput | None, list[str]]:
+    problems: list[str] = []
+    values: dict[str, object] = {}
+    for column in COLUMNS:
+        text = (raw.get(column) or "").strip()
+        label = PATIENT_FIELD_LABELS[column]
+        if column in BOOL_COLUMNS:
+            if text.lower() in _TRUE:
+                values[column] = True
+            elif text.lower() in _FALSE:
+                values[column] = False
+            else:
+                problems.append(f"{label}: '{text}' is not yes or no.")
+        elif column == "date_of_birth":
+            try:
+                values[column] = date.fromisoformat(text) if text else None
+            except ValueError:
+                problems.append(f"{label}: '{text}' is not a date; write it as YYYY-MM-DD (e.g. 1958-03-14).")
+        elif column == "sex":
+            if text.lower() in _SEX_WORDS:
+                values[column] = _SEX_WORDS[text.lower()]
+            else:
+                problems.append(f"{label}: '{text}' is not one of female, male, other, unknown.")
+        elif column == "cause":
+            if text.lower() in _CAUSE_WORDS:
+                values[column] = _CAUSE_WORDS[text.lower()]
+            else:
+                problems.append(
+                    f"{label}: '{text}' is not a known cause; use one of {', '.join(c.value for c in Cause)}."
+                )
+        else:
+            values[column] = text
+    if problems:
+        return None, problems
+    return PatientInput(**values).normalized(), []  # type: ignore[arg-type]
+
+
+def read_csv(path: Path) -> tuple[list[tuple[int, dict[str, str]]], list[RowProblem]]:
+    """Rows keyed by column with their line numbers; file-level problems are reported on line 1."""
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            return [], [RowProblem(1, "", f"The file is larger than {MAX_FILE_BYTES // 1024 // 1024} MB.")]
+        data = path.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        return [], [RowProblem(0, "", f"Cannot read {path}: {exc.strerror or exc}.")]
+    except UnicodeDecodeError:
+        return [], [
+            RowProblem(0, "", "The file is not UTF-8 text; save it from the spreadsheet as 'CSV UTF-8'.")
+        ]
+    first_line = data.split("\n", 1)[0]
+    delimiter = max(",;\t", key=first_line.count)
+    reader = csv.DictReader(io.StringIO(data, newline=""), delimiter=delimiter)
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    reader.fieldnames = header
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    unknown = [c for c in header if c and c not in COLUMNS]
+    problems = []
+    if not header:
+        problems.append(
+            RowProblem(1, "", "The file is empty; write the template to see the expected columns.")
+        )
+    if missing:
+        problems.append(RowProblem(1, "", f"Missing column(s): {', '.join(missing)}."))
+    if unknown:
+        problems.append(
+            RowProblem(1, "", f"Unknown column(s): {', '.join(unknown)}; expected {', '.join(COLUMNS)}.")
+        )
+    if problems:
+        return [], problems
+    rows = []
+    line = reader.line_num
+    for raw in reader:
+        start_line = line + 1
+        line = reader.line_num
+        if None in raw:
+            problems.append(
+                RowProblem(start_line, raw.get("mrn") or "", "The row has more fields than the header.")
+            )
+            continue
+        if not any((v or "").strip() for v in raw.values()):
+            continue  # blank line
+        rows.append((start_line, {k: v or "" for k, v in raw.items()}))
+    return rows, problems
+
+
+def import_patients(
+    session: Session, actor: Actor, path: Path, *, dry_run: bool, only_good_rows: bool = False
+) -> ImportReport:
+    """Validate every row; import all, or (only when asked) just the good ones, in the caller's session."""
+    require(session, actor, Permission.IMPORT_PATIENTS)
+    rows, problems = read_csv(path)
+    existing = set(session.scalars(select(Patient.mrn)))
+    seen: dict[str, int] = {}
+    good: list[PatientInput] = []
+    today = date.today()
+    for line, raw in rows:
+        parsed, row_problems = _parse_row(raw)
+        mrn = (raw.get("mrn") or "").strip().upper()
+        if parsed is not None:
+            errors = validate_patient(parsed, today=today)
+            row_problems = list(errors.values())
+            if "mrn" not in errors:
+                if parsed.mrn in existing:
+                    row_problems.append(f"MRN {parsed.mrn} is already on the roster.")
+                elif parsed.mrn in seen:
+                    row_problems.append(f"MRN {parsed.mrn} appears again (first on line {seen[parsed.mrn]}).")
+        if row_problems:
+            problems.extend(RowProblem(line, mrn, m) for m in row_problems)
+        elif parsed is not None:
+            seen[parsed.mrn] = line
+            good.append(parsed)
+    problems.sort(key=lambda p: p.line)
+    if dry_run or (problems and not only_good_rows):
+        return ImportReport(len(rows), len(good), problems, 0, dry_run)
+    for data in good:
+        try:
+            patient_service.create_patient(session, actor, data)
+        except ValidationFailed as exc:  # raced with another workstation: abort the whole import
+            raise ValidationFailed({"import": f"MRN {data.mrn}: {exc}. Nothing was imported."}) from None
+    append_event(
+        session,
+        staff_id=actor.id,
+        action="import",
+        entity="patient_csv",
+        entity_id=path.name,
+        new={"imported": len(good), "skipped_bad_rows": len({p.line for p in problems})},
+    )
+    return ImportReport(len(rows), len(good), problems, len(good), dry_run)
