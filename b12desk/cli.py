@@ -1,0 +1,457 @@
+"""The b12desk command line: the same services as the GUI, for administrators, scripts and scanners."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+PASSWORD_ENV = "B12DESK_PASSWORD"
+NEW_PASSWORD_ENV = "B12DESK_NEW_PASSWORD"
+ROLES = ("nurse", "pharmacist", "manager", "admin")
+
+
+class CliError(Exception):
+    """A message for the person at the terminal, and the exit code to leave with."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _common(p: argparse.ArgumentParser, *, top: bool = False) -> None:
+    default: Any = None if top else argparse.SUPPRESS
+    p.add_argument(
+        "--db",
+        metavar="URL",
+        default=default,
+        help="SQLAlchemy database URL (default: $B12DESK_DATABASE_URL, else the SQLite file in the "
+        "per-user data folder)",
+    )
+    p.add_argument(
+        "--user",
+        metavar="NAME",
+        default=default,
+        help=f"sign in as NAME; the password comes from ${PASSWORD_ENV} or a prompt",
+    )
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="use the demo database (kept apart from the real one), creating it with demo data",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="b12desk",
+        description="Vitamin B12 injection treatment desk. With no command, opens the desktop app.",
+    )
+    _common(parser, top=True)
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, help_text: str, **kw: Any) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text, **kw)
+        _common(p)
+        return p
+
+    p_db = add("db", "create, migrate, check or back up the database")
+    db_sub = p_db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    for name, text in (
+        ("upgrade", "create the database or migrate it to the current schema (SQLite is backed up first)"),
+        ("check", "verify database integrity and the audit hash chain; exit 1 and name the first fault"),
+        ("status", "show the database, its schema revision and the head revision"),
+    ):
+        _common(db_sub.add_parser(name, help=text, description=text))
+    p_backup = db_sub.add_parser("backup", help="copy a SQLite database to a checked backup file")
+    _common(p_backup)
+    p_backup.add_argument(
+        "--to", metavar="FOLDER", type=Path, help="folder for the backup (default: data folder)"
+    )
+
+    p_user = add("user", "staff accounts")
+    user_sub = p_user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
+    p_add = user_sub.add_parser(
+        "add",
+        help="create a user; on an empty database the first admin needs no sign-in",
+        description=f"Create a staff account. The password comes from ${NEW_PASSWORD_ENV} or a prompt.",
+    )
+    _common(p_add)
+    p_add.add_argument("name")
+    p_add.add_argument("--role", choices=ROLES, required=True)
+    p_add.add_argument("--full-name", default="", help="as it should appear in records (default: NAME)")
+    _common(user_sub.add_parser("list", help="list active staff accounts"))
+
+    p_pat = add("patient", "read the roster")
+    pat_sub = p_pat.add_subparsers(dest="patient_command", metavar="ACTION", required=True)
+    p_list = pat_sub.add_parser("list", help="list patients")
+    _common(p_list)
+    p_list.add_argument("--search", default="", help="words that must all appear in the MRN or name")
+    p_list.add_argument("--archived", action="store_true", help="list archived patients instead")
+    p_list.add_argument("--json", action="store_true")
+    p_show = pat_sub.add_parser("show", help="one patient's record, labs and history")
+    _common(p_show)
+    p_show.add_argument("mrn")
+    p_show.add_argument("--json", action="store_true")
+
+    p_imp = add("import", "import data from files")
+    imp_sub = p_imp.add_subparsers(dest="import_command", metavar="WHAT", required=True)
+    p_ip = imp_sub.add_parser(
+        "patients",
+        help="import patients from CSV",
+        description="Every row is validated first. While any row is bad nothing is imported, unless "
+        "--only-good-rows is given.",
+    )
+    _common(p_ip)
+    p_ip.add_argument("file", type=Path, nargs="?")
+    p_ip.add_argument("--dry-run", action="store_true", help="validate and report; write nothing")
+    p_ip.add_argument(
+        "--only-good-rows", action="store_true", help="import the good rows even if some are bad"
+    )
+    p_ip.add_argument("--template", type=Path, metavar="FILE", help="write the expected header row to FILE")
+
+    p_demo = add("demo-data", "fill an empty database with deterministic synthetic clinic data")
+    p_demo.add_argument("--patients", type=int, default=2000)
+    p_demo.add_argument("--years", type=int, default=2)
+    p_demo.add_argument("--seed", type=int, default=1)
+    return parser
+
+
+# --- helpers -------------------------------------------------------------------------------------------
+
+
+def _password(prompt: str, env: str) -> str:
+    value = os.environ.get(env)
+    if value is not None:
+        return value
+    if not sys.stdin.isatty():
+        raise CliError(f"No password: set {env} or run the command in a terminal to be asked for it.")
+    return getpass.getpass(prompt)
+
+
+def _open(args: argparse.Namespace, *, seed_demo: bool = True) -> Any:
+    from b12desk.services.startup import open_app_database
+
+    return open_app_database(
+        getattr(args, "db", None), demo=getattr(args, "demo", False), seed_demo=seed_demo
+    )
+
+
+def _sign_in(args: argparse.Namespace, db: Any) -> Any:
+    from b12desk.services import auth
+
+    username = getattr(args, "user", None)
+    if not username:
+        raise CliError("This command reads or writes patient data: sign in with --user NAME.")
+    password = _password(f"Password for {username}: ", PASSWORD_ENV)
+    with db.sessions.begin() as s:
+        return auth.authenticate(s, username=username, password=password)
+
+
+def _print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    for n, r in enumerate(cells):
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, date):
+        return value.isoformat()
+    if hasattr(value, "value"):
+        return value.value
+    if value.__class__.__name__ == "Decimal":
+        return str(value)
+    return value
+
+
+# --- commands ------------------------------------------------------------------------------------------
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    opened = _open(args)
+    from b12desk.ui.app import run_gui  # Qt loads only for the desktop app
+
+    password = os.environ.get(PASSWORD_ENV) if args.user else None
+    return run_gui(
+        opened,
+        username=args.user,
+        password=password,
+        exit_after_shown=os.environ.get("B12DESK_EXIT_AFTER_SHOWN") == "1",
+    )
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from b12desk.data import migrate
+    from b12desk.data.audit import verify_chain
+    from b12desk.data.db import open_database, resolve_url
+    from b12desk.data.integrity import check_database
+    from b12desk.services.startup import backup_dir
+
+    if args.db_command == "upgrade":
+        result = _open(args, seed_demo=False).upgrade
+        if not result.changed:
+            print(f"Database is up to date (revision {result.to_revision}).")
+        else:
+            print(f"Database migrated from {result.from_revision or 'empty'} to {result.to_revision}.")
+        if result.backup:
+            print(f"Backup taken first: {result.backup}")
+        return 0
+    db = open_database(resolve_url(getattr(args, "db", None), demo=getattr(args, "demo", False)))
+    try:
+        if args.db_command == "status":
+            print(f"database: {db.describe()}")
+            print(f"revision: {migrate.current_revision(db) or 'empty (run: b12desk db upgrade)'}")
+            print(f"head:     {migrate.head_revision(db)}")
+            return 0
+        if args.db_command == "backup":
+            from b12desk.data.db import sqlite_path
+
+            path = sqlite_path(db.url)
+            if path is None or not path.exists():
+                raise CliError(
+                    "db backup copies SQLite files; back up PostgreSQL with pg_dump on the server."
+                )
+            target = migrate.backup_sqlite(path, args.to or backup_dir(), "manual")
+            print(f"Backup written and checked: {target}")
+            return 0
+        # check
+        faults = check_database(db)
+        with db.sessions() as s:
+            chain = verify_chain(s)
+        for fault in faults:
+            print(f"FAULT: {fault}")
+        if not chain.ok:
+            print(f"FAULT: {chain.problem}")
+            print(f"First broken audit event: {chain.first_broken_id}")
+        if faults or not chain.ok:
+            return 1
+        print(f"OK: database {db.describe()} is intact; {chain.events_checked} audit events verified.")
+        return 0
+    finally:
+        db.dispose()
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    from b12desk.domain.enums import Role
+    from b12desk.services import auth
+
+    opened = _open(args)
+    db = opened.db
+    if args.user_command == "list":
+        actor = _sign_in(args, db)
+        with db.sessions.begin() as s:
+            from b12desk.domain.permissions import Permission
+            from b12desk.services.common import require
+
+            require(s, actor, Permission.MANAGE_STAFF)
+            rows = [(a.username, a.full_name, a.role.value) for a in auth.list_staff(s)]
+        _print_table(("user", "full name", "role"), rows)
+        return 0
+    with db.sessions.begin() as s:
+        empty = auth.staff_count(s) == 0
+    full_name = args.full_name or args.name
+    if empty:
+        if args.role != "admin":
+            raise CliError("The database has no users yet: create the first one with --role admin.")
+        password = _password(f"New password for {args.name}: ", NEW_PASSWORD_ENV)
+        if NEW_PASSWORD_ENV not in os.environ and password != getpass.getpass("Repeat it: "):
+            raise CliError("The two passwords differ; nothing was saved.")
+        with db.sessions.begin() as s:
+            created = auth.create_first_admin(s, username=args.name, full_name=full_name, password=password)
+    else:
+        actor = _sign_in(args, db)
+        password = _password(f"New password for {args.name}: ", NEW_PASSWORD_ENV)
+        if NEW_PASSWORD_ENV not in os.environ and password != getpass.getpass("Repeat it: "):
+            raise CliError("The two passwords differ; nothing was saved.")
+        with db.sessions.begin() as s:
+            created = auth.create_user(
+                s, actor, username=args.name, full_name=full_name, role=Role(args.role), password=password
+            )
+    print(f"Created {created.role.value} '{created.username}' ({created.full_name}).")
+    return 0
+
+
+def cmd_patient(args: argparse.Namespace) -> int:
+    from b12desk.domain.enums import CAUSE_LABELS
+    from b12desk.services import patients
+
+    db = _open(args).db
+    actor = _sign_in(args, db)
+    with db.sessions.begin() as s:
+        if args.patient_command == "list":
+            words = args.search.lower().split()
+            rows = [
+                r
+                for r in patients.roster(s, actor)
+                if r.archived == args.archived
+                and all(w in f"{r.mrn} {r.family_name} {r.given_name}".lower() for w in words)
+            ]
+            if args.json:
+                print(json.dumps([_jsonable(asdict(r)) for r in rows], indent=1))
+            else:
+                _print_table(
+                    ("MRN", "name", "born", "cause", "neuro", "regimen", "phase", "next due"),
+                    [
+                        (
+                            r.mrn,
+                            f"{r.family_name}, {r.given_name}",
+                            r.date_of_birth,
+                            CAUSE_LABELS[r.cause],
+                            "yes" if r.neuro_involvement else "no",
+                            r.regimen,
+                            r.phase,
+                            r.next_due,
+                        )
+                        for r in rows
+                    ],
+                )
+                print(f"{len(rows)} patient(s)")
+            return 0
+        found = patients.find_patient_by_mrn(s, actor, args.mrn)
+        if found is None:
+            raise CliError(f"No patient with MRN {args.mrn.upper()}.")
+        labs = patients.list_labs(s, actor, found.id)
+        history = patients.patient_history(s, actor, found.id)
+    if args.json:
+        print(
+            json.dumps(
+                _jsonable(
+                    {
+                        "patient": asdict(found.data),
+                        "archived": found.archived,
+                        "labs": [asdict(x) for x in labs],
+                        "history": [asdict(h) for h in history],
+                    }
+                ),
+                indent=1,
+                default=str,
+            )
+        )
+        return 0
+    for key, value in asdict(found.data).items():
+        print(f"{key:32} {_jsonable(value)}")
+    print(f"{'archived':32} {found.archived} {found.archive_reason}")
+    print(f"\nLabs ({len(labs)}):")
+    _print_table(
+        ("taken", "test", "value", "unit", "status"),
+        [(x.taken_on, x.test_name, x.value_text, x.unit, x.status.value) for x in labs],
+    )
+    print(f"\nHistory ({len(history)}):")
+    _print_table(
+        ("when", "who", "action", "reason"),
+        [(h.at.strftime("%Y-%m-%d %H:%M"), h.who, h.action, h.reason) for h in history],
+    )
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from b12desk.services import imports
+
+    if args.template:
+        imports.write_template(args.template)
+        print(f"Template written: {args.template}")
+        return 0
+    if args.file is None:
+        raise CliError("Name the CSV file to import, or use --template FILE to write the expected columns.")
+    db = _open(args).db
+    actor = _sign_in(args, db)
+    with db.sessions.begin() as s:
+        report = imports.import_patients(
+            s, actor, args.file, dry_run=args.dry_run, only_good_rows=args.only_good_rows
+        )
+    for p in report.problems:
+        print(f"line {p.line}: {p.mrn + ': ' if p.mrn else ''}{p.message}", file=sys.stderr)
+    bad_lines = len({p.line for p in report.problems})
+    print(f"{report.rows_read} row(s) read, {report.good_rows} good, {bad_lines} line(s) with problems.")
+    if report.dry_run:
+        print("Dry run: nothing was imported.")
+        return 1 if report.problems else 0
+    if report.problems and not args.only_good_rows:
+        print(
+            "Nothing was imported. Fix the lines above, or re-run with --only-good-rows to import the "
+            f"{report.good_rows} good row(s) alone."
+        )
+        return 1
+    print(f"Imported {report.imported} patient(s).")
+    return 0
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    from b12desk.services import demo_data
+
+    if args.patients < 1 or args.years < 1:
+        raise CliError("--patients and --years must be at least 1.")
+    opened = _open(args, seed_demo=False)
+
+    def progress(stage: str, rows: int) -> None:
+        print(f"  {stage}: {rows:,} rows", file=sys.stderr, flush=True)
+
+    stats = demo_data.generate(
+        opened.db, patients=args.patients, years=args.years, seed=args.seed, progress=progress
+    )
+    for key, value in asdict(stats).items():
+        if isinstance(value, dict):
+            for table, count in value.items():
+                print(f"{table}: {count}")
+        else:
+            print(f"{key}: {round(value, 3) if isinstance(value, float) else value}")
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "db": cmd_db,
+    "user": cmd_user,
+    "patient": cmd_patient,
+    "import": cmd_import,
+    "demo-data": cmd_demo_data,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    t0 = time.time()
+    os.environ.setdefault("B12DESK_T0", str(t0))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from b12desk import __version__
+
+        print(f"b12desk {__version__}")
+        return 0
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from b12desk.services.common import ServiceError, ValidationFailed
+
+    try:
+        handler = COMMANDS.get(args.command or "", cmd_gui)
+        return handler(args)
+    except CliError as exc:
+        print(f"b12desk: {exc}", file=sys.stderr)
+        return exc.code
+    except ValidationFailed as exc:
+        for message in exc.errors.values():
+            print(f"b12desk: {message}", file=sys.stderr)
+        return 1
+    except ServiceError as exc:
+        print(f"b12desk: {exc}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as exc:
+        print(f"b12desk: database error: {getattr(exc, 'orig', None) or exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

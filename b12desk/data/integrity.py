@@ -1,0 +1,46 @@
+"""Database integrity checks beyond the audit chain: storage, foreign keys, schema revision, stock ledger."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select, text
+
+from b12desk.data import migrate
+from b12desk.data.db import Database
+from b12desk.data.models import Lot, StockMovement, Vial
+
+
+def check_database(db: Database) -> list[str]:
+    """Every fault found, each a sentence naming what is wrong; empty when all is well."""
+    faults: list[str] = []
+    current, head = migrate.current_revision(db), migrate.head_revision(db)
+    if current != head:
+        faults.append(f"schema revision is {current or 'empty'}, expected {head}: run 'b12desk db upgrade'")
+        return faults
+    with db.engine.connect() as conn:
+        if db.is_sqlite:
+            result = [r[0] for r in conn.exec_driver_sql("PRAGMA integrity_check").fetchall()]
+            if result != ["ok"]:
+                faults.extend(f"SQLite integrity: {r}" for r in result)
+            for table, rowid, parent, _fk in conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall():
+                faults.append(f"{table} row {rowid} refers to a missing {parent} row")
+        else:
+            conn.execute(text("SELECT 1"))
+        ledger = (
+            select(StockMovement.lot_id, func.sum(StockMovement.containers).label("total"))
+            .group_by(StockMovement.lot_id)
+            .subquery()
+        )
+        for lot_id, lot_number, on_hand, total in conn.execute(
+            select(Lot.id, Lot.lot_number, Lot.quantity_on_hand, func.coalesce(ledger.c.total, 0))
+            .outerjoin(ledger, ledger.c.lot_id == Lot.id)
+            .where(Lot.quantity_on_hand != func.coalesce(ledger.c.total, 0))
+        ):
+            faults.append(
+                f"lot {lot_number} (id {lot_id}) holds {on_hand} containers but its ledger sums to {total}"
+            )
+        for vial_id, remaining in conn.execute(
+            select(Vial.id, Vial.remaining_ml).where(Vial.remaining_ml < 0)
+        ):
+            faults.append(f"vial {vial_id} has negative remaining volume {remaining} mL")
+        conn.rollback()
+    return faults
