@@ -39,7 +39,9 @@ def _seed_staff(db: Database) -> Staffing:
     with db.sessions.begin() as s:
         admin = auth.create_first_admin(s, username="admin", full_name="Ada Admin", password=PASSWORD)
         made = {
-            name: auth.create_user(s, admin, username=name, full_name=name.title(), role=role, password=PASSWORD)
+            name: auth.create_user(
+                s, admin, username=name, full_name=name.title(), role=role, password=PASSWORD
+            )
             for name, role in (
                 ("nurse", Role.NURSE),
                 ("pharmacist", Role.PHARMACIST),
@@ -70,8 +72,9 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Sta
 
 
 @pytest.fixture(scope="session")
-def _sqlite_shared(sqlite_template: tuple[Path, Staffing], tmp_path_factory: pytest.TempPathFactory
-                   ) -> Iterator[tuple[Database, Staffing]]:
+def _sqlite_shared(
+    sqlite_template: tuple[Path, Staffing], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Database, Staffing]]:
     path, staffing = sqlite_template
     copy = tmp_path_factory.mktemp("shared") / "shared.sqlite3"
     shutil.copy(path, copy)

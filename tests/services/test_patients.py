@@ -50,7 +50,9 @@ def test_duplicate_mrn_is_refused_with_a_message(session: Session, staff: Staffi
 
 def test_future_birth_date_is_refused(session: Session, staff: Staffing) -> None:
     with pytest.raises(ValidationFailed) as err:
-        patients.create_patient(session, staff.nurse, make_input(date_of_birth=date.today() + timedelta(days=1)))
+        patients.create_patient(
+            session, staff.nurse, make_input(date_of_birth=date.today() + timedelta(days=1))
+        )
     assert "in the future" in err.value.errors["date_of_birth"]
 
 
@@ -75,8 +77,9 @@ def test_archive_needs_a_reason_and_keeps_the_record(session: Session, staff: St
 
 def test_edit_records_old_and_new_values(session: Session, staff: Staffing) -> None:
     p = patients.create_patient(session, staff.nurse, make_input())
-    patients.update_patient(session, staff.pharmacist, p.id, make_input(given_name="Gracie"),
-                            expected_version=p.version_id)
+    patients.update_patient(
+        session, staff.pharmacist, p.id, make_input(given_name="Gracie"), expected_version=p.version_id
+    )
     latest = patients.patient_history(session, staff.nurse, p.id)[0]
     assert latest.action == "update"
     assert latest.changes == {"given_name": ("Grace", "Gracie")}
@@ -84,16 +87,27 @@ def test_edit_records_old_and_new_values(session: Session, staff: Staffing) -> N
 
 def test_stale_edit_is_refused(session: Session, staff: Staffing) -> None:
     p = patients.create_patient(session, staff.nurse, make_input())
-    patients.update_patient(session, staff.nurse, p.id, make_input(notes="first"), expected_version=p.version_id)
+    patients.update_patient(
+        session, staff.nurse, p.id, make_input(notes="first"), expected_version=p.version_id
+    )
     with pytest.raises(Conflict):
-        patients.update_patient(session, staff.nurse, p.id, make_input(notes="second"),
-                                expected_version=p.version_id)
+        patients.update_patient(
+            session, staff.nurse, p.id, make_input(notes="second"), expected_version=p.version_id
+        )
 
 
 def test_b12_in_pg_per_ml_is_converted_to_pmol_per_l(session: Session, staff: Staffing) -> None:
     p = patients.create_patient(session, staff.nurse, make_input())
-    lab = patients.add_lab_result(session, staff.nurse, p.id, test_code="serum_b12", context=LabContext.BASELINE,
-                                  taken_on=date(2026, 1, 5), value_text="200", unit="pg/mL")
+    lab = patients.add_lab_result(
+        session,
+        staff.nurse,
+        p.id,
+        test_code="serum_b12",
+        context=LabContext.BASELINE,
+        taken_on=date(2026, 1, 5),
+        value_text="200",
+        unit="pg/mL",
+    )
     assert lab.value_canonical == Decimal("147.6")
     assert lab.canonical_unit == "pmol/L"
 
@@ -101,15 +115,31 @@ def test_b12_in_pg_per_ml_is_converted_to_pmol_per_l(session: Session, staff: St
 def test_lab_in_wrong_unit_range_is_refused(session: Session, staff: Staffing) -> None:
     p = patients.create_patient(session, staff.nurse, make_input())
     with pytest.raises(ValidationFailed) as err:
-        patients.add_lab_result(session, staff.nurse, p.id, test_code="hb", context=LabContext.BASELINE,
-                                taken_on=date(2026, 1, 5), value_text="1300", unit="g/L")
+        patients.add_lab_result(
+            session,
+            staff.nurse,
+            p.id,
+            test_code="hb",
+            context=LabContext.BASELINE,
+            taken_on=date(2026, 1, 5),
+            value_text="1300",
+            unit="g/L",
+        )
     assert "check the value and the unit" in err.value.errors["value"]
 
 
 def test_wrong_lab_is_marked_not_deleted(session: Session, staff: Staffing) -> None:
     p = patients.create_patient(session, staff.nurse, make_input())
-    lab = patients.add_lab_result(session, staff.nurse, p.id, test_code="potassium", context=LabContext.FOLLOW_UP,
-                                  taken_on=date(2026, 1, 5), value_text="4.1", unit="mmol/L")
+    lab = patients.add_lab_result(
+        session,
+        staff.nurse,
+        p.id,
+        test_code="potassium",
+        context=LabContext.FOLLOW_UP,
+        taken_on=date(2026, 1, 5),
+        value_text="4.1",
+        unit="mmol/L",
+    )
     patients.mark_lab_entered_in_error(session, staff.nurse, lab.id, reason="wrong patient")
     rows = patients.list_labs(session, staff.nurse, p.id)
     assert [r.status for r in rows] == [RecordStatus.ENTERED_IN_ERROR]

@@ -1,0 +1,192 @@
+"""The command line end to end on a real SQLite file: set-up, sign-in, import, integrity check."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from b12desk.cli import main
+from tests.conftest import PASSWORD, Staffing
+
+Capture = pytest.CaptureFixture[str]
+
+
+@pytest.fixture
+def db_url(fresh_db: tuple[object, Staffing], tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'b12desk.sqlite3'}"
+
+
+def test_first_admin_on_an_empty_database_then_sign_in_required(
+    tmp_path: Path, capsys: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'new.sqlite3'}"
+    assert main(["db", "upgrade", "--db", url]) == 0
+    monkeypatch.setenv("B12DESK_NEW_PASSWORD", "a long password")
+    assert main(["user", "add", "chief", "--role", "admin", "--db", url]) == 0
+    # A second user now needs a signed-in administrator.
+    assert main(["user", "add", "nurse1", "--role", "nurse", "--db", url]) == 1
+    assert "sign in with --user" in capsys.readouterr().err
+    monkeypatch.setenv("B12DESK_PASSWORD", "a long password")
+    assert main(["user", "add", "nurse1", "--role", "nurse", "--db", url, "--user", "chief"]) == 0
+
+
+def test_first_user_must_be_admin(tmp_path: Path, capsys: Capture, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("B12DESK_NEW_PASSWORD", "a long password")
+    assert main(["user", "add", "n", "--role", "nurse", "--db", f"sqlite:///{tmp_path / 'x.sqlite3'}"]) == 1
+    assert "--role admin" in capsys.readouterr().err
+
+
+def test_patient_commands_need_sign_in(db_url: str, capsys: Capture) -> None:
+    assert main(["patient", "list", "--db", db_url]) == 1
+    assert "sign in" in capsys.readouterr().err
+
+
+def test_wrong_password_is_refused_without_traceback(
+    db_url: str, capsys: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("B12DESK_PASSWORD", "wrong")
+    assert main(["patient", "list", "--db", db_url, "--user", "nurse"]) == 1
+    err = capsys.readouterr().err
+    assert "wrong password" in err
+    assert "Traceback" not in err
+
+
+def test_csv_import_reports_bad_lines_and_imports_nothing(
+    db_url: str, tmp_path: Path, capsys: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("B12DESK_PASSWORD", PASSWORD)
+    csv_file = tmp_path / "roster.csv"
+    csv_file.write_text(
+        "mrn,family_name,given_name,date_of_birth,cause\n"
+        "K1,Adeyemi,Tola,1970-02-03,pernicious_anaemia\n"
+        "K2,Brown,,1980-01-01,dietary\n"
+        "K3,Chen,Li,03/04/1990,dietary\n"
+        "K4,Diaz,Ana,1990-04-03,not a cause\n",
+        encoding="utf-8",
+    )
+    assert main(["import", "patients", str(csv_file), "--db", db_url, "--user", "manager"]) == 1
+    out = capsys.readouterr()
+    assert "line 3: K2: Enter the given name." in out.err
+    assert "line 4: K3: Date of birth: '03/04/1990' is not a date" in out.err
+    assert "line 5: K4: Cause of deficiency: 'not a cause'" in out.err
+    assert "Nothing was imported" in out.out
+    assert main(["patient", "list", "--db", db_url, "--user", "manager"]) == 0
+    assert "0 patient(s)" in capsys.readouterr().out
+
+    assert (
+        main(["import", "patients", str(csv_file), "--db", db_url, "--user", "manager", "--only-good-rows"])
+        == 0
+    )
+    assert "Imported 1 patient(s)." in capsys.readouterr().out
+    assert main(["patient", "list", "--db", db_url, "--user", "manager", "--search", "adeyemi"]) == 0
+    assert "K1" in capsys.readouterr().out
+
+
+def test_dry_run_writes_nothing(
+    db_url: str, tmp_path: Path, capsys: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("B12DESK_PASSWORD", PASSWORD)
+    csv_file = tmp_path / "ok.csv"
+    csv_file.write_text("mrn,family_name,given_name,date_of_birth\nZ9,Ng,Mo,1944-05-06\n", encoding="utf-8")
+    assert main(["import", "patients", str(csv_file), "--dry-run", "--db", db_url, "--user", "manager"]) == 0
+    assert "Dry run" in capsys.readouterr().out
+    assert main(["patient", "list", "--db", db_url, "--user", "manager"]) == 0
+    assert "0 patient(s)" in capsys.readouterr().out
+
+
+def test_template_has_the_expected_header(tmp_path: Path) -> None:
+    target = tmp_path / "t.csv"
+    assert main(["import", "patients", "--template", str(target)]) == 0
+    assert (
+        target.read_text(encoding="utf-8")
+        .splitlines()[0]
+        .startswith("mrn,family_name,given_name,date_of_birth")
+    )
+
+
+def test_nurse_may_not_import(
+    db_url: str, tmp_path: Path, capsys: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("B12DESK_PASSWORD", PASSWORD)
+    csv_file = tmp_path / "ok.csv"
+    csv_file.write_text("mrn,family_name,given_name,date_of_birth\nZ9,Ng,Mo,1944-05-06\n", encoding="utf-8")
+    assert main(["import", "patients", str(csv_file), "--db", db_url, "--user", "nurse"]) == 1
+    assert "may not import patients" in capsys.readouterr().err
+
+
+def test_db_check_names_an_audit_row_changed_by_raw_sql(
+    db_url: str, tmp_path: Path, capsys: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("B12DESK_PASSWORD", PASSWORD)
+    csv_file = tmp_path / "ok.csv"
+    csv_file.write_text("mrn,family_name,given_name,date_of_birth\nZ9,Ng,Mo,1944-05-06\n", encoding="utf-8")
+    assert main(["import", "patients", str(csv_file), "--db", db_url, "--user", "manager"]) == 0
+    assert main(["db", "check", "--db", db_url]) == 0
+    assert "audit events verified" in capsys.readouterr().out
+
+    raw = sqlite3.connect(db_url.removeprefix("sqlite:///"))
+    target = raw.execute("SELECT id FROM audit_events WHERE entity='patient'").fetchone()[0]
+    raw.execute(
+        "UPDATE audit_events SET new_values = replace(new_values, 'Ng', 'Xx') WHERE id = ?", (target,)
+    )
+    raw.commit()
+    raw.close()
+    assert main(["db", "check", "--db", db_url]) == 1
+    out = capsys.readouterr().out
+    assert f"First broken audit event: {target}" in out
+    assert "altered" in out
+
+
+def test_db_check_catches_a_deleted_audit_row(
+    db_url: str, tmp_path: Path, capsys: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("B12DESK_PASSWORD", PASSWORD)
+    csv_file = tmp_path / "ok.csv"
+    csv_file.write_text(
+        "mrn,family_name,given_name,date_of_birth\nZ9,Ng,Mo,1944-05-06\nZ8,Ng,Al,1944-05-06\n",
+        encoding="utf-8",
+    )
+    assert main(["import", "patients", str(csv_file), "--db", db_url, "--user", "manager"]) == 0
+    raw = sqlite3.connect(db_url.removeprefix("sqlite:///"))
+    first, second = [
+        r[0] for r in raw.execute("SELECT id FROM audit_events WHERE entity='patient' ORDER BY id")
+    ]
+    raw.execute("DELETE FROM audit_events WHERE id = ?", (first,))
+    raw.commit()
+    raw.close()
+    assert main(["db", "check", "--db", db_url]) == 1
+    assert f"First broken audit event: {second}" in capsys.readouterr().out
+
+
+def test_unreachable_database_gives_a_message(capsys: Capture) -> None:
+    code = main(["db", "upgrade", "--db", "postgresql+psycopg://nobody@127.0.0.1:1/none"])
+    assert code != 0
+    err = capsys.readouterr().err
+    assert "Cannot open the database" in err
+    assert "Traceback" not in err
+
+
+def test_upgrade_backs_up_an_existing_sqlite_file_before_migrating(tmp_path: Path) -> None:
+    from b12desk.data import migrate
+    from b12desk.data.db import open_database
+
+    path = tmp_path / "old.sqlite3"
+    db = open_database(f"sqlite:///{path}")
+    from alembic import command
+
+    cfg = migrate.alembic_config(db)
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'base0'")  # pretend an older schema
+    # An unknown old revision must not be migrated blindly: alembic refuses, and the file is untouched.
+    with pytest.raises(Exception, match="base0"):
+        migrate.upgrade(db, backup_dir=tmp_path / "backups")
+    backups = list((tmp_path / "backups").glob("old-*-before-*.sqlite3"))
+    assert len(backups) == 1
+    check = sqlite3.connect(backups[0])
+    assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    check.close()
+    db.dispose()
