@@ -16,11 +16,11 @@ from sqlalchemy.orm import Session
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from b12desk.data.db import Database, open_database  # noqa: E402
-from b12desk.data.migrate import upgrade  # noqa: E402
-from b12desk.domain.enums import Role  # noqa: E402
-from b12desk.services import auth  # noqa: E402
-from b12desk.services.common import Actor  # noqa: E402
+from b12desk.data.db import Database, open_database
+from b12desk.data.migrate import upgrade
+from b12desk.domain.enums import Role
+from b12desk.services import auth
+from b12desk.services.common import Actor
 
 PG_URL_ENV = "B12DESK_TEST_PG_URL"
 PASSWORD = "correct horse battery"
