@@ -42,6 +42,7 @@ from b12desk.domain.enums import (
     Sex,
     VialStatus,
 )
+from b12desk.domain.stock import WasteReason
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -217,6 +218,7 @@ class StockMovement(Base):
     kind: Mapped[MovementKind] = mapped_column(str_enum(MovementKind, "movement_kind"))
     containers: Mapped[int] = mapped_column(Integer, default=0)  # signed change of sealed containers
     volume_ml: Mapped[Decimal] = mapped_column(Numeric(8, 3), default=Decimal(0))  # signed change in a vial
+    waste_reason: Mapped[WasteReason | None] = mapped_column(str_enum(WasteReason, "waste_reason"))
     reason: Mapped[str] = mapped_column(Text, default="")
     administration_id: Mapped[int | None] = mapped_column(ForeignKey("administrations.id"))
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 21:06:47.214065
+Create Date: 2026-11-25 21:16:44.450839
 """
 from __future__ import annotations
 
@@ -280,6 +280,7 @@ def upgrade() -> None:
     sa.Column('kind', sa.Enum('received', 'opened', 'dose_drawn', 'wasted', 'adjusted', 'returned', name='movement_kind', native_enum=False, create_constraint=True, length=32), nullable=False),
     sa.Column('containers', sa.Integer(), nullable=False),
     sa.Column('volume_ml', sa.Numeric(precision=8, scale=3), nullable=False),
+    sa.Column('waste_reason', sa.Enum('expired', 'past_discard_by', 'contaminated', 'dropped_or_broken', 'drawn_not_given', 'empty', 'other', name='waste_reason', native_enum=False, create_constraint=True, length=32), nullable=True),
     sa.Column('reason', sa.Text(), nullable=False),
     sa.Column('administration_id', sa.Integer(), nullable=True),
     sa.Column('staff_id', sa.Integer(), nullable=False),
