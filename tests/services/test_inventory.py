@@ -1,0 +1,296 @@
+"""Formulary, receiving, opening, drawing, wasting, counting, FEFO choice and alerts, on both engines."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from b12desk.data.models import Lot, StockMovement, Vial
+from b12desk.domain.enums import Container, Formulation, MovementKind, VialStatus
+from b12desk.domain.stock import WasteReason
+from b12desk.services import inventory as inv
+from b12desk.services.common import PermissionDenied, ValidationFailed
+from tests.conftest import Staffing
+
+TODAY = date.today()
+NOW = datetime.now(UTC)
+GTIN_MDV = "00305170031251"
+
+
+def mdv(**kw: object) -> inv.ProductInput:
+    values: dict[str, object] = {
+        "formulation": Formulation.CYANOCOBALAMIN,
+        "manufacturer": "American Regent",
+        "strength_mcg_per_ml": Decimal(1000),
+        "container": Container.MULTI_DOSE_VIAL,
+        "volume_ml": Decimal(10),
+        "preservative": "benzyl alcohol 1.5%",
+        "gtin": GTIN_MDV,
+        "reorder_level": 5,
+    }
+    values.update(kw)
+    return inv.ProductInput(**values)  # type: ignore[arg-type]
+
+
+def ampoule(**kw: object) -> inv.ProductInput:
+    values: dict[str, object] = {
+        "formulation": Formulation.HYDROXOCOBALAMIN,
+        "manufacturer": "Advanz",
+        "brand": "Cobalin-H",
+        "strength_mcg_per_ml": Decimal(1000),
+        "container": Container.AMPOULE,
+        "volume_ml": Decimal(1),
+    }
+    values.update(kw)
+    return inv.ProductInput(**values)  # type: ignore[arg-type]
+
+
+def ledger_matches(session: Session) -> None:
+    for lot in session.scalars(select(Lot)):
+        session.refresh(lot)
+        total = session.scalar(
+            select(func.coalesce(func.sum(StockMovement.containers), 0)).where(StockMovement.lot_id == lot.id)
+        )
+        assert lot.quantity_on_hand == total >= 0
+
+
+def test_only_pharmacists_and_admins_edit_the_formulary(session: Session, staff: Staffing) -> None:
+    with pytest.raises(PermissionDenied):
+        inv.create_product(session, staff.nurse, mdv())
+    row = inv.create_product(session, staff.pharmacist, mdv())
+    assert row.label == "Cyanocobalamin 1,000 mcg/mL, 10 mL multi-dose vial (American Regent)"
+    assert row.data.beyond_use_days == 28  # USP <797> default for a multi-dose vial
+
+
+def test_cyanide_antidote_is_refused_for_deficiency(session: Session, staff: Staffing) -> None:
+    cyanokit = ampoule(
+        formulation=Formulation.OTHER,
+        brand="Cyanokit",
+        strength_mcg_per_ml=Decimal(25_000_000),
+        volume_ml=Decimal(200),
+        container=Container.SINGLE_DOSE_VIAL,
+    )
+    with pytest.raises(ValidationFailed) as err:
+        inv.create_product(session, staff.pharmacist, cyanokit)
+    assert "cyanide antidote" in err.value.errors["formulation"]
+    row = inv.create_product(session, staff.pharmacist, replace(cyanokit, for_deficiency=False))
+    assert row.id not in {p.id for p in inv.list_products(session, staff.nurse, deficiency_only=True)}
+
+
+def test_bad_gtin_and_single_use_beyond_use_days(session: Session, staff: Staffing) -> None:
+    with pytest.raises(ValidationFailed) as err:
+        inv.create_product(session, staff.pharmacist, mdv(gtin="00305170031252"))
+    assert "check digit" in err.value.errors["gtin"]
+    row = inv.create_product(session, staff.pharmacist, ampoule(beyond_use_days=28))
+    assert row.data.beyond_use_days is None  # an opened ampoule is never stored
+
+
+def test_receive_open_draw_and_discard_keep_the_ledger(session: Session, staff: Staffing) -> None:
+    product = inv.create_product(session, staff.pharmacist, mdv())
+    lot = inv.receive_stock(
+        session,
+        staff.nurse,
+        product_id=product.id,
+        lot_number="L1",
+        expiry=TODAY + timedelta(days=400),
+        quantity=3,
+        supplier="Wholesaler",
+    )
+    assert lot.quantity == 3
+    vial = inv.open_vial(session, staff.nurse, lot_id=lot.id, now=NOW)
+    assert vial.discard_by == NOW + timedelta(days=28)
+    assert vial.remaining_ml == 10
+    inv.draw_dose(session, staff.nurse, vial_id=vial.id, volume_ml=Decimal("1"), now=NOW)
+    remaining = session.get(Vial, vial.id)
+    assert remaining is not None and remaining.remaining_ml == 9
+    with pytest.raises(inv.StockUnavailable, match="holds 9 mL; 9.5 mL was asked for"):
+        inv.draw_dose(session, staff.nurse, vial_id=vial.id, volume_ml=Decimal("9.5"), now=NOW)
+    inv.discard_vial(session, staff.nurse, vial_id=vial.id, reason=WasteReason.CONTAMINATED, now=NOW)
+    with pytest.raises(inv.StockUnavailable, match="discarded"):
+        inv.draw_dose(session, staff.nurse, vial_id=vial.id, volume_ml=Decimal("1"), now=NOW)
+    kinds = [m.kind for m in inv.lot_history(session, staff.nurse, lot.id)]
+    assert kinds == [MovementKind.WASTED, MovementKind.DOSE_DRAWN, MovementKind.OPENED, MovementKind.RECEIVED]
+    ledger_matches(session)
+
+
+def test_discard_by_never_after_lot_expiry(session: Session, staff: Staffing) -> None:
+    product = inv.create_product(session, staff.pharmacist, mdv())
+    lot = inv.receive_stock(
+        session,
+        staff.nurse,
+        product_id=product.id,
+        lot_number="SHORT",
+        expiry=TODAY + timedelta(days=5),
+        quantity=1,
+    )
+    vial = inv.open_vial(session, staff.nurse, lot_id=lot.id, now=NOW)
+    assert vial.discard_by.date() == TODAY + timedelta(days=5)
+
+
+def test_vial_past_discard_by_cannot_be_drawn(session: Session, staff: Staffing) -> None:
+    product = inv.create_product(session, staff.pharmacist, mdv())
+    lot = inv.receive_stock(
+        session,
+        staff.nurse,
+        product_id=product.id,
+        lot_number="L2",
+        expiry=TODAY + timedelta(days=400),
+        quantity=1,
+    )
+    opened = NOW - timedelta(days=29)
+    vial = inv.open_vial(session, staff.nurse, lot_id=lot.id, now=opened)
+    with pytest.raises(inv.StockUnavailable, match="discard-by"):
+        inv.draw_dose(session, staff.nurse, vial_id=vial.id, volume_ml=Decimal(1), now=NOW)
+    alerts = inv.alerts(session, staff.nurse, now=NOW)
+    assert [v.id for v in alerts.vials_past_discard_by] == [vial.id]
+
+
+def test_empty_vial_is_closed(session: Session, staff: Staffing) -> None:
+    product = inv.create_product(session, staff.pharmacist, mdv(volume_ml=Decimal(1), gtin=None))
+    lot = inv.receive_stock(
+        session,
+        staff.nurse,
+        product_id=product.id,
+        lot_number="L3",
+        expiry=TODAY + timedelta(days=100),
+        quantity=1,
+    )
+    vial = inv.open_vial(session, staff.nurse, lot_id=lot.id, now=NOW)
+    inv.draw_dose(session, staff.nurse, vial_id=vial.id, volume_ml=Decimal(1), now=NOW)
+    closed = session.get(Vial, vial.id)
+    assert closed is not None and closed.status == VialStatus.DISCARDED
+
+
+def test_expired_stock_cannot_be_received_opened_or_drawn(session: Session, staff: Staffing) -> None:
+    product = inv.create_product(session, staff.pharmacist, ampoule())
+    with pytest.raises(ValidationFailed, match="do not receive expired stock"):
+        inv.receive_stock(
+            session,
+            staff.nurse,
+            product_id=product.id,
+            lot_number="OLD",
+            expiry=TODAY - timedelta(days=1),
+            quantity=1,
+        )
+    lot = inv.receive_stock(
+        session,
+        staff.nurse,
+        product_id=product.id,
+        lot_number="A1",
+        expiry=TODAY + timedelta(days=2),
+        quantity=2,
+    )
+    later = NOW + timedelta(days=5)
+    with pytest.raises(inv.StockUnavailable, match="expired"):
+        inv.draw_dose(session, staff.nurse, lot_id=lot.id, volume_ml=Decimal(1), now=later)
+    assert (
+        inv.suggest_stock(session, staff.nurse, product_id=product.id, volume_ml=Decimal(1), now=later)
+        is None
+    )
+    inv.waste_containers(session, staff.nurse, lot_id=lot.id, quantity=2, reason=WasteReason.EXPIRED)
+    ledger_matches(session)
+
+
+def test_fefo_suggests_the_open_vial_first_then_the_earliest_lot(session: Session, staff: Staffing) -> None:
+    product = inv.create_product(session, staff.pharmacist, mdv())
+    late = inv.receive_stock(
+        session,
+        staff.nurse,
+        product_id=product.id,
+        lot_number="LATE",
+        expiry=TODAY + timedelta(days=300),
+        quantity=2,
+    )
+    early = inv.receive_stock(
+        session,
+        staff.nurse,
+        product_id=product.id,
+        lot_number="EARLY",
+        expiry=TODAY + timedelta(days=100),
+        quantity=2,
+    )
+    choice = inv.suggest_stock(session, staff.nurse, product_id=product.id, volume_ml=Decimal(1), now=NOW)
+    assert choice is not None and (choice.vial_id, choice.lot_id) == (None, early.id)
+    vial = inv.open_vial(session, staff.nurse, lot_id=late.id, now=NOW)
+    choice = inv.suggest_stock(session, staff.nurse, product_id=product.id, volume_ml=Decimal(1), now=NOW)
+    assert choice is not None and choice.vial_id == vial.id
+
+
+def test_adjust_and_return_need_reasons_and_never_go_negative(session: Session, staff: Staffing) -> None:
+    product = inv.create_product(session, staff.pharmacist, ampoule())
+    lot = inv.receive_stock(
+        session,
+        staff.nurse,
+        product_id=product.id,
+        lot_number="C1",
+        expiry=TODAY + timedelta(days=200),
+        quantity=5,
+    )
+    with pytest.raises(ValidationFailed):
+        inv.adjust_count(session, staff.nurse, lot_id=lot.id, counted=4, expected=5, reason="")
+    assert (
+        inv.adjust_count(
+            session, staff.nurse, lot_id=lot.id, counted=4, expected=5, reason="monthly count"
+        ).quantity
+        == 4
+    )
+    with pytest.raises(inv.StockUnavailable, match="holds 4"):
+        inv.return_to_supplier(session, staff.nurse, lot_id=lot.id, quantity=5, note="recall R-17")
+    assert (
+        inv.return_to_supplier(session, staff.nurse, lot_id=lot.id, quantity=4, note="recall R-17").quantity
+        == 0
+    )
+    ledger_matches(session)
+
+
+def test_alerts_bands_and_reorder_count_only_usable_stock(session: Session, staff: Staffing) -> None:
+    product = inv.create_product(session, staff.pharmacist, ampoule(reorder_level=10))
+    inv.receive_stock(
+        session,
+        staff.nurse,
+        product_id=product.id,
+        lot_number="S30",
+        expiry=TODAY + timedelta(days=20),
+        quantity=4,
+    )
+    inv.receive_stock(
+        session,
+        staff.nurse,
+        product_id=product.id,
+        lot_number="S90",
+        expiry=TODAY + timedelta(days=80),
+        quantity=4,
+    )
+    a = inv.alerts(session, staff.nurse)
+    assert [lot.lot_number for lot in a.expiring[30]] == ["S30"]
+    assert [lot.lot_number for lot in a.expiring[90]] == ["S90"]
+    assert [p.id for p in a.below_reorder] == [product.id]
+    later = inv.alerts(session, staff.nurse, today=TODAY + timedelta(days=30))
+    assert [lot.lot_number for lot in later.expiring[0]] == ["S30"]
+    assert inv.list_products(session, staff.nurse, today=TODAY + timedelta(days=30))[0].sealed_usable == 4
+
+
+def test_scan_lookup_finds_product_and_lot(session: Session, staff: Staffing) -> None:
+    product = inv.create_product(session, staff.pharmacist, mdv())
+    inv.receive_stock(
+        session, staff.nurse, product_id=product.id, lot_number="LOT42", expiry=date(2099, 3, 31), quantity=1
+    )
+    result = inv.lookup_scan(session, staff.nurse, f"]d201{GTIN_MDV}17990300" + "10LOT42")
+    assert result.product is not None and result.product.id == product.id
+    assert result.lot is not None and result.lot.lot_number == "LOT42"
+    with pytest.raises(ValidationFailed, match="check digit"):
+        inv.lookup_scan(session, staff.nurse, "0100305170031252")
+
+
+def test_unknown_gtin_is_linked_by_a_pharmacist_only(session: Session, staff: Staffing) -> None:
+    product = inv.create_product(session, staff.pharmacist, ampoule())
+    with pytest.raises(PermissionDenied):
+        inv.link_gtin(session, staff.nurse, product.id, "05012345678900")
+    assert (
+        inv.link_gtin(session, staff.pharmacist, product.id, "05012345678900").data.gtin == "05012345678900"
+    )
