@@ -108,7 +108,7 @@ def test_receive_open_draw_and_discard_keep_the_ledger(session: Session, staff: 
     inv.draw_dose(session, staff.nurse, vial_id=vial.id, volume_ml=Decimal("1"), now=NOW)
     remaining = session.get(Vial, vial.id)
     assert remaining is not None and remaining.remaining_ml == 9
-    with pytest.raises(inv.StockUnavailable, match="holds 9 mL; 9.5 mL was asked for"):
+    with pytest.raises(inv.StockUnavailable, match=r"holds 9 mL; 9\.5 mL was asked for"):
         inv.draw_dose(session, staff.nurse, vial_id=vial.id, volume_ml=Decimal("9.5"), now=NOW)
     inv.discard_vial(session, staff.nurse, vial_id=vial.id, reason=WasteReason.CONTAMINATED, now=NOW)
     with pytest.raises(inv.StockUnavailable, match="discarded"):
