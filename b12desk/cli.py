@@ -119,6 +119,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_ip.add_argument("--template", type=Path, metavar="FILE", help="write the expected header row to FILE")
 
+    p_scan = add("scan", "parse a GS1 pack scan and show the matching product and lot (scanner set-up test)")
+    p_scan.add_argument("code", help="what the scanner typed; quote it. GS may be typed as <GS> or ^]")
+    p_scan.add_argument("--json", action="store_true")
+
+    p_form = add("formulary", "the product catalogue")
+    form_sub = p_form.add_subparsers(dest="formulary_command", metavar="ACTION", required=True)
+    _common(form_sub.add_parser("list", help="products with usable stock on hand"))
+    _common(form_sub.add_parser("seed", help="load the shipped seed formulary into an empty catalogue"))
+    _common(form_sub.add_parser("alerts", help="expiring lots, vials past discard-by, products to reorder"))
+
     p_demo = add("demo-data", "fill an empty database with deterministic synthetic clinic data")
     p_demo.add_argument("--patients", type=int, default=2000)
     p_demo.add_argument("--years", type=int, default=2)
@@ -414,7 +424,83 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scan(args: argparse.Namespace) -> int:
+    from b12desk.domain.gs1 import Gs1Error, parse_gs1
+    from b12desk.services import inventory
+
+    try:
+        parse_gs1(args.code)
+    except Gs1Error as exc:
+        raise CliError(f"the scan is not valid: {exc}") from None
+    db = _open(args).db
+    actor = _sign_in(args, db)
+    with db.sessions.begin() as s:
+        result = inventory.lookup_scan(s, actor, args.code)
+    info = inventory.scan_as_dict(result)
+    if args.json:
+        print(json.dumps(info, indent=1))
+        return 0
+    for key in ("gtin", "ndc_digits", "expiry", "lot", "serial"):
+        print(f"{key:12} {info[key] if info[key] is not None else '-'}")
+    for ai, value in info["other"].items():
+        print(f"({ai}){' ' * (8 - len(ai))} {value}")
+    product = info["product"]
+    print(
+        f"{'product':12} {product['label'] if product else 'not in the formulary: a pharmacist can link it'}"
+    )
+    lot = info["lot_record"]
+    print(
+        f"{'lot record':12} "
+        + (
+            f"{lot['lot_number']}, expiry {lot['expiry']}, {lot['quantity']} on hand"
+            if lot
+            else "not received yet"
+        )
+    )
+    if not info["usable"]:
+        print("WARNING: this pack is past its expiry date.")
+    return 0
+
+
+def cmd_formulary(args: argparse.Namespace) -> int:
+    from b12desk.domain.units import format_ml
+    from b12desk.services import inventory
+
+    db = _open(args).db
+    actor = _sign_in(args, db)
+    with db.sessions.begin() as s:
+        if args.formulary_command == "seed":
+            from b12desk.data.reference import formulary
+
+            count = inventory.seed_formulary(s, actor, [dict(e) for e in formulary()])
+            print(f"Loaded {count} product(s) from the seed formulary.")
+            return 0
+        if args.formulary_command == "alerts":
+            alerts = inventory.alerts(s, actor)
+            print(alerts.summary())
+            for band, lots in sorted(alerts.expiring.items()):
+                for lot in lots:
+                    when = "EXPIRED" if band == 0 else f"within {band} days"
+                    print(f"  lot {lot.lot_number}: expiry {lot.expiry} ({when}), {lot.quantity} on hand")
+            for v in alerts.vials_past_discard_by:
+                print(f"  vial {v.id} (lot {v.lot_number}): discard-by {v.discard_by:%Y-%m-%d %H:%M} passed")
+            for p in alerts.below_reorder:
+                print(f"  {p.label}: {p.sealed_usable} usable, reorder level {p.data.reorder_level}")
+            return 0
+        rows = inventory.list_products(s, actor)
+    _print_table(
+        ("id", "product", "GTIN", "sealed", "open vials", "open volume"),
+        [
+            (p.id, p.label, p.data.gtin or "", p.sealed_usable, p.open_vials, format_ml(p.open_ml))
+            for p in rows
+        ],
+    )
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "scan": cmd_scan,
+    "formulary": cmd_formulary,
     "db": cmd_db,
     "user": cmd_user,
     "patient": cmd_patient,
