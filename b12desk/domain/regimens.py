@@ -1,0 +1,190 @@
+"""Regimen templates as data: phases with dose, route, interval, length and the monitoring they generate."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from b12desk.domain.enums import EventKind, Formulation, PhaseKind, Route
+
+# Routes each formulation may be given by (clinical-facts 1): hydroxocobalamin IM only (emc SmPC 31182);
+# cyanocobalamin IM or deep SC, never IV (FDA label: an IV dose is mostly lost in urine).
+ALLOWED_ROUTES: dict[Formulation, frozenset[Route]] = {
+    Formulation.HYDROXOCOBALAMIN: frozenset({Route.IM}),
+    Formulation.CYANOCOBALAMIN: frozenset({Route.IM, Route.DEEP_SC}),
+    Formulation.OTHER: frozenset(),
+}
+
+
+class TemplateError(ValueError):
+    """A template file or edit that cannot produce a safe schedule; the message names the part."""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskDef:
+    kind: EventKind  # lab or review
+    label: str
+    offset_days: int  # from the first dose of the phase
+    window_days: int = 0  # may be done up to this many days after it is due
+    lab_test_code: str | None = None
+    condition: str | None = None  # e.g. "severe_anaemia": generated only when the plan says so
+    repeat_every_days: int | None = None  # e.g. yearly review in maintenance
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseDef:
+    kind: PhaseKind
+    dose_mcg: Decimal
+    interval_days: int | None = None
+    times_per_week: int | None = None
+    dose_count: int | None = None  # None: open-ended, a clinical review ends it
+    window_days: int = 0  # a dose may be given up to this many days after it is due
+    dose_min_mcg: Decimal | None = None
+    dose_max_mcg: Decimal | None = None
+    label: str = ""
+    tasks: tuple[TaskDef, ...] = ()
+
+    @property
+    def min_gap_days(self) -> int:
+        """The shortest spacing the phase allows between two doses."""
+        if self.interval_days is not None:
+            return self.interval_days
+        assert self.times_per_week is not None
+        return 7 // self.times_per_week
+
+    def describe(self) -> str:
+        from b12desk.domain.units import format_mcg
+
+        if self.interval_days == 1:
+            every = "daily"
+        elif self.interval_days == 2:
+            every = "on alternate days"
+        elif self.interval_days is not None:
+            every = f"every {self.interval_days} days"
+        else:
+            every = f"{self.times_per_week} times a week"
+        length = f"for {self.dose_count} doses" if self.dose_count else "until a clinical review ends it"
+        return f"{self.kind.value.capitalize()}: {format_mcg(self.dose_mcg)} {every}, {length}"
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateDef:
+    code: str
+    name: str
+    formulation: Formulation
+    route: Route
+    source: str
+    phases: tuple[PhaseDef, ...]
+    notes: str = ""
+    baseline_tasks: tuple[TaskDef, ...] = field(default=())
+
+
+def _decimal(value: Any, where: str) -> Decimal:
+    try:
+        d = Decimal(str(value))
+    except Exception:
+        raise TemplateError(f"{where}: '{value}' is not a number.") from None
+    if not d.is_finite() or d <= 0:
+        raise TemplateError(f"{where}: must be a positive number.")
+    return d
+
+
+def _task(raw: Mapping[str, Any], where: str) -> TaskDef:
+    try:
+        kind = EventKind(raw["kind"])
+    except (KeyError, ValueError):
+        raise TemplateError(f"{where}: kind must be 'lab' or 'review'.") from None
+    if kind == EventKind.DOSE:
+        raise TemplateError(f"{where}: doses come from the phase, not from tasks.")
+    if kind == EventKind.LAB and not raw.get("lab_test_code"):
+        raise TemplateError(f"{where}: a lab task needs lab_test_code.")
+    offset = int(raw.get("offset_days", 0))
+    if offset < 0:
+        raise TemplateError(f"{where}: offset_days cannot be negative.")
+    repeat = raw.get("repeat_every_days")
+    if repeat is not None and int(repeat) < 1:
+        raise TemplateError(f"{where}: repeat_every_days must be at least 1.")
+    return TaskDef(
+        kind=kind,
+        label=str(raw.get("label") or raw.get("lab_test_code") or kind.value),
+        offset_days=offset,
+        window_days=int(raw.get("window_days", 0)),
+        lab_test_code=raw.get("lab_test_code"),
+        condition=raw.get("condition"),
+        repeat_every_days=None if repeat is None else int(repeat),
+    )
+
+
+def parse_template(raw: Mapping[str, Any]) -> TemplateDef:
+    """Build and check one template from its data-file form; every problem names the phase or task."""
+    code = str(raw.get("code", "")).strip()
+    if not code:
+        raise TemplateError("A template needs a code.")
+    where = f"template {code}"
+    try:
+        formulation = Formulation(raw["formulation"])
+    except (KeyError, ValueError):
+        raise TemplateError(f"{where}: formulation must be cyanocobalamin or hydroxocobalamin.") from None
+    if formulation == Formulation.OTHER:
+        raise TemplateError(f"{where}: only cyanocobalamin or hydroxocobalamin treat B12 deficiency.")
+    route = Route(raw.get("route", "im"))
+    if route not in ALLOWED_ROUTES[formulation]:
+        raise TemplateError(f"{where}: {formulation.value} may not be given by route {route.value}.")
+    if not str(raw.get("source", "")).strip():
+        raise TemplateError(f"{where}: cite the source the template follows.")
+    phases = []
+    for n, p in enumerate(raw.get("phases", []), start=1):
+        pw = f"{where}, phase {n}"
+        interval, per_week = p.get("interval_days"), p.get("times_per_week")
+        if (interval is None) == (per_week is None):
+            raise TemplateError(f"{pw}: give either interval_days or times_per_week.")
+        if interval is not None and int(interval) < 1:
+            raise TemplateError(f"{pw}: interval_days must be at least 1.")
+        if per_week is not None and not 1 <= int(per_week) <= 7:
+            raise TemplateError(f"{pw}: times_per_week must be 1 to 7.")
+        count = p.get("dose_count")
+        if count is not None and int(count) < 1:
+            raise TemplateError(f"{pw}: dose_count must be at least 1, or null for open-ended.")
+        try:
+            kind = PhaseKind(p["kind"])
+        except (KeyError, ValueError):
+            raise TemplateError(f"{pw}: kind must be induction or maintenance.") from None
+        dose = _decimal(p.get("dose_mcg"), f"{pw} dose_mcg")
+        lo = _decimal(p["dose_min_mcg"], f"{pw} dose_min_mcg") if p.get("dose_min_mcg") is not None else dose
+        hi = _decimal(p["dose_max_mcg"], f"{pw} dose_max_mcg") if p.get("dose_max_mcg") is not None else dose
+        if not lo <= dose <= hi:
+            raise TemplateError(f"{pw}: the dose must lie within its allowed range.")
+        phases.append(
+            PhaseDef(
+                kind=kind,
+                dose_mcg=dose,
+                interval_days=None if interval is None else int(interval),
+                times_per_week=None if per_week is None else int(per_week),
+                dose_count=None if count is None else int(count),
+                window_days=int(p.get("window_days", 0)),
+                dose_min_mcg=lo,
+                dose_max_mcg=hi,
+                label=str(p.get("label", "")),
+                tasks=tuple(_task(t, f"{pw}, task {k}") for k, t in enumerate(p.get("tasks", []), start=1)),
+            )
+        )
+    for n, phase in enumerate(phases[:-1], start=1):
+        if phase.dose_count is None and phase.kind != PhaseKind.INDUCTION:
+            raise TemplateError(
+                f"{where}, phase {n}: only an induction phase may be open-ended before another."
+            )
+    return TemplateDef(
+        code=code,
+        name=str(raw.get("name", code)),
+        formulation=formulation,
+        route=route,
+        source=str(raw["source"]).strip(),
+        phases=tuple(phases),
+        notes=str(raw.get("notes", "")),
+        baseline_tasks=tuple(
+            _task(t, f"{where}, baseline task {k}")
+            for k, t in enumerate(raw.get("baseline_tasks", []), start=1)
+        ),
+    )

@@ -1,0 +1,188 @@
+"""The schedule engine: from a plan's phases and the doses given so far, the doses and tasks still due.
+
+Rules (clinical-facts 1 and 2):
+- Doses given so far fill the phases in order; a phase with an end date (a review ended it, or it was
+  completed elsewhere) takes only the doses given on or before that date.
+- A late or missed induction dose moves the rest of the phase, not the past: the first outstanding dose
+  keeps its due date (and shows as overdue); the doses after it count from today at the earliest.
+- The next phase counts from the last dose of the one before (maintenance from the last induction dose).
+- Doses fall on the clinic's open days: a due date on a closed day moves to the next open day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from b12desk.domain.enums import EventKind, PhaseKind
+from b12desk.domain.regimens import PhaseDef, TaskDef
+
+ALL_DAYS = frozenset(range(7))
+MAX_DOSES = 2000  # a guard against a runaway horizon; 2000 daily doses is over five years
+
+
+class DoseStatus(StrEnum):
+    GIVEN = "given"
+    OVERDUE = "overdue"
+    DUE = "due"  # today is inside its window
+    PLANNED = "planned"
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedDose:
+    phase_index: int
+    phase_kind: PhaseKind
+    number: int  # 1-based within the phase
+    due: date
+    window_end: date
+    dose_mcg: Decimal
+    given_on: date | None
+    status: DoseStatus
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedTask:
+    phase_index: int | None  # None for baseline tasks
+    kind: EventKind
+    label: str
+    lab_test_code: str | None
+    due: date
+    window_end: date
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    doses: tuple[PlannedDose, ...]
+    tasks: tuple[PlannedTask, ...]
+    current_phase: int | None  # index of the phase the next outstanding dose belongs to
+
+    def next_dose(self) -> PlannedDose | None:
+        return next((d for d in self.doses if d.given_on is None), None)
+
+    def outstanding(self) -> list[PlannedDose]:
+        return [d for d in self.doses if d.given_on is None]
+
+
+def next_open_day(d: date, open_days: frozenset[int]) -> date:
+    days = open_days or ALL_DAYS
+    for _ in range(7):
+        if d.weekday() in days:
+            return d
+        d += timedelta(days=1)
+    return d
+
+
+def _status(due: date, window_end: date, today: date) -> DoseStatus:
+    if today > window_end:
+        return DoseStatus.OVERDUE
+    if today >= due:
+        return DoseStatus.DUE
+    return DoseStatus.PLANNED
+
+
+def build_schedule(
+    phases: Sequence[PhaseDef],
+    *,
+    start: date,
+    given: Iterable[date],
+    today: date,
+    until: date,
+    open_days: frozenset[int] = ALL_DAYS,
+    phase_ended_on: Mapping[int, date] | None = None,
+    conditions: frozenset[str] = frozenset(),
+    baseline_tasks: Sequence[TaskDef] = (),
+) -> Schedule:
+    """Deterministic: the same inputs always give the same schedule."""
+    given_dates = sorted(given)
+    ended = dict(phase_ended_on or {})
+    doses: list[PlannedDose] = []
+    tasks: list[PlannedTask] = []
+    g = 0
+    prev: date | None = None  # date of the previous dose, given or projected
+    current_phase: int | None = None
+    first_of_phase: dict[int, date] = {}
+    outstanding = 0
+    for index, phase in enumerate(phases):
+        end = ended.get(index)
+        number = 0
+        while len(doses) < MAX_DOSES:
+            if phase.dose_count is not None and number >= phase.dose_count:
+                break
+            raw_due = start if prev is None else prev + timedelta(days=phase.min_gap_days)
+            due = next_open_day(raw_due, open_days)
+            window_end = due + timedelta(days=phase.window_days)
+            if g < len(given_dates) and (end is None or given_dates[g] <= end):
+                actual = given_dates[g]
+                g += 1
+                number += 1
+                doses.append(
+                    PlannedDose(
+                        index, phase.kind, number, due, window_end, phase.dose_mcg, actual, DoseStatus.GIVEN
+                    )
+                )
+                first_of_phase.setdefault(index, actual)
+                prev = actual
+                continue
+            if end is not None or due > until:
+                break
+            number += 1
+            outstanding += 1
+            if current_phase is None:
+                current_phase = index
+            doses.append(
+                PlannedDose(
+                    index,
+                    phase.kind,
+                    number,
+                    due,
+                    window_end,
+                    phase.dose_mcg,
+                    None,
+                    _status(due, window_end, today),
+                )
+            )
+            first_of_phase.setdefault(index, due)
+            # The doses after an overdue one count from when it can still be given: today at the earliest.
+            prev = max(due, today) if outstanding == 1 else due
+        finished = end is not None or (phase.dose_count is not None and number >= phase.dose_count)
+        if not finished:
+            break  # the next phase cannot start before this one is done (or a review ends it)
+    for index, phase in enumerate(phases):
+        if index not in first_of_phase:
+            continue
+        phase_end = ended.get(index, until)
+        for task in phase.tasks:
+            tasks.extend(_task_dates(task, index, first_of_phase[index], min(phase_end, until), conditions))
+    for task in baseline_tasks:
+        tasks.extend(_task_dates(task, None, start, until, conditions))
+    tasks.sort(key=lambda t: (t.due, t.kind.value, t.label))
+    return Schedule(tuple(doses), tuple(tasks), current_phase)
+
+
+def _task_dates(
+    task: TaskDef, phase_index: int | None, anchor: date, until: date, conditions: frozenset[str]
+) -> list[PlannedTask]:
+    if task.condition is not None and task.condition not in conditions:
+        return []
+    out: list[PlannedTask] = []
+    due = anchor + timedelta(days=task.offset_days)
+    while due <= until or not out:
+        out.append(
+            PlannedTask(
+                phase_index,
+                task.kind,
+                task.label,
+                task.lab_test_code,
+                due,
+                due + timedelta(days=task.window_days),
+            )
+        )
+        if task.repeat_every_days is None:
+            break
+        due += timedelta(days=task.repeat_every_days)
+        if due > until:
+            break
+    return out
