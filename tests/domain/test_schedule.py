@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from itertools import pairwise
 from decimal import Decimal
 
 from hypothesis import given, settings
@@ -171,7 +172,7 @@ def test_properties(
         mine = [x for x in s.doses if x.phase_index == index]
         if phase.dose_count is not None:
             assert len(mine) <= phase.dose_count
-        for before, after in zip(mine, mine[1:], strict=False):
+        for before, after in pairwise(mine):
             if after.given_on is None:
                 anchor = before.given_on or before.due
                 assert (after.due - anchor).days >= phase.min_gap_days
