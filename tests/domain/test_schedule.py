@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from itertools import pairwise
 from decimal import Decimal
+from itertools import pairwise
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
