@@ -265,7 +265,9 @@ class TreatmentPlan(Base):
     verification_meaning: Mapped[str] = mapped_column(Text, default="")
     verified_snapshot: Mapped[str] = mapped_column(Text, default="")  # what was verified, to diff later
     end_reason: Mapped[str] = mapped_column(Text, default="")
+    conditions: Mapped[str] = mapped_column(String(200), default="")  # e.g. "severe_anaemia"
     override_reason: Mapped[str] = mapped_column(Text, default="")
+    override_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     version_id: Mapped[int] = mapped_column(Integer, default=1)
 
@@ -346,6 +348,20 @@ class Administration(Base):
     external: Mapped[bool] = mapped_column(Boolean, default=False)  # given elsewhere, entered afterwards
 
     __table_args__ = (Index("ix_administrations_patient_given", "patient_id", "given_at"),)
+
+
+class ClinicSetting(Base):
+    """Clinic-wide settings shared by every workstation (per-workstation ones live in QSettings)."""
+
+    __tablename__ = "clinic_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)  # JSON
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    version_id: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version_id}
 
 
 class AuditEvent(Base):

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 21:16:44.450839
+Create Date: 2026-11-25 21:23:13.139300
 """
 from __future__ import annotations
 
@@ -103,6 +103,15 @@ def upgrade() -> None:
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.create_index('ix_audit_events_entity', ['entity', 'entity_id'], unique=False)
 
+    op.create_table('clinic_settings',
+    sa.Column('key', sa.String(length=64), nullable=False),
+    sa.Column('value', sa.Text(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_by_id', sa.Integer(), nullable=True),
+    sa.Column('version_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['updated_by_id'], ['staff.id'], name=op.f('fk_clinic_settings_updated_by_id_staff')),
+    sa.PrimaryKeyConstraint('key', name=op.f('pk_clinic_settings'))
+    )
     op.create_table('lab_results',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('patient_id', sa.Integer(), nullable=False),
@@ -173,11 +182,14 @@ def upgrade() -> None:
     sa.Column('verification_meaning', sa.Text(), nullable=False),
     sa.Column('verified_snapshot', sa.Text(), nullable=False),
     sa.Column('end_reason', sa.Text(), nullable=False),
+    sa.Column('conditions', sa.String(length=200), nullable=False),
     sa.Column('override_reason', sa.Text(), nullable=False),
+    sa.Column('override_by_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('version_id', sa.Integer(), nullable=False),
     sa.CheckConstraint('dose_mcg > 0', name=op.f('ck_treatment_plans_dose_positive')),
     sa.ForeignKeyConstraint(['author_id'], ['staff.id'], name=op.f('fk_treatment_plans_author_id_staff')),
+    sa.ForeignKeyConstraint(['override_by_id'], ['staff.id'], name=op.f('fk_treatment_plans_override_by_id_staff')),
     sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], name=op.f('fk_treatment_plans_patient_id_patients')),
     sa.ForeignKeyConstraint(['template_id'], ['regimen_templates.id'], name=op.f('fk_treatment_plans_template_id_regimen_templates')),
     sa.ForeignKeyConstraint(['verified_by_id'], ['staff.id'], name=op.f('fk_treatment_plans_verified_by_id_staff')),
@@ -322,6 +334,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_lab_results_patient_taken')
 
     op.drop_table('lab_results')
+    op.drop_table('clinic_settings')
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_events_entity')
 
