@@ -472,7 +472,7 @@ def cmd_formulary(args: argparse.Namespace) -> int:
         if args.formulary_command == "seed":
             from b12desk.data.reference import formulary
 
-            count = inventory.seed_formulary(s, actor, [dict(e) for e in formulary()])
+            count = inventory.seed_formulary(s, actor, [e.product_values() for e in formulary()])
             print(f"Loaded {count} product(s) from the seed formulary.")
             return 0
         if args.formulary_command == "alerts":

@@ -10,10 +10,11 @@ from typing import Any
 from b12desk.domain.enums import EventKind, Formulation, PhaseKind, Route
 
 # Routes each formulation may be given by (clinical-facts 1): hydroxocobalamin IM only (emc SmPC 31182);
-# cyanocobalamin IM or deep SC, never IV (FDA label: an IV dose is mostly lost in urine).
+# cyanocobalamin IM or deep SC (FDA label), SC in ASMBS 2016 post-bariatric guidance; never IV for
+# deficiency (FDA label: an IV dose is mostly lost in urine).
 ALLOWED_ROUTES: dict[Formulation, frozenset[Route]] = {
     Formulation.HYDROXOCOBALAMIN: frozenset({Route.IM}),
-    Formulation.CYANOCOBALAMIN: frozenset({Route.IM, Route.DEEP_SC}),
+    Formulation.CYANOCOBALAMIN: frozenset({Route.IM, Route.DEEP_SC, Route.SC}),
     Formulation.OTHER: frozenset(),
 }
 
@@ -74,9 +75,10 @@ class TemplateDef:
     code: str
     name: str
     formulation: Formulation
-    route: Route
+    route: Route  # the default
     source: str
     phases: tuple[PhaseDef, ...]
+    routes: tuple[Route, ...] = ()  # allowed for this template, the default first
     notes: str = ""
     baseline_tasks: tuple[TaskDef, ...] = field(default=())
 
@@ -103,7 +105,7 @@ def _task(raw: Mapping[str, Any], where: str) -> TaskDef:
     offset = int(raw.get("offset_days", 0))
     if offset < 0:
         raise TemplateError(f"{where}: offset_days cannot be negative.")
-    repeat = raw.get("repeat_every_days")
+    repeat = raw.get("repeat_days", raw.get("repeat_every_days"))
     if repeat is not None and int(repeat) < 1:
         raise TemplateError(f"{where}: repeat_every_days must be at least 1.")
     return TaskDef(
@@ -129,9 +131,13 @@ def parse_template(raw: Mapping[str, Any]) -> TemplateDef:
         raise TemplateError(f"{where}: formulation must be cyanocobalamin or hydroxocobalamin.") from None
     if formulation == Formulation.OTHER:
         raise TemplateError(f"{where}: only cyanocobalamin or hydroxocobalamin treat B12 deficiency.")
-    route = Route(raw.get("route", "im"))
-    if route not in ALLOWED_ROUTES[formulation]:
-        raise TemplateError(f"{where}: {formulation.value} may not be given by route {route.value}.")
+    try:
+        routes = tuple(Route(r) for r in (raw.get("routes") or [raw.get("route", "im")]))
+    except ValueError:
+        raise TemplateError(f"{where}: routes must be among im, deep_sc, sc.") from None
+    for route in routes:
+        if route not in ALLOWED_ROUTES[formulation]:
+            raise TemplateError(f"{where}: {formulation.value} may not be given by route {route.value}.")
     if not str(raw.get("source", "")).strip():
         raise TemplateError(f"{where}: cite the source the template follows.")
     phases = []
@@ -179,7 +185,8 @@ def parse_template(raw: Mapping[str, Any]) -> TemplateDef:
         code=code,
         name=str(raw.get("name", code)),
         formulation=formulation,
-        route=route,
+        route=routes[0],
+        routes=routes,
         source=str(raw["source"]).strip(),
         phases=tuple(phases),
         notes=str(raw.get("notes", "")),
