@@ -119,6 +119,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_ip.add_argument("--template", type=Path, metavar="FILE", help="write the expected header row to FILE")
 
+    p_sched = add(
+        "schedule", "list regimen templates, or preview one's planned doses and tasks from a start date"
+    )
+    p_sched.add_argument("template", nargs="?", help="template code (see --list) or id")
+    p_sched.add_argument("--list", action="store_true", help="list the templates")
+    p_sched.add_argument(
+        "--start", type=date.fromisoformat, help="first dose date, YYYY-MM-DD (default today)"
+    )
+    p_sched.add_argument("--until", type=date.fromisoformat, help="last date to show (default a year on)")
+    p_sched.add_argument("--dose", type=int, metavar="MCG", help="dose in mcg (default the template's)")
+    p_sched.add_argument("--severe-anaemia", action="store_true", help="include severe-anaemia tasks")
+    p_sched.add_argument("--json", action="store_true")
+
     p_scan = add("scan", "parse a GS1 pack scan and show the matching product and lot (scanner set-up test)")
     p_scan.add_argument("code", help="what the scanner typed; quote it. GS may be typed as <GS> or ^]")
     p_scan.add_argument("--json", action="store_true")
@@ -424,6 +437,123 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from b12desk.domain.units import format_dose
+    from b12desk.services import plans
+
+    db = _open(args).db
+    with db.sessions.begin() as s:
+        templates = plans.reference_templates(s, include_inactive=True)
+        days = plans.open_days(s)
+        strengths = {f: plans.strength_for(s, f) for f in {t.formulation for t in templates}}
+    if args.list or not args.template:
+        if args.json:
+            print(
+                json.dumps(
+                    [
+                        {
+                            "id": t.id,
+                            "code": t.code,
+                            "version": t.version,
+                            "name": t.name,
+                            "formulation": t.formulation.value,
+                            "source": t.source,
+                        }
+                        for t in templates
+                    ],
+                    indent=1,
+                )
+            )
+        else:
+            _print_table(
+                ("id", "code", "version", "formulation", "name", "source"),
+                [(t.id, t.code, t.version, t.formulation.value, t.name, t.source[:60]) for t in templates],
+            )
+        return 0
+    match = [t for t in templates if t.code == args.template or str(t.id) == args.template]
+    if not match:
+        raise CliError(f"No template '{args.template}'; list them with: b12desk schedule --list")
+    template = match[0]
+    if not template.definition.phases:
+        raise CliError(f"The template '{template.code}' has no phases yet: a pharmacist edits it first.")
+    start = args.start or date.today()
+    conditions = frozenset({"severe_anaemia"}) if args.severe_anaemia else frozenset()
+    from decimal import Decimal
+
+    schedule = plans.preview_schedule(
+        template.definition,
+        start=start,
+        days=days,
+        until=args.until,
+        dose_mcg=Decimal(args.dose) if args.dose else None,
+        conditions=conditions,
+    )
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "template": {
+                        "id": template.id,
+                        "code": template.code,
+                        "version": template.version,
+                        "name": template.name,
+                        "source": template.source,
+                    },
+                    "start": start.isoformat(),
+                    "open_days": sorted(days),
+                    "doses": [
+                        {
+                            "phase": d.phase_kind.value,
+                            "number": d.number,
+                            "due": d.due.isoformat(),
+                            "window_end": d.window_end.isoformat(),
+                            "dose_mcg": str(d.dose_mcg),
+                        }
+                        for d in schedule.doses
+                    ],
+                    "tasks": [
+                        {
+                            "kind": t.kind.value,
+                            "label": t.label,
+                            "lab_test_code": t.lab_test_code,
+                            "due": t.due.isoformat(),
+                            "window_end": t.window_end.isoformat(),
+                        }
+                        for t in schedule.tasks
+                    ],
+                },
+                indent=1,
+            )
+        )
+        return 0
+    print(f"{template.name} (version {template.version})")
+    print(f"Source: {template.source}")
+    for phase in template.definition.phases:
+        print(f"  {phase.describe()}")
+    print(f"Start {start.isoformat()}; clinic open on {', '.join(_DAY_NAMES[d] for d in sorted(days))}.\n")
+    _print_table(
+        ("date", "day", "what", "dose"),
+        [
+            (
+                d.due.isoformat(),
+                _DAY_NAMES[d.due.weekday()],
+                f"{d.phase_kind.value} dose {d.number}",
+                format_dose(d.dose_mcg, strengths[template.formulation]),
+            )
+            for d in schedule.doses
+        ],
+    )
+    print()
+    _print_table(
+        ("due", "until", "task"),
+        [(t.due.isoformat(), t.window_end.isoformat(), t.label) for t in schedule.tasks],
+    )
+    return 0
+
+
+_DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
 def cmd_scan(args: argparse.Namespace) -> int:
     from b12desk.domain.gs1 import Gs1Error, parse_gs1
     from b12desk.services import inventory
@@ -499,6 +629,7 @@ def cmd_formulary(args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "schedule": cmd_schedule,
     "scan": cmd_scan,
     "formulary": cmd_formulary,
     "db": cmd_db,
@@ -541,3 +672,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into head or less that closed early
+        sys.stderr.close()
+        return 0

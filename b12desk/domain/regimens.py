@@ -66,7 +66,12 @@ class PhaseDef:
             every = f"every {self.interval_days} days"
         else:
             every = f"{self.times_per_week} times a week"
-        length = f"for {self.dose_count} doses" if self.dose_count else "until a clinical review ends it"
+        if self.dose_count:
+            length = f"for {self.dose_count} doses"
+        elif self.kind == PhaseKind.INDUCTION:
+            length = "until a clinical review ends it"
+        else:
+            length = "continuing; ending it needs a recorded reason"
         return f"{self.kind.value.capitalize()}: {format_mcg(self.dose_mcg)} {every}, {length}"
 
 

@@ -257,6 +257,11 @@ def ensure_shipped_templates(session: Session) -> int:
 def list_templates(session: Session, actor: Actor, *, include_inactive: bool = False) -> list[TemplateRow]:
     """The newest version of each template."""
     require(session, actor, Permission.READ_PATIENTS)
+    return reference_templates(session, include_inactive=include_inactive)
+
+
+def reference_templates(session: Session, *, include_inactive: bool = False) -> list[TemplateRow]:
+    """Templates are reference data with no patient in them: readable without signing in (CLI preview)."""
     latest = (
         select(RegimenTemplate.code, func.max(RegimenTemplate.version).label("v"))
         .group_by(RegimenTemplate.code)
@@ -465,7 +470,7 @@ def _plan_row(session: Session, plan: TreatmentPlan) -> PlanRow:
     verifier = session.get(Staff, plan.verified_by_id) if plan.verified_by_id else None
     assert patient is not None and template is not None and author is not None
     phases = session.scalars(select(PlanPhase).where(PlanPhase.plan_id == plan.id).order_by(PlanPhase.seq))
-    strength = _strength_for(session, plan.formulation)
+    strength = strength_for(session, plan.formulation)
     return PlanRow(
         id=plan.id,
         version_id=plan.version_id,
@@ -507,6 +512,16 @@ def _plan_row(session: Session, plan: TreatmentPlan) -> PlanRow:
             for p in phases
         ),
     )
+
+
+# Every B12 deficiency injection in the seed formulary is 1,000 mcg/mL (clinical-facts 4); used for the
+# volume in "1,000 mcg (1 mL of 1,000 mcg/mL)" until the formulary says otherwise.
+STANDARD_STRENGTH_MCG_PER_ML = Decimal(1000)
+
+
+def strength_for(session: Session, formulation: Formulation) -> Decimal:
+    """The strength stocked for a formulation, or the standard 1,000 mcg/mL when none or several are."""
+    return _strength_for(session, formulation) or STANDARD_STRENGTH_MCG_PER_ML
 
 
 def _strength_for(session: Session, formulation: Formulation) -> Decimal | None:

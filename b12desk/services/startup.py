@@ -49,6 +49,10 @@ def open_app_database(url: str | None, *, demo: bool = False, seed_demo: bool = 
             f"Cannot open the database {db.describe()}: {exc.orig}. Check the address, that the server is "
             "running, and the user name and password."
         ) from None
+    from b12desk.services.plans import ensure_shipped_templates
+
+    with db.sessions.begin() as session:
+        ensure_shipped_templates(session)  # new shipped templates appear; edited ones keep their versions
     if demo and seed_demo:
         ensure_demo_content(db)
     return OpenedDatabase(db=db, demo=demo, upgrade=result)

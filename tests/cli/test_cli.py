@@ -190,3 +190,65 @@ def test_upgrade_backs_up_an_existing_sqlite_file_before_migrating(tmp_path: Pat
     assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     check.close()
     db.dispose()
+
+
+def test_schedule_lists_templates_and_previews_one(tmp_path: Path, capsys: Capture) -> None:
+    import json
+
+    url = f"sqlite:///{tmp_path / 's.sqlite3'}"
+    assert main(["schedule", "--list", "--db", url]) == 0
+    out = capsys.readouterr().out
+    assert "uk_hoc_no_neuro" in out and "hydroxocobalamin" in out
+    assert (
+        main(
+            [
+                "schedule",
+                "uk_hoc_no_neuro",
+                "--start",
+                "2026-01-05",
+                "--until",
+                "2026-05-01",
+                "--db",
+                url,
+                "--json",
+            ]
+        )
+        == 0
+    )
+    data = json.loads(capsys.readouterr().out)
+    assert [x["due"] for x in data["doses"]] == [
+        "2026-01-05",
+        "2026-01-07",
+        "2026-01-09",
+        "2026-01-12",
+        "2026-01-14",
+        "2026-01-16",
+        "2026-04-16",
+    ]
+    assert data["template"]["source"].startswith("BNF")
+    assert main(["schedule", "uk_hoc_no_neuro", "--start", "2026-01-05", "--db", url]) == 0
+    text = capsys.readouterr().out
+    assert "1,000 mcg (1 mL of 1,000 mcg/mL)" in text and "µg" not in text
+    assert main(["schedule", "nope", "--db", url]) == 1
+    assert "b12desk schedule --list" in capsys.readouterr().err
+
+
+def test_scan_prints_fields_and_refuses_a_bad_check_digit(
+    db_url: str, capsys: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    monkeypatch.setenv("B12DESK_PASSWORD", PASSWORD)
+    assert (
+        main(["scan", "]d2010030517003125117270300" + "10LOT42", "--json", "--db", db_url, "--user", "nurse"])
+        == 0
+    )
+    info = json.loads(capsys.readouterr().out)
+    assert (info["gtin"], info["expiry"], info["lot"], info["product"]) == (
+        "00305170031251",
+        "2027-03-31",
+        "LOT42",
+        None,
+    )
+    assert main(["scan", "0100305170031252", "--db", db_url, "--user", "nurse"]) == 1
+    assert "check digit 2, expected 1" in capsys.readouterr().err
