@@ -1,0 +1,34 @@
+"""What every window of a signed-in session shares: the database, who is signed in, and the change signal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import QObject, Signal
+
+from b12desk.data.db import Database
+from b12desk.services.common import Actor
+
+# What a "data changed" notification names; each tab decides whether it cares.
+PATIENTS = "patients"
+LABS = "labs"
+
+
+class DataBus(QObject):
+    """One signal, emitted after every successful write, saying which kind of data changed."""
+
+    changed = Signal(str)
+
+    def notify(self, what: str) -> None:
+        self.changed.emit(what)
+
+
+@dataclass(frozen=True)
+class AppContext:
+    db: Database
+    actor: Actor
+    demo: bool
+    bus: DataBus
+
+    def describe_db(self) -> str:
+        return self.db.describe()

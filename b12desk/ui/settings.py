@@ -1,0 +1,56 @@
+"""Every user setting in one typed registry (key, type, default, description), stored with QSettings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, cast
+
+from PySide6.QtCore import QByteArray, QSettings
+
+from b12desk.data.db import data_dir
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Setting(Generic[T]):
+    key: str
+    type: type[T]
+    default: T
+    description: str
+
+
+MAIN_WINDOW_GEOMETRY: Setting[QByteArray] = Setting(
+    "main_window/geometry", QByteArray, QByteArray(), "Size and position of the main window."
+)
+ROSTER_HEADER_STATE: Setting[QByteArray] = Setting(
+    "roster/header_state", QByteArray, QByteArray(), "Roster column widths, order and sort column."
+)
+ROSTER_STATUS_FILTER: Setting[str] = Setting(
+    "roster/status_filter", str, "active", "Which patients the roster lists: active, archived or all."
+)
+
+REGISTRY: tuple[Setting[Any], ...] = (MAIN_WINDOW_GEOMETRY, ROSTER_HEADER_STATE, ROSTER_STATUS_FILTER)
+
+
+def _store() -> QSettings:
+    # An INI file in the per-user data folder rather than the platform registry: B12DESK_DATA_DIR then
+    # keeps a portable install (and every test) self-contained.
+    return QSettings(str(data_dir() / "settings.ini"), QSettings.Format.IniFormat)
+
+
+def get(setting: Setting[T]) -> T:
+    value = _store().value(setting.key, setting.default)
+    if isinstance(value, setting.type):
+        return value
+    try:
+        converted: T = cast(Any, setting.type)(value)  # QSettings returns strings from INI files
+    except (TypeError, ValueError):
+        return setting.default
+    return converted
+
+
+def put(setting: Setting[T], value: T) -> None:
+    store = _store()
+    store.setValue(setting.key, value)
+    store.sync()

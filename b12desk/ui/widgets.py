@@ -1,0 +1,184 @@
+"""Small shared pieces: inline field errors, non-blocking message boxes, the reason-for-change dialog."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from b12desk.services.common import ServiceError, ValidationFailed
+
+INVALID_PROPERTY = "invalid"
+
+
+class ErrorLabel(QLabel):
+    """A red message under a field; takes no space while there is nothing to say."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("fieldError")
+        self.setWordWrap(True)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.hide()
+
+    def set_error(self, message: str) -> None:
+        self.setText(message)
+        self.setVisible(bool(message))
+
+
+def mark_invalid(widget: QWidget, invalid: bool) -> None:
+    """Highlight a field through the style sheet's [invalid="true"] rule."""
+    if bool(widget.property(INVALID_PROPERTY)) == invalid:
+        return
+    widget.setProperty(INVALID_PROPERTY, invalid)
+    style = widget.style()
+    style.unpolish(widget)
+    style.polish(widget)
+    widget.update()
+
+
+class FieldErrors:
+    """Which widget and error label belong to each field name a service may report on."""
+
+    def __init__(self) -> None:
+        self._fields: dict[str, tuple[QWidget, ErrorLabel]] = {}
+
+    def add(self, name: str, widget: QWidget, label: ErrorLabel) -> None:
+        self._fields[name] = (widget, label)
+
+    def clear(self) -> None:
+        for widget, label in self._fields.values():
+            mark_invalid(widget, False)
+            label.set_error("")
+
+    def show(self, errors: Mapping[str, str]) -> dict[str, str]:
+        """Put each message next to its field; return the ones no field claims (shown in the summary)."""
+        self.clear()
+        claimed = self.in_form_order(errors)
+        for name in claimed:
+            widget, label = self._fields[name]
+            mark_invalid(widget, True)
+            label.set_error(errors[name])
+        if claimed:
+            self._fields[claimed[0]][0].setFocus()
+        return {name: message for name, message in errors.items() if name not in self._fields}
+
+    def in_form_order(self, errors: Mapping[str, str]) -> list[str]:
+        """The fields with errors, in the order they were added to the form (top to bottom)."""
+        return [name for name in self._fields if name in errors]
+
+    def message(self, name: str) -> str:
+        label = self._fields[name][1]
+        return "" if label.isHidden() else label.text()
+
+    def label(self, name: str) -> ErrorLabel:
+        return self._fields[name][1]
+
+
+def show_message(
+    parent: QWidget,
+    title: str,
+    text: str,
+    icon: QMessageBox.Icon = QMessageBox.Icon.Warning,
+) -> QMessageBox:
+    """A window-modal message that does not block the caller (so tests and the event loop carry on)."""
+    box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, parent)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.open()
+    return box
+
+
+def confirm(parent: QWidget, title: str, text: str, yes_text: str, on_yes: Callable[[], None]) -> QMessageBox:
+    """Ask before an action that cannot be taken back; `on_yes` runs only for the explicit yes button."""
+    box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton, parent)
+    yes = box.addButton(yes_text, QMessageBox.ButtonRole.AcceptRole)
+    box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+    def clicked(button: QPushButton) -> None:
+        if button is yes:
+            on_yes()
+
+    box.buttonClicked.connect(clicked)
+    box.open()
+    return box
+
+
+class ReasonDialog(QDialog):
+    """Asks why (archive, restore, entered-in-error) and hands the reason to a service call.
+
+    A validation message (e.g. no reason) shows inline and the dialog stays open; any other refusal,
+    such as a role that may not do this, closes it and shows the service's message in a message box.
+    """
+
+    def __init__(
+        self,
+        parent: QWidget,
+        *,
+        title: str,
+        prompt: str,
+        action_text: str,
+        submit: Callable[[str], None],
+        placeholder: str = "",
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.setMinimumWidth(460)
+        self._submit = submit
+        layout = QVBoxLayout(self)
+        prompt_label = QLabel(prompt)
+        prompt_label.setWordWrap(True)
+        layout.addWidget(prompt_label)
+        self.reason = QLineEdit()
+        self.reason.setPlaceholderText(placeholder)
+        layout.addWidget(self.reason)
+        self.error = ErrorLabel()
+        layout.addWidget(self.error)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.ok_button = buttons.addButton(action_text, QDialogButtonBox.ButtonRole.AcceptRole)
+        buttons.accepted.connect(self._accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+    def _accept(self) -> None:
+        try:
+            self._submit(self.reason.text())
+        except ValidationFailed as exc:
+            self.error.set_error("\n".join(exc.errors.values()))
+            mark_invalid(self.reason, True)
+            self.reason.setFocus()
+            return
+        except ServiceError as exc:
+            parent = self.parentWidget()
+            self.reject()
+            show_message(parent or self, self.windowTitle(), str(exc))
+            return
+        self.accept()
+
+
+def format_date(value: date | None) -> str:
+    return value.isoformat() if value is not None else ""
+
+
+def format_local_time(value: datetime | None) -> str:
+    """Stored times are UTC; people read them in the workstation's zone."""
+    return value.astimezone().strftime("%Y-%m-%d %H:%M") if value is not None else ""
+
+
+def parse_iso_date(text: str) -> date | None:
+    """'' -> None (the service then asks for the date); a malformed date raises ValueError."""
+    text = text.strip()
+    return date.fromisoformat(text) if text else None
