@@ -1,0 +1,536 @@
+"""The roster tab: every patient in one table, filtered and sorted inside the model for 20,000+ rows."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QEvent,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from b12desk.domain.enums import CAUSE_LABELS, Cause
+from b12desk.services import patients
+from b12desk.services.common import ServiceError
+from b12desk.services.patients import RosterRow
+from b12desk.ui import settings
+from b12desk.ui.context import PATIENTS, AppContext
+from b12desk.ui.widgets import ReasonDialog, format_date, show_message
+
+PATIENT_ID_ROLE = Qt.ItemDataRole.UserRole + 1
+ARCHIVED_ROLE = Qt.ItemDataRole.UserRole + 2
+ROSTER_ROW_ROLE = Qt.ItemDataRole.UserRole + 3
+
+STATUS_ACTIVE = "active"
+STATUS_ARCHIVED = "archived"
+STATUS_ALL = "all"
+STATUS_FILTERS = {STATUS_ACTIVE: "Active", STATUS_ARCHIVED: "Archived", STATUS_ALL: "All"}
+
+ARCHIVED_GREY = QColor("#7a7a7a")
+_ModelIndex = QModelIndex | QPersistentModelIndex
+
+
+def fold(text: str) -> str:
+    """Case- and accent-insensitive form for search: 'José' and 'jose' are the same."""
+    text = text.casefold()
+    if text.isascii():
+        return text
+    return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+
+
+def age_on(born: date, today: date) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+@dataclass(frozen=True)
+class Column:
+    title: str
+    display: Callable[[RosterRow, date], str]
+    sort_key: Callable[[RosterRow, date], Any]
+    align: Qt.AlignmentFlag = Qt.AlignmentFlag.AlignLeft
+    width: int = 110
+
+
+def _due_key(r: RosterRow, _t: date) -> tuple[bool, int]:
+    return (r.next_due is None, r.next_due.toordinal() if r.next_due else 0)
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("MRN", lambda r, _t: r.mrn, lambda r, _t: r.mrn, width=100),
+    Column(
+        "Family name",
+        lambda r, _t: r.family_name,
+        lambda r, _t: (fold(r.family_name), fold(r.given_name)),
+        width=140,
+    ),
+    Column(
+        "Given name",
+        lambda r, _t: r.given_name,
+        lambda r, _t: (fold(r.given_name), fold(r.family_name)),
+        width=120,
+    ),
+    Column(
+        "Date of birth",
+        lambda r, _t: r.date_of_birth.isoformat(),
+        lambda r, _t: r.date_of_birth.toordinal(),
+        width=100,
+    ),
+    Column(
+        "Age",
+        lambda r, t: str(age_on(r.date_of_birth, t)),
+        lambda r, t: age_on(r.date_of_birth, t),
+        align=Qt.AlignmentFlag.AlignRight,
+        width=50,
+    ),
+    Column("Cause", lambda r, _t: CAUSE_LABELS[r.cause], lambda r, _t: CAUSE_LABELS[r.cause], width=210),
+    Column(
+        "Neuro",
+        lambda r, _t: "Yes" if r.neuro_involvement else "No",
+        lambda r, _t: r.neuro_involvement,
+        width=60,
+    ),
+    Column("Regimen", lambda r, _t: r.regimen, lambda r, _t: fold(r.regimen), width=170),
+    Column("Phase", lambda r, _t: r.phase.capitalize(), lambda r, _t: r.phase, width=100),
+    Column("Next due", lambda r, _t: format_date(r.next_due), _due_key, width=100),
+    Column(
+        "Status", lambda r, _t: "Archived" if r.archived else "Active", lambda r, _t: r.archived, width=80
+    ),
+)
+COL_MRN, COL_FAMILY, COL_GIVEN, COL_DOB, COL_AGE, COL_CAUSE = range(6)
+COL_NEURO, COL_REGIMEN, COL_PHASE, COL_NEXT_DUE, COL_STATUS = range(6, 11)
+
+
+class RosterModel(QAbstractTableModel):
+    """Rows in `_rows`; what the view sees is `_visible`, a list of indices into them.
+
+    Search keys are folded once on load and each column's sort keys once on first use, so a keystroke
+    is a few list comprehensions over ints and short strings rather than millions of calls to data().
+    """
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[RosterRow] = []
+        self._search_keys: list[str] = []
+        self._sort_keys: dict[int, list[Any]] = {}
+        self._order: list[int] = []  # every row, in the current sort order
+        self._visible: list[int] = []  # the rows that pass the filters, in sort order
+        self._today = date.today()
+        self._sort_column = COL_FAMILY
+        self._sort_order = Qt.SortOrder.AscendingOrder
+        self._words: list[str] = []
+        self._status = STATUS_ACTIVE
+        self._cause: Cause | None = None
+
+    # --- loading, filtering, sorting -------------------------------------------------------------------
+
+    def set_rows(self, rows: Sequence[RosterRow]) -> None:
+        self.beginResetModel()
+        self._rows = list(rows)
+        self._today = date.today()
+        self._search_keys = [fold(f"{r.mrn} {r.family_name} {r.given_name}") for r in self._rows]
+        self._sort_keys = {}
+        self._order = self._sorted_order()
+        self._visible = self._filtered()
+        self.endResetModel()
+
+    def set_search(self, text: str) -> None:
+        words = fold(text).split()
+        if words != self._words:
+            self._words = words
+            self._refilter()
+
+    def set_status_filter(self, status: str) -> None:
+        if status not in STATUS_FILTERS:
+            raise ValueError(f"unknown status filter {status!r}")
+        if status != self._status:
+            self._status = status
+            self._refilter()
+
+    def set_cause_filter(self, cause: Cause | None) -> None:
+        if cause != self._cause:
+            self._cause = cause
+            self._refilter()
+
+    def _refilter(self) -> None:
+        self.beginResetModel()
+        self._visible = self._filtered()
+        self.endResetModel()
+
+    def _filtered(self) -> list[int]:
+        rows = self._order
+        if self._status != STATUS_ALL:
+            want_archived = self._status == STATUS_ARCHIVED
+            data = self._rows
+            rows = [i for i in rows if data[i].archived == want_archived]
+        if self._cause is not None:
+            cause, data = self._cause, self._rows
+            rows = [i for i in rows if data[i].cause == cause]
+        keys = self._search_keys
+        for word in self._words:
+            rows = [i for i in rows if word in keys[i]]
+        return rows
+
+    def _keys_for(self, column: int) -> list[Any]:
+        keys = self._sort_keys.get(column)
+        if keys is None:
+            key, today = COLUMNS[column].sort_key, self._today
+            keys = self._sort_keys[column] = [key(r, today) for r in self._rows]
+        return keys
+
+    def _sorted_order(self) -> list[int]:
+        keys = self._keys_for(self._sort_column)
+        descending = self._sort_order == Qt.SortOrder.DescendingOrder
+        return sorted(range(len(self._rows)), key=keys.__getitem__, reverse=descending)
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        if not 0 <= column < len(COLUMNS):
+            return
+        self.layoutAboutToBeChanged.emit()
+        persistent = self.persistentIndexList()
+        sources = [self._visible[p.row()] if p.isValid() else -1 for p in persistent]
+        self._sort_column, self._sort_order = column, order
+        self._order = self._sorted_order()
+        self._visible = self._filtered()
+        position = {src: row for row, src in enumerate(self._visible)} if persistent else {}
+        new = [
+            self.index(position[src], p.column()) if src in position else QModelIndex()
+            for p, src in zip(persistent, sources, strict=True)
+        ]
+        self.changePersistentIndexList(persistent, new)
+        self.layoutChanged.emit()
+
+    # --- queries ---------------------------------------------------------------------------------------
+
+    def sort_state(self) -> tuple[int, Qt.SortOrder]:
+        return self._sort_column, self._sort_order
+
+    def total_count(self) -> int:
+        return len(self._rows)
+
+    def visible_count(self) -> int:
+        return len(self._visible)
+
+    def roster_row(self, row: int) -> RosterRow:
+        return self._rows[self._visible[row]]
+
+    def row_of_patient(self, patient_id: int) -> int | None:
+        for row, src in enumerate(self._visible):
+            if self._rows[src].id == patient_id:
+                return row
+        return None
+
+    # --- QAbstractTableModel ---------------------------------------------------------------------------
+
+    def rowCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(self._visible)
+
+    def columnCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def data(self, index: _ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._visible):
+            return None
+        r = self._rows[self._visible[index.row()]]
+        column = COLUMNS[index.column()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return column.display(r, self._today)
+        if role == PATIENT_ID_ROLE:
+            return r.id
+        if role == ARCHIVED_ROLE:
+            return r.archived
+        if role == ROSTER_ROW_ROLE:
+            return r
+        if role == Qt.ItemDataRole.ForegroundRole and r.archived:
+            return QBrush(ARCHIVED_GREY)
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return int(column.align | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal and 0 <= section < len(COLUMNS):
+            if role == Qt.ItemDataRole.DisplayRole:
+                return COLUMNS[section].title
+            if role == Qt.ItemDataRole.TextAlignmentRole:
+                return int(COLUMNS[section].align | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def flags(self, index: _ModelIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+
+
+class RosterTab(QWidget):
+    """Search, filter and act on patients; the services decide what each signed-in role may do."""
+
+    first_painted = Signal()  # the roster has been drawn with its rows (start-up timing)
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.model = RosterModel(self)
+        self._painted = False
+
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search by name or MRN – all words must match")
+        self.search.setClearButtonEnabled(True)
+        self.status_filter = QComboBox()
+        for key, label in STATUS_FILTERS.items():
+            self.status_filter.addItem(label, key)
+        self.cause_filter = QComboBox()
+        self.cause_filter.addItem("All causes", None)
+        for cause, label in CAUSE_LABELS.items():
+            self.cause_filter.addItem(label, cause)
+        self.count_label = QLabel()
+        self.count_label.setObjectName("muted")
+
+        filters = QHBoxLayout()
+        filters.addWidget(QLabel("Search:"))
+        filters.addWidget(self.search, 3)
+        filters.addSpacing(12)
+        filters.addWidget(QLabel("Show:"))
+        filters.addWidget(self.status_filter)
+        filters.addSpacing(12)
+        filters.addWidget(QLabel("Cause:"))
+        filters.addWidget(self.cause_filter, 1)
+        filters.addSpacing(12)
+        filters.addWidget(self.count_label)
+
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().hide()
+        # Fixed row heights and widths: "resize to contents" would measure all 20,000 rows.
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        header = self.table.horizontalHeader()
+        header.setStretchLastSection(True)
+        header.setHighlightSections(False)
+        for i, column in enumerate(COLUMNS):
+            self.table.setColumnWidth(i, column.width)
+        header.setSortIndicator(COL_FAMILY, Qt.SortOrder.AscendingOrder)
+        saved = settings.get(settings.ROSTER_HEADER_STATE)
+        if not saved.isEmpty():
+            header.restoreState(saved)
+        self.table.setSortingEnabled(True)  # sorts the model by the header's indicator
+        self.table.viewport().installEventFilter(self)
+
+        self.add_button = QPushButton("Add patient…")
+        self.edit_button = QPushButton("Edit…")
+        self.labs_button = QPushButton("Labs…")
+        self.history_button = QPushButton("History…")
+        self.archive_button = QPushButton("Archive…")
+        buttons = QHBoxLayout()
+        for b in (self.add_button, self.edit_button, self.labs_button, self.history_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        buttons.addWidget(self.archive_button)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(filters)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(buttons)
+
+        status = settings.get(settings.ROSTER_STATUS_FILTER)
+        self.status_filter.setCurrentIndex(max(0, self.status_filter.findData(status)))
+        self.model.set_status_filter(self.status_filter.currentData())
+
+        self.search.textChanged.connect(self._search_changed)
+        self.status_filter.currentIndexChanged.connect(self._status_changed)
+        self.cause_filter.currentIndexChanged.connect(self._cause_changed)
+        self.table.selectionModel().selectionChanged.connect(self._update_buttons)
+        self.model.modelReset.connect(self._update_count)
+        self.table.doubleClicked.connect(lambda _i: self.edit_selected())
+        self.add_button.clicked.connect(self.add_patient)
+        self.edit_button.clicked.connect(self.edit_selected)
+        self.labs_button.clicked.connect(self.open_labs)
+        self.history_button.clicked.connect(self.open_history)
+        self.archive_button.clicked.connect(self.archive_or_restore)
+        ctx.bus.changed.connect(self._data_changed)
+        self._update_buttons()
+        self._update_count()
+
+    # --- loading and filters ---------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Read the roster again, keeping the filters, the sort and the selected patient."""
+        keep = self.selected_patient_id()
+        try:
+            with self.ctx.db.sessions.begin() as s:
+                rows = patients.roster(s, self.ctx.actor)
+        except ServiceError as exc:
+            show_message(self, "Roster", str(exc))
+            return
+        self.model.set_rows(rows)
+        self._reselect(keep)
+
+    def _data_changed(self, what: str) -> None:
+        if what == PATIENTS:
+            self.reload()
+
+    def _search_changed(self, text: str) -> None:
+        keep = self.selected_patient_id()
+        self.model.set_search(text)
+        self._reselect(keep)
+
+    def _status_changed(self) -> None:
+        keep = self.selected_patient_id()
+        status = self.status_filter.currentData()
+        self.model.set_status_filter(status)
+        settings.put(settings.ROSTER_STATUS_FILTER, status)
+        self._reselect(keep)
+
+    def _cause_changed(self) -> None:
+        keep = self.selected_patient_id()
+        self.model.set_cause_filter(self.cause_filter.currentData())
+        self._reselect(keep)
+
+    def _reselect(self, patient_id: int | None) -> None:
+        row = self.model.row_of_patient(patient_id) if patient_id is not None else None
+        if row is not None:
+            self.table.selectRow(row)
+            self.table.scrollTo(self.model.index(row, 0))
+        self._update_buttons()
+
+    def _update_count(self) -> None:
+        shown, total = self.model.visible_count(), self.model.total_count()
+        noun = "patient" if total == 1 else "patients"
+        self.count_label.setText(f"{shown:,} of {total:,} {noun}")
+
+    def _update_buttons(self) -> None:
+        row = self.selected_row()
+        for b in (self.edit_button, self.labs_button, self.history_button, self.archive_button):
+            b.setEnabled(row is not None)
+        self.archive_button.setText("Restore…" if row is not None and row.archived else "Archive…")
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if not self._painted and event.type() == QEvent.Type.Paint and watched is self.table.viewport():
+            self._painted = True
+            QTimer.singleShot(0, self.first_painted.emit)  # after this paint has finished
+        return super().eventFilter(watched, event)
+
+    def save_state(self) -> None:
+        settings.put(settings.ROSTER_HEADER_STATE, self.table.horizontalHeader().saveState())
+
+    # --- selection and actions -------------------------------------------------------------------------
+
+    def selected_row(self) -> RosterRow | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.model.roster_row(rows[0].row()) if rows else None
+
+    def selected_patient_id(self) -> int | None:
+        row = self.selected_row()
+        return row.id if row is not None else None
+
+    def select_patient(self, patient_id: int) -> bool:
+        self._reselect(patient_id)
+        return self.selected_patient_id() == patient_id
+
+    def add_patient(self) -> None:
+        from b12desk.ui.patient_dialog import PatientDialog
+
+        dialog = PatientDialog(self.ctx, parent=self)
+        dialog.saved.connect(self._reselect_after_save)
+        dialog.open()
+
+    def edit_selected(self) -> None:
+        from b12desk.ui.patient_dialog import PatientDialog
+
+        row = self.selected_row()
+        if row is None:
+            return
+        try:
+            with self.ctx.db.sessions.begin() as s:
+                detail = patients.get_patient(s, self.ctx.actor, row.id)
+        except ServiceError as exc:
+            show_message(self, "Edit patient", str(exc))
+            return
+        dialog = PatientDialog(self.ctx, detail=detail, parent=self)
+        dialog.saved.connect(self._reselect_after_save)
+        dialog.open()
+
+    def _reselect_after_save(self, patient_id: int) -> None:
+        if self.model.row_of_patient(patient_id) is None and self.search.text():
+            self.search.clear()  # a new patient the current search hides: show them anyway
+        self._reselect(patient_id)
+
+    def open_labs(self) -> None:
+        from b12desk.ui.labs_dialog import LabsDialog
+
+        row = self.selected_row()
+        if row is not None:
+            LabsDialog(self.ctx, row, parent=self).open()
+
+    def open_history(self) -> None:
+        from b12desk.ui.history_dialog import HistoryDialog
+
+        row = self.selected_row()
+        if row is None:
+            return
+        try:
+            dialog = HistoryDialog(self.ctx, row, parent=self)
+        except ServiceError as exc:
+            show_message(self, "History", str(exc))
+            return
+        dialog.open()
+
+    def archive_or_restore(self) -> ReasonDialog | None:
+        row = self.selected_row()
+        if row is None:
+            return None
+        archive = not row.archived
+        who = f"{row.family_name.upper()}, {row.given_name} ({row.mrn})"
+
+        def submit(reason: str) -> None:
+            with self.ctx.db.sessions.begin() as s:
+                patients.set_archived(s, self.ctx.actor, row.id, archived=archive, reason=reason)
+            self.ctx.bus.notify(PATIENTS)
+
+        if archive:
+            dialog = ReasonDialog(
+                self,
+                title="Archive patient",
+                prompt=f"Archive {who}? The record is kept and can be restored. Why is it archived?",
+                action_text="Archive",
+                submit=submit,
+                placeholder="e.g. moved away, treatment finished, deceased",
+            )
+        else:
+            dialog = ReasonDialog(
+                self,
+                title="Restore patient",
+                prompt=f"Bring {who} back onto the active roster? Why?",
+                action_text="Restore",
+                submit=submit,
+                placeholder="e.g. returned to the clinic",
+            )
+        dialog.open()
+        return dialog
