@@ -1,0 +1,347 @@
+"""A patient's laboratory results: read them, add one, mark a wrong one entered-in-error."""
+
+from __future__ import annotations
+
+from datetime import date
+from html import escape
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QStackedWidget,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from b12desk.data.reference import lab_tests
+from b12desk.domain.enums import LabContext, RecordStatus
+from b12desk.domain.labs import LabTestDef
+from b12desk.domain.units import format_number
+from b12desk.services import patients
+from b12desk.services.common import ServiceError, ValidationFailed
+from b12desk.services.patients import LabRow, RosterRow
+from b12desk.ui.context import LABS, AppContext
+from b12desk.ui.widgets import ErrorLabel, FieldErrors, ReasonDialog, parse_iso_date
+
+LAB_ID_ROLE = Qt.ItemDataRole.UserRole + 1
+LAB_STATUS_ROLE = Qt.ItemDataRole.UserRole + 2
+
+CONTEXT_LABELS = {LabContext.BASELINE: "Baseline", LabContext.FOLLOW_UP: "Follow-up"}
+STATUS_LABELS = {
+    RecordStatus.CURRENT: "Current",
+    RecordStatus.AMENDED: "Amended",
+    RecordStatus.ENTERED_IN_ERROR: "Entered in error",
+}
+HEADERS = ("Test", "Context", "Date taken", "Result", "Canonical value", "Status", "Entered by")
+_ModelIndex = QModelIndex | QPersistentModelIndex
+_STRUCK_GREY = QColor("#8a8a8a")
+
+
+def result_text(lab: LabRow) -> str:
+    test = lab_tests().get(lab.test_code)
+    if test is not None and test.qualitative:
+        return lab.value_text
+    return f"{lab.value_text} {lab.unit}"
+
+
+def canonical_text(lab: LabRow) -> str:
+    test = lab_tests().get(lab.test_code)
+    if test is not None and test.qualitative:
+        return ""
+    if lab.value_canonical is None:
+        return "no conversion"
+    return f"{format_number(lab.value_canonical)} {lab.canonical_unit}"
+
+
+class LabsModel(QAbstractTableModel):
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[LabRow] = []
+
+    def set_rows(self, rows: list[LabRow]) -> None:
+        self.beginResetModel()
+        self._rows = list(rows)
+        self.endResetModel()
+
+    def lab(self, row: int) -> LabRow:
+        return self._rows[row]
+
+    def rowCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(HEADERS)
+
+    def data(self, index: _ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        lab = self._rows[index.row()]
+        wrong = lab.status == RecordStatus.ENTERED_IN_ERROR
+        if role == Qt.ItemDataRole.DisplayRole:
+            return (
+                lab.test_name,
+                CONTEXT_LABELS.get(lab.context, str(lab.context)),
+                lab.taken_on.isoformat(),
+                result_text(lab),
+                canonical_text(lab),
+                STATUS_LABELS.get(lab.status, str(lab.status)),
+                lab.entered_by,
+            )[index.column()]
+        if role == LAB_ID_ROLE:
+            return lab.id
+        if role == LAB_STATUS_ROLE:
+            return lab.status
+        if role == Qt.ItemDataRole.FontRole and wrong:
+            font = QFont()
+            font.setStrikeOut(True)
+            return font
+        if role == Qt.ItemDataRole.ForegroundRole and wrong:
+            return QBrush(_STRUCK_GREY)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if wrong:
+                return "Entered in error: kept for the record, not used clinically."
+            if index.column() == 4 and lab.value_canonical is None and canonical_text(lab):
+                return f"No conversion from {lab.unit} to {lab.canonical_unit} is defined."
+        return None
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        horizontal = orientation == Qt.Orientation.Horizontal
+        if horizontal and role == Qt.ItemDataRole.DisplayRole and 0 <= section < len(HEADERS):
+            return HEADERS[section]
+        return None
+
+    def flags(self, index: _ModelIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+
+
+class LabsDialog(QDialog):
+    def __init__(self, ctx: AppContext, patient: RosterRow, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.patient = patient
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        who = f"{patient.family_name.upper()}, {patient.given_name}"
+        self.setWindowTitle(f"Laboratory results — {who} ({patient.mrn})")
+        self.tests = lab_tests()
+
+        heading = QLabel(
+            f"<b>{escape(who)}</b> &nbsp; MRN {escape(patient.mrn)} &nbsp; born {patient.date_of_birth}"
+        )
+        heading.setTextFormat(Qt.TextFormat.RichText)
+
+        self.model = LabsModel(self)
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.setAlternatingRowColors(True)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        for column, width in enumerate((210, 85, 90, 120, 125, 120, 90)):
+            self.table.setColumnWidth(column, width)
+        self.empty_label = QLabel("No laboratory results recorded yet.")
+        self.empty_label.setObjectName("muted")
+
+        self.mark_button = QPushButton("Mark entered in error…")
+        self.mark_button.setEnabled(False)
+        table_buttons = QHBoxLayout()
+        table_buttons.addWidget(self.empty_label)
+        table_buttons.addStretch(1)
+        table_buttons.addWidget(self.mark_button)
+
+        # --- the add-a-result form ---
+        self.errors = FieldErrors()
+        self.test = QComboBox()
+        for test in self.tests.values():
+            self.test.addItem(test.name, test.code)
+        self.context = QComboBox()
+        for context, label in CONTEXT_LABELS.items():
+            self.context.addItem(label, context)
+        self.taken_on = QLineEdit(date.today().isoformat())
+        self.taken_on.setPlaceholderText("YYYY-MM-DD")
+        self.taken_on.setMaxLength(10)
+        self.value = QLineEdit()
+        self.value.setPlaceholderText("number as reported")
+        self.choice = QComboBox()
+        self.value_stack = QStackedWidget()
+        self.value_stack.addWidget(self.value)
+        self.value_stack.addWidget(self.choice)
+        self.value_stack.setFixedHeight(self.value.sizeHint().height())
+        self.unit = QComboBox()
+        self.unit_label = QLabel("Unit")
+        self.note = QLineEdit()
+        self.note.setPlaceholderText("optional")
+        self.add_button = QPushButton("Add result")
+        self.summary = QLabel()
+        self.summary.setObjectName("formSummary")
+        self.summary.setWordWrap(True)
+        self.summary.hide()
+
+        form = QGroupBox("Add a result")
+        grid = QGridLayout(form)
+        grid.setVerticalSpacing(2)
+        grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(3, 1)
+
+        def place(row: int, col: int, label: QLabel, widget: QWidget, field: str, marks: QWidget) -> None:
+            grid.addWidget(label, row, col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            grid.addWidget(widget, row, col + 1)
+            error = ErrorLabel()
+            grid.addWidget(error, row + 1, col + 1)
+            self.errors.add(field, marks, error)
+
+        place(0, 0, QLabel("Test"), self.test, "test", self.test)
+        place(0, 2, QLabel("Context"), self.context, "context", self.context)
+        place(2, 0, QLabel("Date taken"), self.taken_on, "taken_on", self.taken_on)
+        place(2, 2, QLabel("Note"), self.note, "note", self.note)
+        # A qualitative choice cannot be wrong, so only the typed value is highlighted.
+        place(4, 0, QLabel("Result"), self.value_stack, "value", self.value)
+        place(4, 2, self.unit_label, self.unit, "unit", self.unit)
+        grid.addWidget(self.summary, 6, 0, 1, 4)
+        add_row = QHBoxLayout()
+        add_row.addStretch(1)
+        add_row.addWidget(self.add_button)
+        grid.addLayout(add_row, 7, 0, 1, 4)
+
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(heading)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(table_buttons)
+        layout.addWidget(form)
+        layout.addWidget(close)
+        self.resize(900, 600)
+
+        self.test.currentIndexChanged.connect(self._test_changed)
+        self.add_button.clicked.connect(self.add_result)
+        self.mark_button.clicked.connect(self.mark_entered_in_error)
+        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+        self._test_changed()
+        self.reload()
+
+    def current_test(self) -> LabTestDef:
+        return self.tests[self.test.currentData()]
+
+    def _test_changed(self) -> None:
+        test = self.current_test()
+        qualitative = bool(test.qualitative)
+        self.value_stack.setCurrentWidget(self.choice if qualitative else self.value)
+        self.choice.clear()
+        for option in test.qualitative:
+            self.choice.addItem(option.capitalize(), option)
+        self.unit.clear()
+        for unit in test.units:
+            self.unit.addItem(unit, unit)
+        self.unit.setVisible(not qualitative)
+        self.unit_label.setVisible(not qualitative)
+
+    def reload(self) -> None:
+        try:
+            with self.ctx.db.sessions.begin() as s:
+                rows = patients.list_labs(s, self.ctx.actor, self.patient.id)
+        except ServiceError as exc:
+            self._summary(str(exc))
+            return
+        self.model.set_rows(rows)
+        self.empty_label.setVisible(not rows)
+        self._selection_changed()
+
+    def _selection_changed(self) -> None:
+        lab = self.selected_lab()
+        self.mark_button.setEnabled(lab is not None and lab.status == RecordStatus.CURRENT)
+
+    def selected_lab(self) -> LabRow | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.model.lab(rows[0].row()) if rows else None
+
+    def _summary(self, text: str) -> None:
+        self.summary.setText(text)
+        self.summary.setVisible(bool(text))
+
+    def add_result(self) -> None:
+        test = self.current_test()
+        date_problem = ""
+        try:
+            taken_on = parse_iso_date(self.taken_on.text())
+        except ValueError:
+            taken_on = None
+            date_problem = f"'{self.taken_on.text().strip()}' is not a date; write it as YYYY-MM-DD."
+        value_text = self.choice.currentData() if test.qualitative else self.value.text()
+        unit = test.canonical_unit if test.qualitative else self.unit.currentData()
+        try:
+            with self.ctx.db.sessions.begin() as s:
+                patients.add_lab_result(
+                    s,
+                    self.ctx.actor,
+                    self.patient.id,
+                    test_code=test.code,
+                    context=self.context.currentData(),
+                    taken_on=taken_on,
+                    value_text=value_text or "",
+                    unit=unit or "",
+                    note=self.note.text(),
+                )
+        except ValidationFailed as exc:
+            errors = dict(exc.errors)
+            if date_problem:
+                errors["taken_on"] = date_problem
+            unclaimed = self.errors.show(errors)
+            self._summary("\n".join(["The result was not added.", *unclaimed.values()]))
+            return
+        except ServiceError as exc:
+            self.errors.clear()
+            self._summary(str(exc))
+            return
+        self.errors.clear()
+        self._summary("")
+        self.value.clear()
+        self.note.clear()
+        self.reload()
+        self.ctx.bus.notify(LABS)
+
+    def mark_entered_in_error(self) -> ReasonDialog | None:
+        lab = self.selected_lab()
+        if lab is None:
+            return None
+
+        def submit(reason: str) -> None:
+            with self.ctx.db.sessions.begin() as s:
+                patients.mark_lab_entered_in_error(s, self.ctx.actor, lab.id, reason=reason)
+            self.reload()
+            self.ctx.bus.notify(LABS)
+
+        dialog = ReasonDialog(
+            self,
+            title="Mark result entered in error",
+            prompt=(
+                f"Mark {lab.test_name} {result_text(lab)} of {lab.taken_on} as entered in error? It stays "
+                "readable, struck through, and is no longer used. Enter the right result as a new one. Why "
+                "is it wrong?"
+            ),
+            action_text="Mark entered in error",
+            submit=submit,
+            placeholder="e.g. wrong patient, wrong unit, typing error",
+        )
+        dialog.open()
+        return dialog

@@ -1,0 +1,283 @@
+"""Add or edit a patient; the service validates, and each of its messages is shown beside its field."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from b12desk.domain.enums import CAUSE_LABELS, SEX_LABELS, Cause, Sex
+from b12desk.domain.patients import MAX_NAME, PATIENT_FIELD_LABELS, PatientInput
+from b12desk.services import patients
+from b12desk.services.common import ServiceError, ValidationFailed
+from b12desk.services.patients import PatientDetail
+from b12desk.ui.context import PATIENTS, AppContext
+from b12desk.ui.widgets import ErrorLabel, FieldErrors, mark_invalid, parse_iso_date
+
+FLAG_FIELDS = ("flag_b12_hypersensitivity", "flag_lebers_disease", "flag_benzyl_alcohol_sensitivity")
+DATE_PLACEHOLDER = "YYYY-MM-DD"
+
+
+def _text_box(lines: int) -> QPlainTextEdit:
+    box = QPlainTextEdit()
+    box.setTabChangesFocus(True)
+    box.setFixedHeight(box.fontMetrics().lineSpacing() * lines + 14)
+    return box
+
+
+class PatientDialog(QDialog):
+    """Stays open with everything typed when the service refuses; closes only after a save."""
+
+    saved = Signal(int)  # the patient's id
+
+    def __init__(
+        self, ctx: AppContext, *, detail: PatientDetail | None = None, parent: QWidget | None = None
+    ):
+        super().__init__(parent)
+        self.ctx = ctx
+        self.detail = detail
+        self.result_detail: PatientDetail | None = None
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        if detail is None:
+            self.setWindowTitle("New patient")
+        else:
+            d = detail.data
+            self.setWindowTitle(f"Edit patient — {d.family_name.upper()}, {d.given_name} ({d.mrn})")
+
+        self.errors = FieldErrors()
+        self.mrn = QLineEdit()
+        self.mrn.setMaxLength(32)
+        self.mrn.setPlaceholderText("hospital number")
+        self.family_name = QLineEdit()
+        self.family_name.setMaxLength(MAX_NAME + 1)  # one over, so the service's message can show
+        self.given_name = QLineEdit()
+        self.given_name.setMaxLength(MAX_NAME + 1)
+        self.date_of_birth = QLineEdit()
+        self.date_of_birth.setPlaceholderText(DATE_PLACEHOLDER)
+        self.date_of_birth.setMaxLength(10)
+        self.sex = QComboBox()
+        for sex, label in SEX_LABELS.items():
+            self.sex.addItem(label, sex)
+        self.sex.setCurrentIndex(self.sex.findData(Sex.UNKNOWN))
+        self.phone = QLineEdit()
+        self.email = QLineEdit()
+        self.address = _text_box(2)
+        self.cause = QComboBox()
+        for cause, label in CAUSE_LABELS.items():
+            self.cause.addItem(label, cause)
+        self.cause.setCurrentIndex(self.cause.findData(Cause.UNKNOWN))
+        self.neuro_involvement = QCheckBox(PATIENT_FIELD_LABELS["neuro_involvement"])
+        self.neuro_symptoms = _text_box(2)
+        self.neuro_symptoms.setPlaceholderText("e.g. paraesthesia, ataxia, memory problems")
+        self.pregnant_or_breastfeeding = QCheckBox(PATIENT_FIELD_LABELS["pregnant_or_breastfeeding"])
+        self.flags = {name: QCheckBox(PATIENT_FIELD_LABELS[name]) for name in FLAG_FIELDS}
+        self.allergies = _text_box(2)
+        self.allergies.setPlaceholderText("drug and other allergies, or 'none known'")
+        self.notes = _text_box(3)
+        self.change_reason = QLineEdit()
+        self.change_reason.setPlaceholderText("optional: why the record is being changed")
+
+        self.summary = QLabel()
+        self.summary.setObjectName("formSummary")
+        self.summary.setWordWrap(True)
+        self.summary.hide()
+
+        identity = self._group("Patient", ["mrn", "family_name", "given_name", "date_of_birth", "sex"])
+        contact = self._group("Contact", ["phone", "email", "address"])
+        clinical = self._group(
+            "Clinical", ["cause", "neuro_involvement", "neuro_symptoms", "pregnant_or_breastfeeding"]
+        )
+        contraindications = self._group("Contraindications and cautions", [*FLAG_FIELDS, "allergies"])
+        contraindications.setObjectName("contraindications")
+        notes = self._group("Notes", ["notes"])
+
+        columns = QHBoxLayout()
+        left, right = QVBoxLayout(), QVBoxLayout()
+        left.addWidget(identity)
+        left.addWidget(contact)
+        left.addStretch(1)
+        right.addWidget(clinical)
+        right.addWidget(contraindications)
+        right.addStretch(1)
+        columns.addLayout(left, 1)
+        columns.addSpacing(8)
+        columns.addLayout(right, 1)
+
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.save_button = self.buttons.addButton("Save", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.save_button.setDefault(True)
+        self.buttons.accepted.connect(self.save)
+        self.buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.summary)
+        layout.addLayout(columns)
+        layout.addWidget(notes)
+        if detail is not None:
+            reason_row = QHBoxLayout()
+            reason_row.addWidget(QLabel("Reason for change"))
+            reason_row.addWidget(self.change_reason, 1)
+            layout.addLayout(reason_row)
+        layout.addWidget(self.buttons)
+        self.resize(900, self.sizeHint().height())
+
+        if detail is not None:
+            self._load(detail.data)
+
+    def _widget(self, name: str) -> QWidget:
+        widget = self.flags.get(name) or getattr(self, name)
+        assert isinstance(widget, QWidget)
+        return widget
+
+    def _group(self, title: str, names: list[str]) -> QGroupBox:
+        box = QGroupBox(title)
+        grid = QGridLayout(box)
+        grid.setColumnStretch(1, 1)
+        grid.setVerticalSpacing(2)
+        row = 0
+        for name in names:
+            widget = self._widget(name)
+            error = ErrorLabel()
+            if isinstance(widget, QCheckBox):
+                grid.addWidget(widget, row, 0, 1, 2)
+            else:
+                label = QLabel(PATIENT_FIELD_LABELS[name])
+                label.setBuddy(widget)
+                align = Qt.AlignmentFlag.AlignRight
+                align |= (
+                    Qt.AlignmentFlag.AlignTop
+                    if isinstance(widget, QPlainTextEdit)
+                    else Qt.AlignmentFlag.AlignVCenter
+                )
+                grid.addWidget(label, row, 0, align)
+                grid.addWidget(widget, row, 1)
+            grid.addWidget(error, row + 1, 1 if not isinstance(widget, QCheckBox) else 0, 1, 2)
+            self.errors.add(name, widget, error)
+            row += 2
+        return box
+
+    # --- reading and writing the form ------------------------------------------------------------------
+
+    def _load(self, data: PatientInput) -> None:
+        self.mrn.setText(data.mrn)
+        self.family_name.setText(data.family_name)
+        self.given_name.setText(data.given_name)
+        self.date_of_birth.setText(data.date_of_birth.isoformat() if data.date_of_birth else "")
+        self.sex.setCurrentIndex(self.sex.findData(data.sex))
+        self.phone.setText(data.phone)
+        self.email.setText(data.email)
+        self.address.setPlainText(data.address)
+        self.cause.setCurrentIndex(self.cause.findData(data.cause))
+        self.neuro_involvement.setChecked(data.neuro_involvement)
+        self.neuro_symptoms.setPlainText(data.neuro_symptoms)
+        self.pregnant_or_breastfeeding.setChecked(data.pregnant_or_breastfeeding)
+        for name, box in self.flags.items():
+            box.setChecked(getattr(data, name))
+        self.allergies.setPlainText(data.allergies)
+        self.notes.setPlainText(data.notes)
+
+    def read_input(self) -> tuple[PatientInput, str]:
+        """The form as a PatientInput, and a message if the date of birth could not be read as a date."""
+        date_problem = ""
+        born: date | None
+        try:
+            born = parse_iso_date(self.date_of_birth.text())
+        except ValueError:
+            born = None
+            date_problem = (
+                f"'{self.date_of_birth.text().strip()}' is not a date; write it as {DATE_PLACEHOLDER} "
+                "(e.g. 1958-03-14)."
+            )
+        data = PatientInput(
+            mrn=self.mrn.text(),
+            family_name=self.family_name.text(),
+            given_name=self.given_name.text(),
+            date_of_birth=born,
+            sex=self.sex.currentData(),
+            phone=self.phone.text(),
+            email=self.email.text(),
+            address=self.address.toPlainText(),
+            cause=self.cause.currentData(),
+            neuro_involvement=self.neuro_involvement.isChecked(),
+            neuro_symptoms=self.neuro_symptoms.toPlainText(),
+            pregnant_or_breastfeeding=self.pregnant_or_breastfeeding.isChecked(),
+            flag_b12_hypersensitivity=self.flags["flag_b12_hypersensitivity"].isChecked(),
+            flag_lebers_disease=self.flags["flag_lebers_disease"].isChecked(),
+            flag_benzyl_alcohol_sensitivity=self.flags["flag_benzyl_alcohol_sensitivity"].isChecked(),
+            allergies=self.allergies.toPlainText(),
+            notes=self.notes.toPlainText(),
+        )
+        return data, date_problem
+
+    # --- saving ----------------------------------------------------------------------------------------
+
+    def save(self) -> None:
+        data, date_problem = self.read_input()
+        try:
+            with self.ctx.db.sessions.begin() as s:
+                if self.detail is None:
+                    result = patients.create_patient(s, self.ctx.actor, data)
+                else:
+                    result = patients.update_patient(
+                        s,
+                        self.ctx.actor,
+                        self.detail.id,
+                        data,
+                        expected_version=self.detail.version_id,
+                        reason=self.change_reason.text(),
+                    )
+        except ValidationFailed as exc:
+            errors = dict(exc.errors)
+            if date_problem:  # the service saw no date; say why the typed one was not read
+                errors["date_of_birth"] = date_problem
+            self.show_errors(errors)
+            return
+        except ServiceError as exc:  # Conflict (reopen), PermissionDenied, NotFound
+            self.errors.clear()
+            self._show_summary(str(exc))
+            return
+        self.result_detail = result
+        self.ctx.bus.notify(PATIENTS)
+        self.saved.emit(result.id)
+        self.accept()
+
+    def show_errors(self, errors: dict[str, str]) -> None:
+        unclaimed = self.errors.show(errors)
+        claimed = [PATIENT_FIELD_LABELS[name] for name in self.errors.in_form_order(errors)]
+        lines = ["The patient was not saved."]
+        if claimed:
+            noun = "field" if len(claimed) == 1 else "fields"
+            lines.append(f"Correct the highlighted {noun}: {', '.join(claimed)}.")
+        lines.extend(unclaimed.values())
+        self._show_summary("\n".join(lines))
+
+    def _show_summary(self, text: str) -> None:
+        self.summary.setText(text)
+        self.summary.setVisible(bool(text))
+
+    def field_error(self, name: str) -> str:
+        """The message shown beside a field ('' when none); for tests and accessibility checks."""
+        return self.errors.message(name)
+
+    def field_invalid(self, name: str) -> bool:
+        return bool(self._widget(name).property("invalid"))
+
+    def clear_errors(self) -> None:
+        self.errors.clear()
+        self._show_summary("")
+        for name in PATIENT_FIELD_LABELS:
+            mark_invalid(self._widget(name), False)
