@@ -1,0 +1,290 @@
+"""Import patients from CSV: check every row first, then import all, or only the good rows if asked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from b12desk.services import imports
+from b12desk.services.common import ServiceError
+from b12desk.services.imports import ImportReport, RowProblem
+from b12desk.ui.context import PATIENTS, AppContext
+from b12desk.ui.tasks import report_unexpected, run_in_background
+from b12desk.ui.widgets import confirm
+
+HEADERS = ("Line", "MRN", "Problem")
+_ModelIndex = QModelIndex | QPersistentModelIndex
+
+
+class ProblemsModel(QAbstractTableModel):
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[RowProblem] = []
+
+    def set_rows(self, rows: list[RowProblem]) -> None:
+        self.beginResetModel()
+        self._rows = list(rows)
+        self.endResetModel()
+
+    def problem(self, row: int) -> RowProblem:
+        return self._rows[row]
+
+    def rowCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(HEADERS)
+
+    def data(self, index: _ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        p = self._rows[index.row()]
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            return (str(p.line) if p.line else "", p.mrn, p.message)[index.column()]
+        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() == 0:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        horizontal = orientation == Qt.Orientation.Horizontal
+        if horizontal and role == Qt.ItemDataRole.DisplayRole and 0 <= section < len(HEADERS):
+            return HEADERS[section]
+        return None
+
+    def flags(self, index: _ModelIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+
+
+class ImportDialog(QDialog):
+    """Nothing is written by choosing a file: the check is a dry run; importing is a separate click."""
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.setWindowTitle("Import patients from CSV")
+        self.path: Path | None = None
+        self.report: ImportReport | None = None
+        self.busy = False
+
+        intro = QLabel(
+            "Every row is checked before anything is written. While any row has a problem, nothing is "
+            "imported unless you choose to import only the good rows."
+        )
+        intro.setWordWrap(True)
+        self.file_label = QLabel("No file chosen.")
+        self.file_label.setObjectName("muted")
+        self.file_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.choose_button = QPushButton("Choose file…")
+        self.template_button = QPushButton("Write CSV template…")
+        file_row = QHBoxLayout()
+        file_row.addWidget(self.file_label, 1)
+        file_row.addWidget(self.choose_button)
+        file_row.addWidget(self.template_button)
+
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.summary.setTextFormat(Qt.TextFormat.PlainText)
+        self.error = QLabel()
+        self.error.setObjectName("inlineError")
+        self.error.setWordWrap(True)
+        self.error.hide()
+
+        self.problems = ProblemsModel(self)
+        self.table = QTableView()
+        self.table.setModel(self.problems)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setColumnWidth(0, 60)
+        self.table.setColumnWidth(1, 110)
+        self.table.setWordWrap(False)
+
+        self.import_all_button = QPushButton("Import all")
+        self.import_good_button = QPushButton("Import only the good rows…")
+        self.cancel_button = QPushButton("Cancel")
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.import_all_button)
+        buttons.addWidget(self.import_good_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.cancel_button)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addLayout(file_row)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.error)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(buttons)
+        self.resize(820, 480)
+
+        self.choose_button.clicked.connect(self.choose_file)
+        self.template_button.clicked.connect(self.write_template)
+        self.import_all_button.clicked.connect(self.import_all)
+        self.import_good_button.clicked.connect(self.ask_import_good_rows)
+        self.cancel_button.clicked.connect(self.reject)
+        self._show_report(None)
+
+    # --- choosing and checking -------------------------------------------------------------------------
+
+    def choose_file(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(
+            self, "Choose a CSV file of patients", "", "CSV files (*.csv *.txt);;All files (*)"
+        )
+        if name:
+            self.check_file(Path(name))
+
+    def write_template(self) -> None:
+        name, _ = QFileDialog.getSaveFileName(
+            self, "Write CSV template", "patients-template.csv", "CSV files (*.csv)"
+        )
+        if not name:
+            return
+        try:
+            imports.write_template(Path(name))
+        except OSError as exc:
+            self._error(f"Cannot write {name}: {exc.strerror or exc}.")
+            return
+        self.summary.setText(f"Template written to {name}: fill it in, then choose it here.")
+
+    def check_file(self, path: Path) -> None:
+        """Dry run: validate every row and write nothing."""
+        self.path = path
+        self.file_label.setText(str(path))
+        self._start(f"Checking {path.name}…", dry_run=True, only_good_rows=False)
+
+    def import_all(self) -> None:
+        if self.report is not None and self.report.ok:
+            self._start("Importing…", dry_run=False, only_good_rows=False)
+
+    def ask_import_good_rows(self) -> QMessageBox | None:
+        report = self.report
+        if report is None or report.good_rows == 0:
+            return None
+        bad = report.rows_read - report.good_rows
+        return confirm(
+            self,
+            "Import only the good rows",
+            f"Import the {report.good_rows:,} good rows and leave out the {bad:,} rows with problems?\n\n"
+            "The rows left out are not imported; correct them in the file and import them later.",
+            f"Import {report.good_rows:,} rows",
+            lambda: self._start("Importing the good rows…", dry_run=False, only_good_rows=True),
+        )
+
+    # --- running the service off the GUI thread --------------------------------------------------------
+
+    def _start(self, message: str, *, dry_run: bool, only_good_rows: bool) -> None:
+        path = self.path
+        if path is None or self.busy:
+            return
+        self._set_busy(True)
+        self._error("")
+        self.summary.setText(message)
+        db, actor = self.ctx.db, self.ctx.actor
+
+        def work() -> ImportReport:
+            with db.sessions.begin() as s:
+                return imports.import_patients(s, actor, path, dry_run=dry_run, only_good_rows=only_good_rows)
+
+        run_in_background(self, work, self._finished, self._failed)
+
+    def _finished(self, report: ImportReport) -> None:
+        self._set_busy(False)
+        if report.dry_run:
+            self._show_report(report)
+            return
+        if report.imported:
+            self.ctx.bus.notify(PATIENTS)
+            left_out = report.rows_read - report.imported
+            text = (
+                f"Imported {report.imported:,} patients from {self.path.name if self.path else 'the file'}."
+            )
+            if left_out:
+                text += f" {left_out:,} rows with problems were left out."
+            self.report = None
+            self.summary.setText(text)
+            self.import_all_button.setEnabled(False)
+            self.import_good_button.setEnabled(False)
+            self.cancel_button.setText("Close")
+        else:
+            # The file changed between the check and the import and now has problems.
+            self._show_report(report)
+            self._error("Nothing was imported: the file has problems now. Check it again.")
+
+    def _failed(self, exc: Exception) -> None:
+        self._set_busy(False)
+        if not isinstance(exc, ServiceError):
+            report_unexpected(exc)
+        self._error(str(exc) if isinstance(exc, ServiceError) else f"Unexpected error: {exc}")
+        self.summary.setText("Nothing was imported.")
+
+    def _set_busy(self, busy: bool) -> None:
+        self.busy = busy
+        for b in (self.choose_button, self.template_button, self.cancel_button):
+            b.setEnabled(not busy)
+        if busy:
+            self.import_all_button.setEnabled(False)
+            self.import_good_button.setEnabled(False)
+
+    def _error(self, text: str) -> None:
+        self.error.setText(text)
+        self.error.setVisible(bool(text))
+
+    def _show_report(self, report: ImportReport | None) -> None:
+        self.report = report
+        self.problems.set_rows(report.problems if report else [])
+        self.table.setVisible(bool(report and report.problems))
+        if report is None:
+            self.summary.setText("Choose a CSV file. Write the template to see the columns expected.")
+            self.import_all_button.setText("Import all")
+            self.import_good_button.setText("Import only the good rows…")
+            self.import_all_button.setEnabled(False)
+            self.import_good_button.setEnabled(False)
+            return
+        bad = report.rows_read - report.good_rows
+        if report.rows_read == 0 and report.problems:
+            self.summary.setText("The file cannot be imported:")
+        elif report.rows_read == 0:
+            self.summary.setText("The file has a header but no patient rows.")
+        else:
+            self.summary.setText(
+                f"{report.rows_read:,} rows read, {report.good_rows:,} good, {bad:,} with problems."
+                + ("" if report.problems else " Nothing has been written yet.")
+            )
+        self.import_all_button.setText(f"Import all {report.rows_read:,}")
+        self.import_all_button.setEnabled(report.ok and report.rows_read > 0)
+        self.import_good_button.setText(f"Import only the {report.good_rows:,} good rows…")
+        self.import_good_button.setEnabled(bool(report.problems) and report.good_rows > 0)
+        self.import_good_button.setVisible(bool(report.problems))
+
+    # --- closing ---------------------------------------------------------------------------------------
+
+    def reject(self) -> None:
+        if not self.busy:  # an import in flight finishes and reports before the dialog may close
+            super().reject()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.busy:
+            event.ignore()
+        else:
+            super().closeEvent(event)
