@@ -1,0 +1,139 @@
+"""Sign-in: user name and password checked by the auth service; demo accounts listed in demo mode only."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from b12desk.data.db import Database
+from b12desk.services import auth
+from b12desk.services.common import Actor, ServiceError
+from b12desk.services.startup import DEMO_PASSWORD
+from b12desk.ui.widgets import ErrorLabel
+
+ROLE_LABELS = {"nurse": "Nurse", "pharmacist": "Pharmacist", "manager": "Manager", "admin": "Administrator"}
+USERNAME_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+def sign_in(db: Database, username: str, password: str) -> Actor:
+    with db.sessions.begin() as s:  # begin: a sign-in may upgrade the stored password hash
+        return auth.authenticate(s, username=username, password=password)
+
+
+class LoginDialog(QDialog):
+    def __init__(
+        self,
+        db: Database,
+        *,
+        demo: bool,
+        username: str = "",
+        error: str = "",
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.db = db
+        self.actor: Actor | None = None
+        self.setWindowTitle("Sign in — b12desk")
+
+        title = QLabel("b12desk")
+        font = QFont(title.font())
+        font.setPointSizeF(font.pointSizeF() * 1.8)
+        font.setBold(True)
+        title.setFont(font)
+        subtitle = QLabel("Vitamin B12 injection desk")
+        subtitle.setObjectName("muted")
+        database = QLabel(f"Database: {db.describe()}")
+        database.setObjectName("muted")
+        database.setWordWrap(True)
+        database.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        self.username = QLineEdit(username)
+        self.username.setPlaceholderText("your user name")
+        self.password = QLineEdit()
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        form = QFormLayout()
+        form.addRow("User name", self.username)
+        form.addRow("Password", self.password)
+        self.error = ErrorLabel()
+        self.error.setObjectName("inlineError")
+        self.error.set_error(error)
+
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.sign_in_button = buttons.addButton("Sign in", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.sign_in_button.setDefault(True)
+        buttons.accepted.connect(self.try_sign_in)
+        buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(title)
+        layout.addWidget(subtitle)
+        layout.addSpacing(6)
+        layout.addWidget(database)
+        layout.addSpacing(6)
+        layout.addLayout(form)
+        layout.addWidget(self.error)
+        self.demo_users: QListWidget | None = None
+        if demo:
+            layout.addWidget(self._demo_panel())
+        layout.addWidget(buttons)
+        self.setMinimumWidth(440)
+        (self.password if username else self.username).setFocus()
+
+    def _demo_panel(self) -> QGroupBox:
+        panel = QGroupBox("Demo database: practice accounts")
+        panel.setObjectName("demoPanel")
+        explain = QLabel(
+            f"Synthetic patients only. These accounts exist in the demo database alone; "
+            f"each has the password <b>{DEMO_PASSWORD}</b>. Click one to fill it in."
+        )
+        explain.setWordWrap(True)
+        self.demo_users = QListWidget()
+        try:
+            with self.db.sessions.begin() as s:
+                staff = auth.list_staff(s)
+        except ServiceError as exc:
+            staff = []
+            explain.setText(f"The demo accounts could not be listed: {exc}")
+        for person in staff:
+            role = ROLE_LABELS.get(person.role.value, person.role.value)
+            item = QListWidgetItem(
+                f"{person.username}  —  {person.full_name}, {role}  (password: {DEMO_PASSWORD})"
+            )
+            item.setData(USERNAME_ROLE, person.username)
+            self.demo_users.addItem(item)
+        rows = max(1, self.demo_users.count())
+        self.demo_users.setFixedHeight(self.demo_users.sizeHintForRow(0) * rows + 6)
+        self.demo_users.itemClicked.connect(self._demo_user_clicked)
+        self.demo_users.itemActivated.connect(self._demo_user_clicked)
+        layout = QVBoxLayout(panel)
+        layout.addWidget(explain)
+        layout.addWidget(self.demo_users)
+        return panel
+
+    def _demo_user_clicked(self, item: QListWidgetItem) -> None:
+        self.username.setText(item.data(USERNAME_ROLE))
+        self.password.setText(DEMO_PASSWORD)  # demo mode only: the shared practice password
+        self.error.set_error("")
+        self.sign_in_button.setFocus()
+
+    def try_sign_in(self) -> None:
+        try:
+            self.actor = sign_in(self.db, self.username.text(), self.password.text())
+        except ServiceError as exc:
+            self.error.set_error(str(exc))
+            self.password.clear()
+            self.password.setFocus()
+            return
+        self.accept()

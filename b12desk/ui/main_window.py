@@ -1,0 +1,168 @@
+"""The main window: the roster and the tabs still to come, menus, and who is signed in to which database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from b12desk import __version__
+from b12desk.ui import settings
+from b12desk.ui.context import AppContext
+from b12desk.ui.login import ROLE_LABELS
+from b12desk.ui.roster import RosterTab
+from b12desk.ui.widgets import show_message
+
+PLACEHOLDERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "Inventory": (
+        "Stock of B12 injections, from delivery to the last dose drawn.",
+        (
+            "The formulary: cyanocobalamin and hydroxocobalamin products and strengths",
+            "Lots and their expiry dates",
+            "Opened multi-dose vials and their discard-by dates",
+            "The stock ledger: received, opened, drawn, wasted, adjusted, returned",
+            "GS1 barcode scanning of packs",
+        ),
+    ),
+    "Administration": (
+        "Recording the doses given.",
+        (
+            "Record a dose given, refused or not given",
+            "Intramuscular site rotation, with the last sites used",
+            "The five-rights checks: right patient, drug, dose, route and time",
+        ),
+    ),
+    "Calendar": (
+        "What is due, for whom, and when.",
+        (
+            "Induction and maintenance doses from each patient's regimen",
+            "Laboratory re-checks",
+            "Clinical reviews",
+        ),
+    ),
+}
+
+
+class PlaceholderTab(QWidget):
+    """An honest panel for a tab not built yet: what it will hold, and that it is not here now."""
+
+    def __init__(self, name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        purpose, items = PLACEHOLDERS[name]
+        title = QLabel(f"{name} is not available in this version")
+        title.setObjectName("placeholderTitle")
+        body = QLabel(
+            f"<p>{purpose} This tab will hold:</p><ul>"
+            + "".join(f"<li>{item}</li>" for item in items)
+            + "</ul><p>Until then, keep these records the way the clinic keeps them today.</p>"
+        )
+        body.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(32, 28, 32, 28)
+        layout.addWidget(title)
+        layout.addSpacing(8)
+        layout.addWidget(body)
+        layout.addStretch(1)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        title = f"b12desk — {ctx.describe_db()}"
+        self.setWindowTitle(f"{title} — DEMO" if ctx.demo else title)
+
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.roster = RosterTab(ctx)
+        self.tabs.addTab(self.roster, "Roster")
+        self.placeholders = {name: PlaceholderTab(name) for name in PLACEHOLDERS}
+        for name, tab in self.placeholders.items():
+            self.tabs.addTab(tab, name)
+        self.setCentralWidget(self.tabs)
+
+        self._build_menus()
+        self._build_status_bar()
+        geometry = settings.get(settings.MAIN_WINDOW_GEOMETRY)
+        if geometry.isEmpty() or not self.restoreGeometry(geometry):
+            self.resize(1200, 700)
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self.import_action = QAction("&Import patients from CSV…", self)
+        self.import_action.triggered.connect(self.open_import)
+        self.template_action = QAction("&Write CSV template…", self)
+        self.template_action.triggered.connect(self.write_template)
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(self.import_action)
+        file_menu.addAction(self.template_action)
+        file_menu.addSeparator()
+        file_menu.addAction(quit_action)
+        help_menu = self.menuBar().addMenu("&Help")
+        about = QAction("&About b12desk", self)
+        about.triggered.connect(self.show_about)
+        help_menu.addAction(about)
+
+    def _build_status_bar(self) -> None:
+        actor = self.ctx.actor
+        bar = self.statusBar()
+        self.user_label = QLabel(
+            f"Signed in: {actor.full_name} ({ROLE_LABELS.get(actor.role.value, actor.role)})"
+        )
+        self.db_label = QLabel(f"Database: {self.ctx.describe_db()}")
+        self.db_label.setObjectName("muted")
+        bar.addWidget(self.user_label)
+        bar.addWidget(self.db_label, 1)
+        self.demo_label: QLabel | None = None
+        if self.ctx.demo:
+            self.demo_label = QLabel("DEMO – synthetic data")
+            self.demo_label.setObjectName("demoBadge")
+            bar.addPermanentWidget(self.demo_label)
+
+    def load(self) -> None:
+        self.roster.reload()
+
+    def open_import(self) -> None:
+        from b12desk.ui.import_dialog import ImportDialog  # loaded when first used
+
+        ImportDialog(self.ctx, parent=self).open()
+
+    def write_template(self) -> None:
+        from b12desk.services import imports
+
+        name, _ = QFileDialog.getSaveFileName(
+            self, "Write CSV template", "patients-template.csv", "CSV files (*.csv)"
+        )
+        if not name:
+            return
+        try:
+            imports.write_template(Path(name))
+        except OSError as exc:
+            show_message(self, "Write CSV template", f"Cannot write {name}: {exc.strerror or exc}.")
+            return
+        self.statusBar().showMessage(f"Template written to {name}", 8000)
+
+    def show_about(self) -> QMessageBox:
+        return show_message(
+            self,
+            "About b12desk",
+            f"b12desk {__version__}\n\nVitamin B12 injection treatment desk for clinic pharmacy and "
+            f"nursing staff.\n\nDatabase: {self.ctx.describe_db()}",
+            QMessageBox.Icon.Information,
+        )
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        settings.put(settings.MAIN_WINDOW_GEOMETRY, self.saveGeometry())
+        self.roster.save_state()
+        super().closeEvent(event)
