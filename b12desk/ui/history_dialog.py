@@ -6,8 +6,8 @@ from html import escape
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QDialog,
     QDialogButtonBox,
     QHeaderView,
@@ -18,12 +18,13 @@ from PySide6.QtWidgets import (
 )
 
 from b12desk.data.reference import lab_tests
-from b12desk.domain.enums import CAUSE_LABELS, SEX_LABELS, Cause, Sex
+from b12desk.domain.enums import CAUSE_LABELS, SEX_LABELS, Cause, LabContext, RecordStatus, Sex
 from b12desk.domain.patients import PATIENT_FIELD_LABELS
 from b12desk.services import patients
 from b12desk.services.patients import HistoryEntry, RosterRow
 from b12desk.ui.context import AppContext
-from b12desk.ui.widgets import format_local_time
+from b12desk.ui.labs_dialog import CONTEXT_LABELS, STATUS_LABELS
+from b12desk.ui.widgets import format_local_time, setup_record_table
 
 HEADERS = ("When", "Who", "Action", "Changes (field: old → new)", "Reason")
 _ModelIndex = QModelIndex | QPersistentModelIndex
@@ -58,8 +59,10 @@ def _value_text(field: str, value: Any) -> str:
         return SEX_LABELS[Sex(value)]
     if field == "test" and value in lab_tests():
         return lab_tests()[value].name
-    if isinstance(value, str):
-        return value.replace("_", " ") if field in ("context", "status") else value
+    if field == "context" and value in LabContext._value2member_map_:
+        return CONTEXT_LABELS[LabContext(value)]
+    if field == "status" and value in RecordStatus._value2member_map_:
+        return STATUS_LABELS[RecordStatus(value)]
     return str(value)
 
 
@@ -134,11 +137,8 @@ class HistoryDialog(QDialog):
         self.model = HistoryModel(entries, self)
         self.table = QTableView()
         self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        setup_record_table(self.table)
         self.table.setWordWrap(True)
-        self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setStretchLastSection(True)
         for column, width in enumerate((120, 90, 150, 380)):
             self.table.setColumnWidth(column, width)
         # Per-patient history is short, so measuring every row's height is cheap here.
@@ -149,9 +149,14 @@ class HistoryDialog(QDialog):
         note.setObjectName("muted")
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
+        self._close_button = buttons.button(QDialogButtonBox.StandardButton.Close)
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel(f"<b>{escape(who)}</b> &nbsp; MRN {escape(patient.mrn)}"))
         layout.addWidget(self.table, 1)
         layout.addWidget(note)
         layout.addWidget(buttons)
         self.resize(980, 520)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self._close_button.setFocus()  # rather than outlining the first cell of the table

@@ -8,7 +8,6 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QDialog,
     QFileDialog,
     QHBoxLayout,
@@ -25,9 +24,10 @@ from b12desk.services.common import ServiceError
 from b12desk.services.imports import ImportReport, RowProblem
 from b12desk.ui.context import PATIENTS, AppContext
 from b12desk.ui.tasks import report_unexpected, run_in_background
-from b12desk.ui.widgets import confirm
+from b12desk.ui.widgets import confirm, setup_record_table, text_width
 
 HEADERS = ("Line", "MRN", "Problem")
+WRAP_ROWS_UP_TO = 2000
 _ModelIndex = QModelIndex | QPersistentModelIndex
 
 
@@ -112,13 +112,10 @@ class ImportDialog(QDialog):
         self.problems = ProblemsModel(self)
         self.table = QTableView()
         self.table.setModel(self.problems)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.setColumnWidth(0, 60)
-        self.table.setColumnWidth(1, 110)
-        self.table.setWordWrap(False)
+        setup_record_table(self.table)
+        self.table.setColumnWidth(0, text_width(self.table, "Line 00000"))
+        self.table.setColumnWidth(1, text_width(self.table, "DEMO0000000"))
+        self.table.setWordWrap(True)
 
         self.import_all_button = QPushButton("Import all")
         self.import_good_button = QPushButton("Import only the good rows…")
@@ -253,6 +250,8 @@ class ImportDialog(QDialog):
     def _show_report(self, report: ImportReport | None) -> None:
         self.report = report
         self.problems.set_rows(report.problems if report else [])
+        if self.problems.rowCount() <= WRAP_ROWS_UP_TO:
+            self.table.resizeRowsToContents()  # long messages wrap; past this, the tooltip has them
         self.table.setVisible(bool(report and report.problems))
         if report is None:
             self.summary.setText("Choose a CSV file. Write the template to see the columns expected.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
 from html import escape
 from typing import Any
 
@@ -16,7 +17,6 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -34,7 +34,7 @@ from b12desk.services import patients
 from b12desk.services.common import ServiceError, ValidationFailed
 from b12desk.services.patients import LabRow, RosterRow
 from b12desk.ui.context import LABS, AppContext
-from b12desk.ui.widgets import ErrorLabel, FieldErrors, ReasonDialog, parse_iso_date
+from b12desk.ui.widgets import ErrorLabel, FieldErrors, ReasonDialog, parse_iso_date, setup_record_table
 
 LAB_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 LAB_STATUS_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -48,6 +48,7 @@ STATUS_LABELS = {
 HEADERS = ("Test", "Context", "Date taken", "Result", "Canonical value", "Status", "Entered by")
 _ModelIndex = QModelIndex | QPersistentModelIndex
 _STRUCK_GREY = QColor("#8a8a8a")
+CANONICAL_PLACES = Decimal("0.01")
 
 
 def result_text(lab: LabRow) -> str:
@@ -63,7 +64,9 @@ def canonical_text(lab: LabRow) -> str:
         return ""
     if lab.value_canonical is None:
         return "no conversion"
-    return f"{format_number(lab.value_canonical)} {lab.canonical_unit}"
+    # The stored conversion is exact; two decimals are as much as any B12 work-up reads.
+    shown = lab.value_canonical.quantize(CANONICAL_PLACES, rounding=ROUND_HALF_UP)
+    return f"{format_number(shown)} {lab.canonical_unit}"
 
 
 class LabsModel(QAbstractTableModel):
@@ -149,13 +152,8 @@ class LabsDialog(QDialog):
         self.model = LabsModel(self)
         self.table = QTableView()
         self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        setup_record_table(self.table)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().hide()
-        self.table.setAlternatingRowColors(True)
-        self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         for column, width in enumerate((210, 85, 90, 120, 125, 120, 90)):
             self.table.setColumnWidth(column, width)
         self.empty_label = QLabel("No laboratory results recorded yet.")

@@ -92,14 +92,16 @@ class LoginDialog(QDialog):
         (self.password if username else self.username).setFocus()
 
     def _demo_panel(self) -> QGroupBox:
-        panel = QGroupBox("Demo database: practice accounts")
+        panel = QGroupBox(f"Demo database: practice accounts, password: {DEMO_PASSWORD}")
         panel.setObjectName("demoPanel")
         explain = QLabel(
-            f"Synthetic patients only. These accounts exist in the demo database alone; "
-            f"each has the password <b>{DEMO_PASSWORD}</b>. Click one to fill it in."
+            "Synthetic patients only. These accounts exist in the demo database alone, each with the "
+            f"password <b>{DEMO_PASSWORD}</b>. Click one to fill it in."
         )
         explain.setWordWrap(True)
         self.demo_users = QListWidget()
+        self.demo_users.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.demo_users.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         try:
             with self.db.sessions.begin() as s:
                 staff = auth.list_staff(s)
@@ -109,12 +111,15 @@ class LoginDialog(QDialog):
         for person in staff:
             role = ROLE_LABELS.get(person.role.value, person.role.value)
             item = QListWidgetItem(
-                f"{person.username}  —  {person.full_name}, {role}  (password: {DEMO_PASSWORD})"
+                f"{person.username}  –  {role}, {person.full_name}  (password: {DEMO_PASSWORD})"
             )
             item.setData(USERNAME_ROLE, person.username)
             self.demo_users.addItem(item)
-        rows = max(1, self.demo_users.count())
-        self.demo_users.setFixedHeight(self.demo_users.sizeHintForRow(0) * rows + 6)
+        row_height = self.demo_users.sizeHintForRow(0) if staff else self.fontMetrics().height()
+        self.demo_users.setFixedHeight(row_height * max(1, len(staff)) + 2 * self.demo_users.frameWidth() + 4)
+        self.demo_users.setMinimumWidth(
+            self.demo_users.sizeHintForColumn(0) + 2 * self.demo_users.frameWidth() + 8
+        )
         self.demo_users.itemClicked.connect(self._demo_user_clicked)
         self.demo_users.itemActivated.connect(self._demo_user_clicked)
         layout = QVBoxLayout(panel)

@@ -117,9 +117,8 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         actor = self.ctx.actor
         bar = self.statusBar()
-        self.user_label = QLabel(
-            f"Signed in: {actor.full_name} ({ROLE_LABELS.get(actor.role.value, actor.role)})"
-        )
+        role = ROLE_LABELS.get(actor.role.value, actor.role.value)
+        self.user_label = QLabel(f"Signed in: {actor.full_name} — {role}")
         self.db_label = QLabel(f"Database: {self.ctx.describe_db()}")
         self.db_label.setObjectName("muted")
         bar.addWidget(self.user_label)

@@ -103,7 +103,12 @@ class PatientDialog(QDialog):
         )
         contraindications = self._group("Contraindications and cautions", [*FLAG_FIELDS, "allergies"])
         contraindications.setObjectName("contraindications")
-        notes = self._group("Notes", ["notes"])
+        notes = QGroupBox(PATIENT_FIELD_LABELS["notes"])
+        notes_layout = QVBoxLayout(notes)
+        notes_layout.addWidget(self.notes)
+        notes_error = ErrorLabel()
+        notes_layout.addWidget(notes_error)
+        self.errors.add("notes", self.notes, notes_error)
 
         columns = QHBoxLayout()
         left, right = QVBoxLayout(), QVBoxLayout()
@@ -268,6 +273,18 @@ class PatientDialog(QDialog):
     def _show_summary(self, text: str) -> None:
         self.summary.setText(text)
         self.summary.setVisible(bool(text))
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        """Grow to show wrapped messages in full; a dialog does not grow by itself once shown."""
+        layout = self.layout()
+        if layout is None:
+            return
+        layout.activate()
+        needed = layout.totalHeightForWidth(self.width()) if layout.hasHeightForWidth() else -1
+        needed = max(needed, layout.totalMinimumSize().height())
+        if needed > self.height():
+            self.resize(self.width(), needed)
 
     def field_error(self, name: str) -> str:
         """The message shown beside a field ('' when none); for tests and accessibility checks."""

@@ -38,7 +38,7 @@ from b12desk.services.common import ServiceError
 from b12desk.services.patients import RosterRow
 from b12desk.ui import settings
 from b12desk.ui.context import PATIENTS, AppContext
-from b12desk.ui.widgets import ReasonDialog, format_date, show_message
+from b12desk.ui.widgets import ReasonDialog, format_date, setup_record_table, show_message, text_width
 
 PATIENT_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 ARCHIVED_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -70,8 +70,8 @@ class Column:
     title: str
     display: Callable[[RosterRow, date], str]
     sort_key: Callable[[RosterRow, date], Any]
+    sample: str  # text the column is sized to show; longer values are elided, with a tooltip
     align: Qt.AlignmentFlag = Qt.AlignmentFlag.AlignLeft
-    width: int = 110
 
 
 def _due_key(r: RosterRow, _t: date) -> tuple[bool, int]:
@@ -79,46 +79,54 @@ def _due_key(r: RosterRow, _t: date) -> tuple[bool, int]:
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("MRN", lambda r, _t: r.mrn, lambda r, _t: r.mrn, width=100),
+    Column("MRN", lambda r, _t: r.mrn, lambda r, _t: r.mrn, "DEMO0000000"),
     Column(
         "Family name",
         lambda r, _t: r.family_name,
         lambda r, _t: (fold(r.family_name), fold(r.given_name)),
-        width=140,
+        "Family name ▲",
     ),
     Column(
         "Given name",
         lambda r, _t: r.given_name,
         lambda r, _t: (fold(r.given_name), fold(r.family_name)),
-        width=120,
+        "Given name",
     ),
     Column(
         "Date of birth",
         lambda r, _t: r.date_of_birth.isoformat(),
         lambda r, _t: r.date_of_birth.toordinal(),
-        width=100,
+        "Date of birth",
     ),
     Column(
         "Age",
         lambda r, t: str(age_on(r.date_of_birth, t)),
         lambda r, t: age_on(r.date_of_birth, t),
+        "Age ▲",
         align=Qt.AlignmentFlag.AlignRight,
-        width=50,
     ),
-    Column("Cause", lambda r, _t: CAUSE_LABELS[r.cause], lambda r, _t: CAUSE_LABELS[r.cause], width=210),
+    Column(
+        "Cause",
+        lambda r, _t: CAUSE_LABELS[r.cause],
+        lambda r, _t: CAUSE_LABELS[r.cause],
+        "Medication: nitrous oxide",
+    ),
     Column(
         "Neuro",
         lambda r, _t: "Yes" if r.neuro_involvement else "No",
         lambda r, _t: r.neuro_involvement,
-        width=60,
+        "Neuro",
     ),
-    Column("Regimen", lambda r, _t: r.regimen, lambda r, _t: fold(r.regimen), width=170),
-    Column("Phase", lambda r, _t: r.phase.capitalize(), lambda r, _t: r.phase, width=100),
-    Column("Next due", lambda r, _t: format_date(r.next_due), _due_key, width=100),
     Column(
-        "Status", lambda r, _t: "Archived" if r.archived else "Active", lambda r, _t: r.archived, width=80
+        "Regimen", lambda r, _t: r.regimen, lambda r, _t: fold(r.regimen), "Hydroxocobalamin 1 mg, no neur"
+    ),
+    Column("Phase", lambda r, _t: r.phase.capitalize(), lambda r, _t: r.phase, "Maintenance"),
+    Column("Next due", lambda r, _t: format_date(r.next_due), _due_key, "Next due ▲"),
+    Column(
+        "Status", lambda r, _t: "Archived" if r.archived else "Active", lambda r, _t: r.archived, "Archived"
     ),
 )
+TOOLTIP_COLUMNS = frozenset({5, 7})  # Cause and Regimen can be longer than their column
 COL_MRN, COL_FAMILY, COL_GIVEN, COL_DOB, COL_AGE, COL_CAUSE = range(6)
 COL_NEURO, COL_REGIMEN, COL_PHASE, COL_NEXT_DUE, COL_STATUS = range(6, 11)
 
@@ -267,6 +275,8 @@ class RosterModel(QAbstractTableModel):
             return QBrush(ARCHIVED_GREY)
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return int(column.align | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ToolTipRole and index.column() in TOOLTIP_COLUMNS:
+            return column.display(r, self._today) or None
         return None
 
     def headerData(
@@ -323,19 +333,14 @@ class RosterTab(QWidget):
 
         self.table = QTableView()
         self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        setup_record_table(self.table)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
-        self.table.verticalHeader().hide()
-        # Fixed row heights and widths: "resize to contents" would measure all 20,000 rows.
+        # Fixed row heights, and widths from sample text: "resize to contents" would measure 20,000 rows.
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         header = self.table.horizontalHeader()
-        header.setStretchLastSection(True)
-        header.setHighlightSections(False)
         for i, column in enumerate(COLUMNS):
-            self.table.setColumnWidth(i, column.width)
+            self.table.setColumnWidth(i, text_width(self.table, column.sample))
         header.setSortIndicator(COL_FAMILY, Qt.SortOrder.AscendingOrder)
         saved = settings.get(settings.ROSTER_HEADER_STATE)
         if not saved.isEmpty():

@@ -25,6 +25,7 @@ QGroupBox#contraindications::title {{
     subcontrol-origin: margin; left: 8px; padding: 0 4px; color: {ERROR_RED};
 }}
 QGroupBox#contraindications QCheckBox {{ font-weight: normal; }}
+QGroupBox#contraindications QCheckBox:checked {{ font-weight: bold; color: {ERROR_RED}; }}
 QGroupBox#demoPanel {{
     border: 2px dashed {WARNING_AMBER}; border-radius: 4px; background: #fff8e6;
     margin-top: 14px; padding: 8px 6px 4px 6px;

@@ -7,12 +7,14 @@ from datetime import date, datetime
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QDialog,
     QDialogButtonBox,
     QLabel,
     QLineEdit,
     QMessageBox,
     QPushButton,
+    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -167,6 +169,22 @@ class ReasonDialog(QDialog):
             show_message(parent or self, self.windowTitle(), str(exc))
             return
         self.accept()
+
+
+def setup_record_table(table: QTableView) -> None:
+    """Read-only rows, selected whole, one text line high (Qt's default row is roomier than needed)."""
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setAlternatingRowColors(True)
+    table.verticalHeader().hide()
+    table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 8)
+    table.horizontalHeader().setStretchLastSection(True)
+    table.horizontalHeader().setHighlightSections(False)
+
+
+def text_width(widget: QWidget, sample: str) -> int:
+    """A column width that fits `sample` in the widget's font, with the cell's padding."""
+    return widget.fontMetrics().horizontalAdvance(sample) + 18
 
 
 def format_date(value: date | None) -> str:

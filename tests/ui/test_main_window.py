@@ -32,7 +32,7 @@ def test_tabs_status_bar_and_title(
     assert tabs == ["Roster", "Inventory", "Administration", "Calendar"]
     assert window.roster.model.total_count() == 1
     assert window.windowTitle() == f"b12desk — {db.describe()}"
-    assert window.user_label.text() == "Signed in: Pharmacist (Pharmacist)"
+    assert window.user_label.text() == "Signed in: Pharmacist — Pharmacist"
     assert db.describe() in window.db_label.text()
     assert window.demo_label is None
 
