@@ -1,0 +1,302 @@
+"""The verification queue: draft plans, what changed since each was last verified, and the signature."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, timedelta
+from html import escape
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtWidgets import (
+    QDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from b12desk.services import plans as plan_service
+from b12desk.services.common import ServiceError
+from b12desk.services.plans import PlanRow, QueueItem
+from b12desk.ui.context import AppContext
+from b12desk.ui.plans import (
+    CHANGE_LABELS,
+    PLANS,
+    PREVIEW_DAYS,
+    RecordModel,
+    ScheduleModel,
+    VerifyDialog,
+    change_value_text,
+    make_table,
+    plan_details_html,
+    route_text,
+    schedule_entries,
+    schedule_table,
+)
+from b12desk.ui.style import WARNING_AMBER
+from b12desk.ui.widgets import text_width
+
+FIRST_VERIFICATION = "first verification"
+CHANGED_BACKGROUND = QColor("#fff3cd")
+
+
+def change_lines(item: QueueItem, template_names: Mapping[int, str]) -> list[str]:
+    """'field: old -> new' for each change since the last verification; empty for a first one."""
+    return [
+        f"{CHANGE_LABELS.get(field, field)}: {change_value_text(field, old, template_names)} -> "
+        f"{change_value_text(field, new, template_names)}"
+        for field, (old, new) in item.changes.items()
+    ]
+
+
+class QueueModel(RecordModel):
+    """Draft plans; the changes column stands out for a plan verified before and edited since."""
+
+    headers = ("Patient", "Template", "Dose", "Route", "Written by", "Since the last verification")
+    COL_CHANGES = 5
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._changes: dict[int, list[str]] = {}
+
+    def set_queue(self, items: list[QueueItem], template_names: Mapping[int, str]) -> None:
+        self._changes = {i.plan.id: change_lines(i, template_names) for i in items}
+        self.set_rows(items)
+
+    def changes_text(self, row: int) -> str:
+        item: QueueItem = self.record(row)
+        return self._text(item)
+
+    def _text(self, item: QueueItem) -> str:
+        lines = self._changes.get(item.plan.id, [])
+        if not item.previously_verified:
+            return FIRST_VERIFICATION
+        return "; ".join(lines) or "verified before; no field changed"
+
+    def display(self, record: Any, column: int) -> str:
+        item: QueueItem = record
+        p = item.plan
+        return (
+            f"{p.patient_name} ({p.patient_mrn})",
+            f"{p.template_name} (v{p.template_version})",
+            p.dose_text,
+            route_text(p.route),
+            p.author,
+            self._text(item),
+        )[column]
+
+    def record_id(self, record: Any) -> int:
+        item: QueueItem = record
+        return item.plan.id
+
+    def extra(self, record: Any, column: int, role: int) -> Any:
+        item: QueueItem = record
+        changed = item.previously_verified and column == self.COL_CHANGES
+        if role == Qt.ItemDataRole.BackgroundRole and changed:
+            return QBrush(CHANGED_BACKGROUND)
+        if role == Qt.ItemDataRole.ForegroundRole and changed:
+            return QBrush(QColor(WARNING_AMBER))
+        if role == Qt.ItemDataRole.FontRole and changed:
+            font = QFont()
+            font.setBold(True)
+            return font
+        return None
+
+    def row_of(self, plan_id: int) -> int | None:
+        return next((i for i, item in enumerate(self._rows) if item.plan.id == plan_id), None)
+
+
+class VerificationQueueDialog(QDialog):
+    """Open to everyone; the service decides who may list and verify (a nurse reads its refusal)."""
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.setWindowTitle("Verification queue")
+        intro = QLabel(
+            "Draft plans wait here until a pharmacist who did not write them checks the formulation, "
+            "strength and schedule, and signs with their password. No dose can be recorded before that."
+        )
+        intro.setWordWrap(True)
+        self.message = QLabel()
+        self.message.setObjectName("formSummary")
+        self.message.setWordWrap(True)
+        self.message.hide()
+        self.notice = QLabel()
+        self.notice.setObjectName("muted")
+
+        self.model = QueueModel(self)
+        self.table = make_table(self.model)
+        for column, sample in enumerate(
+            (
+                "MACDONALD, Elizabeth (H10000)",
+                "Hydroxocobalamin 1 mg, no neurological involvement (BNF) (v1)",
+                "1,000 mcg (1 mL of 1,000 mcg/mL)",
+                "Deep SC",
+                "Pharmacist2",
+            )
+        ):
+            self.table.setColumnWidth(column, text_width(self.table, sample))
+
+        self.details = QTextBrowser()
+        self.details.setOpenLinks(False)
+        self.schedule_model = ScheduleModel(self)
+        self.schedule = schedule_table(self.schedule_model, with_status=False)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(QLabel("<b>Schedule as it will run once verified</b> (next 12 months)"))
+        right_layout.addWidget(self.schedule, 1)
+        lower = QSplitter(Qt.Orientation.Horizontal)
+        lower.addWidget(self.details)
+        lower.addWidget(right)
+        lower.setSizes([480, 680])
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.table)
+        split.addWidget(lower)
+        split.setStretchFactor(0, 0)
+        split.setStretchFactor(1, 1)
+        split.setSizes([170, 470])
+
+        self.verify_button = QPushButton("Verify…")
+        self.refresh_button = QPushButton("Refresh")
+        close = QPushButton("Close")
+        close.clicked.connect(self.reject)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.verify_button)
+        buttons.addWidget(self.refresh_button)
+        buttons.addStretch(1)
+        buttons.addWidget(close)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addWidget(self.message)
+        layout.addWidget(split, 1)
+        layout.addWidget(self.notice)
+        layout.addLayout(buttons)
+        self.resize(1240, 760)
+
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._selection_changed())
+        self.verify_button.clicked.connect(self.verify_selected)
+        self.refresh_button.clicked.connect(lambda: self.reload())
+        ctx.bus.changed.connect(self._data_changed)
+        self.reload()
+
+    def reload(self, select_plan: int | None = None) -> None:
+        keep = select_plan if select_plan is not None else self.selected_plan_id()
+        try:
+            with self.ctx.db.sessions.begin() as s:
+                items = plan_service.verification_queue(s, self.ctx.actor)
+                ids = {i.plan.template_id for i in items}
+                for item in items:
+                    ids |= {int(v) for v in item.changes.get("template_id", ()) if v is not None}
+                names = {}
+                for template_id in ids:
+                    t = plan_service.get_template(s, self.ctx.actor, template_id)
+                    names[template_id] = f"{t.name} (v{t.version})"
+        except ServiceError as exc:
+            self.model.set_queue([], {})
+            self.show_refusal(str(exc))
+            self._selection_changed()
+            return
+        self.show_refusal("")
+        self.model.set_queue(items, names)
+        row = self.model.row_of(keep) if keep is not None else None
+        if row is None and items:
+            row = 0
+        if row is not None:
+            self.table.selectRow(row)
+        self._selection_changed()
+        if not items:
+            self.notice.setText("Nothing to verify: every plan has been verified.")
+        else:
+            n = len(items)
+            self.notice.setText(f"{n} plan{'s' if n != 1 else ''} awaiting verification.")
+
+    def _data_changed(self, what: str) -> None:
+        if what == PLANS:
+            self.reload()
+
+    def show_refusal(self, text: str) -> None:
+        self.message.setText(text)
+        self.message.setVisible(bool(text))
+
+    def selected_item(self) -> QueueItem | None:
+        rows = self.table.selectionModel().selectedRows()
+        if not rows:
+            return None
+        item: QueueItem = self.model.record(rows[0].row())
+        return item
+
+    def selected_plan_id(self) -> int | None:
+        item = self.selected_item()
+        return item.plan.id if item is not None else None
+
+    def select_plan(self, plan_id: int) -> bool:
+        row = self.model.row_of(plan_id)
+        if row is not None:
+            self.table.selectRow(row)
+        return self.selected_plan_id() == plan_id
+
+    def _selection_changed(self) -> None:
+        item = self.selected_item()
+        self.verify_button.setEnabled(item is not None)
+        if item is None:
+            self.details.setHtml("")
+            self.schedule_model.set_rows([])
+            return
+        self.details.setHtml(self._details_html(item))
+        today = date.today()
+        plan = item.plan
+        try:
+            with self.ctx.db.sessions.begin() as s:
+                schedule = plan_service.plan_schedule(
+                    s, self.ctx.actor, plan.id, today=today, until=today + timedelta(days=PREVIEW_DAYS)
+                )
+                strength = plan_service.strength_for(s, plan.formulation)
+        except ServiceError as exc:
+            self.show_refusal(str(exc))
+            return
+        self.schedule_model.set_rows(
+            schedule_entries(
+                schedule,
+                strength=strength,
+                phases=[(p.kind, p.dose_count) for p in plan.phases],
+                today=today,
+            )
+        )
+
+    def _details_html(self, item: QueueItem) -> str:
+        row = self.table.selectionModel().selectedRows()[0].row()
+        if item.previously_verified:
+            changes = self.model.changes_text(row).split("; ")
+            head = (
+                f'<p style="color:{WARNING_AMBER}"><b>Verified before; changed since:</b><br>'
+                + "<br>".join(escape(c) for c in changes)
+                + "</p>"
+            )
+        else:
+            head = "<p><b>First verification</b> of this plan.</p>"
+        return head + plan_details_html(item.plan, changed=frozenset(item.changes))
+
+    def verify_selected(self) -> VerifyDialog | None:
+        item = self.selected_item()
+        if item is None:
+            return None
+        dialog = VerifyDialog(
+            self.ctx, item.plan, on_verified=self._verified, on_refused=self.show_refusal, parent=self
+        )
+        dialog.open()
+        return dialog
+
+    def _verified(self, row: PlanRow) -> None:
+        # The queue has already reloaded on the data-changed signal the verification emitted.
+        self.notice.setText(
+            f"Verified {row.patient_name} ({row.patient_mrn}) as {row.verified_by}. " + self.notice.text()
+        )
