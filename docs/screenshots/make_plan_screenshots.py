@@ -1,0 +1,253 @@
+"""Grab the treatment-plan screens to PNG files in this folder, from a small clinic built in a temp database.
+
+Run from the repository root:
+    QT_QPA_PLATFORM=offscreen .venv/bin/python docs/screenshots/make_plan_screenshots.py
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parent
+WORK = Path(tempfile.mkdtemp(prefix="b12desk-plan-shots-"))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ["B12DESK_DATA_DIR"] = str(WORK / "data")
+
+from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
+
+from b12desk.data import migrate  # noqa: E402
+from b12desk.data.db import Database, open_database  # noqa: E402
+from b12desk.domain.enums import Cause, Container, Formulation, InjectionSite, Role, Route  # noqa: E402
+from b12desk.domain.patients import PatientInput  # noqa: E402
+from b12desk.services import auth, patients, plans  # noqa: E402
+from b12desk.services import inventory as inv  # noqa: E402
+from b12desk.services.common import Actor  # noqa: E402
+from b12desk.ui import style  # noqa: E402
+from b12desk.ui.context import AppContext, DataBus  # noqa: E402
+from b12desk.ui.plans import PatientPlansDialog, PlanEditorDialog  # noqa: E402
+from b12desk.ui.templates import TemplatesDialog  # noqa: E402
+from b12desk.ui.verification import VerificationQueueDialog  # noqa: E402
+
+PASSWORD = "screenshot password"
+
+
+def next_monday(today: date) -> date:
+    return today + timedelta(days=(7 - today.weekday()) % 7 or 7)
+
+
+def build() -> tuple[Database, dict[str, Actor], dict[str, int]]:
+    db = open_database(f"sqlite:///{WORK / 'plans.sqlite3'}")
+    migrate.upgrade(db, backup_dir=None)
+    today = date.today()
+    with db.sessions.begin() as s:
+        admin = auth.create_first_admin(s, username="admin", full_name="Ada Admin", password=PASSWORD)
+        staff = {"admin": admin}
+        for username, name, role in (
+            ("nurse", "Nora Nurse", Role.NURSE),
+            ("pharmacist", "Priya Patel", Role.PHARMACIST),
+            ("pharmacist2", "Tom Okoro", Role.PHARMACIST),
+        ):
+            staff[username] = auth.create_user(
+                s, admin, username=username, full_name=name, role=role, password=PASSWORD
+            )
+        plans.ensure_shipped_templates(s)
+        templates = {t.code: t for t in plans.list_templates(s, admin)}
+        product = inv.create_product(
+            s,
+            staff["pharmacist"],
+            inv.ProductInput(
+                formulation=Formulation.HYDROXOCOBALAMIN,
+                manufacturer="Advanz",
+                brand="Cobalin-H",
+                strength_mcg_per_ml=Decimal(1000),
+                container=Container.AMPOULE,
+                volume_ml=Decimal(1),
+            ),
+        )
+        lot = inv.receive_stock(
+            s,
+            staff["nurse"],
+            product_id=product.id,
+            lot_number="H2291",
+            expiry=today + timedelta(300),
+            quantity=20,
+        )
+
+        def patient(mrn: str, family: str, given: str, **extra: object) -> int:
+            values: dict[str, object] = {
+                "mrn": mrn,
+                "family_name": family,
+                "given_name": given,
+                "date_of_birth": date(1954, 3, 14),
+                "cause": Cause.PERNICIOUS_ANAEMIA,
+            }
+            values.update(extra)
+            return patients.create_patient(s, staff["nurse"], PatientInput(**values)).id  # type: ignore[arg-type]
+
+        ids = {
+            "okafor": patient("H1001", "Okafor", "Grace"),
+            "nguyen": patient(
+                "H1002", "Nguyen", "Lan", cause=Cause.GASTRECTOMY, date_of_birth=date(1961, 8, 2)
+            ),
+            "reid": patient("H1003", "Reid", "Ann", date_of_birth=date(1948, 11, 30)),
+            "byrne": patient("H1004", "Byrne", "Sean", flag_b12_hypersensitivity=True),
+        }
+
+        def plan_input(code: str, start: date, prescriber: str, indication: str) -> plans.PlanInput:
+            t = templates[code]
+            return plans.PlanInput(
+                template_id=t.id,
+                formulation=t.formulation,
+                dose_mcg=Decimal(1000),
+                route=Route.IM,
+                start_date=start,
+                prescriber=prescriber,
+                indication=indication,
+            )
+
+        # Okafor: a first draft on the prophylaxis template, stopped; then the right plan, verified three
+        # weeks ago, four induction doses given and the fifth overdue, and an edit verified again.
+        start = today - timedelta(days=21)
+        first = plans.create_plan(
+            s,
+            staff["pharmacist"],
+            ids["okafor"],
+            plan_input("uk_hoc_prophylaxis", start, "Dr A. Shah", "Low B12"),
+        )
+        plans.stop_plan(
+            s,
+            staff["pharmacist"],
+            first.id,
+            completed=False,
+            reason="Wrong template: pernicious anaemia confirmed",
+        )
+        p = plans.create_plan(
+            s,
+            staff["pharmacist"],
+            ids["okafor"],
+            plan_input("uk_hoc_no_neuro", start, "Dr A. Shah", "Pernicious anaemia, Hb 92 g/L"),
+        )
+        p = plans.verify_plan(s, staff["pharmacist2"], p.id, password=PASSWORD, expected_version=p.version_id)
+        for k in range(4):
+            plans.record_dose(
+                s,
+                staff["nurse"],
+                plan_id=p.id,
+                given_at=datetime.combine(start + timedelta(days=2 * k + (k > 2)), time(10), UTC),
+                dose_mcg=Decimal(1000),
+                route=Route.IM,
+                site=InjectionSite.DELTOID_LEFT if k % 2 else InjectionSite.DELTOID_RIGHT,
+                product_id=product.id,
+                lot_id=lot.id,
+            )
+        p = plans.get_plan(s, staff["pharmacist2"], p.id)  # recording doses made it active
+        p = plans.update_plan(
+            s,
+            staff["pharmacist2"],
+            p.id,
+            plan_input(
+                "uk_hoc_no_neuro", start, "Dr A. Shah", "Pernicious anaemia, Hb 92 g/L, IF antibody +"
+            ),
+            expected_version=p.version_id,
+            reason="Intrinsic factor antibody result added",
+        )
+        plans.verify_plan(s, staff["pharmacist"], p.id, password=PASSWORD, expected_version=p.version_id)
+        # Nguyen: a first-time draft.
+        plans.create_plan(
+            s,
+            staff["pharmacist"],
+            ids["nguyen"],
+            plan_input("uk_hoc_no_neuro", next_monday(today), "Dr B. Evans", "Total gastrectomy 2019"),
+        )
+        # Reid: verified, then the prescriber changed: back in the queue with the change shown.
+        r = plans.create_plan(
+            s,
+            staff["pharmacist2"],
+            ids["reid"],
+            plan_input("uk_hoc_no_neuro", next_monday(today), "Dr A", "Pernicious anaemia"),
+        )
+        r = plans.verify_plan(s, staff["pharmacist"], r.id, password=PASSWORD, expected_version=r.version_id)
+        plans.update_plan(
+            s,
+            staff["pharmacist2"],
+            r.id,
+            plan_input("uk_hoc_no_neuro", next_monday(today), "Dr B", "Pernicious anaemia"),
+            expected_version=r.version_id,
+            reason="care moved to Dr B's list",
+        )
+    return db, staff, ids
+
+
+def save(widget: QWidget, name: str) -> None:
+    app = QApplication.instance()
+    assert app is not None
+    for _ in range(3):
+        app.processEvents()
+    path = OUT / f"{name}.png"
+    widget.grab().save(str(path))
+    print(f"wrote {path}")
+
+
+def main() -> int:
+    app = QApplication(["b12desk"])
+    style.apply(app)
+    db, staff, ids = build()
+    bus = DataBus()
+
+    def ctx(who: str) -> AppContext:
+        return AppContext(db=db, actor=staff[who], demo=False, bus=bus)
+
+    host = QWidget()
+    host.resize(1300, 850)
+
+    editor = PlanEditorDialog(ctx("pharmacist"), ids["nguyen"], parent=host)
+    editor.start_date.setText(next_monday(date.today()).isoformat())
+    editor.prescriber.setText("Dr B. Evans")
+    editor.indication.setText("Total gastrectomy 2019, Hb 101 g/L")
+    editor.show()
+    save(editor, "plan_editor")
+    editor.dose.setText("1")
+    editor.save()
+    save(editor, "plan_editor_error")
+    editor.close()
+
+    override = PlanEditorDialog(ctx("pharmacist"), ids["byrne"], parent=host)
+    override.prescriber.setText("Dr A. Shah")
+    override.show()
+    override.save()
+    save(override, "plan_editor_override")
+    override.close()
+
+    queue = VerificationQueueDialog(ctx("pharmacist"), parent=host)
+    queue.show()
+    save(queue, "verification_queue")
+    queue.select_plan(queue.model.record(queue.model.rowCount() - 1).plan.id)
+    save(queue, "verification_queue_changed")
+    queue.close()
+
+    plans_dialog = PatientPlansDialog(ctx("pharmacist"), ids["okafor"], parent=host)
+    plans_dialog.show()
+    save(plans_dialog, "patient_plans")
+    plans_dialog.pages.setCurrentIndex(1)
+    save(plans_dialog, "patient_plans_history")
+    plans_dialog.close()
+
+    templates = TemplatesDialog(ctx("pharmacist"), parent=host)
+    templates.show()
+    templates.select_code("uk_hoc_no_neuro")
+    save(templates, "templates")
+    templates.pages.setCurrentIndex(1)
+    save(templates, "templates_preview")
+    templates.pages.setCurrentIndex(2)
+    save(templates, "templates_json")
+    templates.close()
+    db.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
