@@ -109,6 +109,13 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.template_action)
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
+        treatment_menu = self.menuBar().addMenu("&Treatment")
+        self.verification_action = QAction("&Verification queue…", self)
+        self.verification_action.triggered.connect(self.open_verification_queue)
+        self.regimen_templates_action = QAction("&Regimen templates…", self)
+        self.regimen_templates_action.triggered.connect(self.open_regimen_templates)
+        treatment_menu.addAction(self.verification_action)
+        treatment_menu.addAction(self.regimen_templates_action)
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction("&About b12desk", self)
         about.triggered.connect(self.show_about)
@@ -151,6 +158,16 @@ class MainWindow(QMainWindow):
             show_message(self, "Write CSV template", f"Cannot write {name}: {exc.strerror or exc}.")
             return
         self.statusBar().showMessage(f"Template written to {name}", 8000)
+
+    def open_verification_queue(self) -> None:
+        from b12desk.ui.verification import VerificationQueueDialog  # loaded when first used
+
+        VerificationQueueDialog(self.ctx, parent=self).open()
+
+    def open_regimen_templates(self) -> None:
+        from b12desk.ui.templates import TemplatesDialog  # loaded when first used
+
+        TemplatesDialog(self.ctx, parent=self).open()
 
     def show_about(self) -> QMessageBox:
         return show_message(

@@ -352,9 +352,16 @@ class RosterTab(QWidget):
         self.edit_button = QPushButton("Edit…")
         self.labs_button = QPushButton("Labs…")
         self.history_button = QPushButton("History…")
+        self.plans_button = QPushButton("Plans…")
         self.archive_button = QPushButton("Archive…")
         buttons = QHBoxLayout()
-        for b in (self.add_button, self.edit_button, self.labs_button, self.history_button):
+        for b in (
+            self.add_button,
+            self.edit_button,
+            self.labs_button,
+            self.plans_button,
+            self.history_button,
+        ):
             buttons.addWidget(b)
         buttons.addStretch(1)
         buttons.addWidget(self.archive_button)
@@ -378,6 +385,7 @@ class RosterTab(QWidget):
         self.edit_button.clicked.connect(self.edit_selected)
         self.labs_button.clicked.connect(self.open_labs)
         self.history_button.clicked.connect(self.open_history)
+        self.plans_button.clicked.connect(self.open_plans)
         self.archive_button.clicked.connect(self.archive_or_restore)
         ctx.bus.changed.connect(self._data_changed)
         self._update_buttons()
@@ -398,7 +406,9 @@ class RosterTab(QWidget):
         self._reselect(keep)
 
     def _data_changed(self, what: str) -> None:
-        if what == PATIENTS:
+        # "plans" is b12desk.ui.plans.PLANS, written out so the roster does not load the plan screens at
+        # start-up: a plan changes the regimen, phase and next due columns.
+        if what in (PATIENTS, "plans"):
             self.reload()
 
     def _search_changed(self, text: str) -> None:
@@ -432,7 +442,13 @@ class RosterTab(QWidget):
 
     def _update_buttons(self) -> None:
         row = self.selected_row()
-        for b in (self.edit_button, self.labs_button, self.history_button, self.archive_button):
+        for b in (
+            self.edit_button,
+            self.labs_button,
+            self.plans_button,
+            self.history_button,
+            self.archive_button,
+        ):
             b.setEnabled(row is not None)
         self.archive_button.setText("Restore…" if row is not None and row.archived else "Archive…")
 
@@ -504,6 +520,19 @@ class RosterTab(QWidget):
             dialog = HistoryDialog(self.ctx, row, parent=self)
         except ServiceError as exc:
             show_message(self, "History", str(exc))
+            return
+        dialog.open()
+
+    def open_plans(self) -> None:
+        from b12desk.ui.plans import PatientPlansDialog  # loaded when first used
+
+        row = self.selected_row()
+        if row is None:
+            return
+        try:
+            dialog = PatientPlansDialog(self.ctx, row.id, parent=self)
+        except ServiceError as exc:
+            show_message(self, "Treatment plans", str(exc))
             return
         dialog.open()
 

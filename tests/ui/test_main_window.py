@@ -65,7 +65,7 @@ def test_file_menu_opens_the_import_dialog_and_help_shows_about(
 ) -> None:
     window = _window(qtbot, make_ctx(staff.manager))
     menus = {a.text().replace("&", ""): a.menu() for a in window.menuBar().actions()}
-    assert set(menus) == {"File", "Help"}
+    assert set(menus) == {"File", "Treatment", "Help"}
     file_items = [a.text().replace("&", "") for a in menus["File"].actions() if not a.isSeparator()]
     assert file_items == ["Import patients from CSV…", "Write CSV template…", "Quit"]
     window.import_action.trigger()
