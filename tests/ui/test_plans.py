@@ -800,3 +800,58 @@ def test_dose_parsing_accepts_plain_micrograms(text: str, expected: Decimal) -> 
 def test_dose_parsing_refuses_what_could_be_misread(text: str) -> None:
     with pytest.raises(ValueError):
         parse_dose_mcg(text)
+
+
+# --- wiring into the roster and the main window --------------------------------------------------------
+
+
+def test_roster_opens_the_plans_and_refreshes_its_regimen_after_a_verification(
+    qtbot: QtBot,
+    db: Database,
+    staff: Staffing,
+    add_patient: AddPatient,
+    make_ctx: MakeContext,
+    host: QWidget,
+    templates: Templates,
+) -> None:
+    from b12desk.ui.roster import COL_REGIMEN, RosterTab
+
+    pid = add_patient("H1", "Okafor", "Grace")
+    _create(db, staff.pharmacist, pid, templates["uk_hoc_no_neuro"])
+    tab = RosterTab(make_ctx(staff.pharmacist2), parent=host)
+    host.show()
+    tab.reload()
+    assert not tab.plans_button.isEnabled()
+    assert tab.select_patient(pid) and tab.plans_button.isEnabled()
+    assert tab.model.data(tab.model.index(0, COL_REGIMEN)) == ""  # a draft is not a regimen yet
+    _click(qtbot, tab.plans_button)
+    dialog = tab.findChild(PatientPlansDialog)
+    assert dialog is not None and dialog.isVisible() and dialog.patient_id == pid
+    sign = dialog.verify_plan()
+    assert sign is not None
+    qtbot.keyClicks(sign.password, PASSWORD)
+    _click(qtbot, sign.verify_button)
+    assert tab.model.data(tab.model.index(0, COL_REGIMEN)) == templates["uk_hoc_no_neuro"].name
+    assert tab.selected_patient_id() == pid
+
+
+def test_main_window_treatment_menu_opens_the_queue_and_the_templates(
+    qtbot: QtBot, make_ctx: MakeContext, staff: Staffing, templates: Templates
+) -> None:
+    from b12desk.ui.main_window import MainWindow
+
+    window = MainWindow(make_ctx(staff.pharmacist))
+    qtbot.addWidget(window)
+    window.load()
+    window.show()
+    menus = {a.text(): a.menu() for a in window.menuBar().actions()}
+    treatment = menus["&Treatment"]
+    assert [a.text() for a in treatment.actions()] == ["&Verification queue…", "&Regimen templates…"]
+    window.verification_action.trigger()
+    queue = window.findChild(VerificationQueueDialog)
+    assert queue is not None and queue.isVisible()
+    queue.close()
+    window.regimen_templates_action.trigger()
+    dialog = window.findChild(TemplatesDialog)
+    assert dialog is not None and dialog.isVisible() and dialog.model.rowCount() == len(templates)
+    dialog.close()
