@@ -155,34 +155,34 @@ def build_schedule(
             continue
         phase_end = ended.get(index, until)
         for task in phase.tasks:
-            tasks.extend(_task_dates(task, index, first_of_phase[index], min(phase_end, until), conditions))
+            tasks.extend(
+                _task_dates(task, index, first_of_phase[index], min(phase_end, until), conditions, open_days)
+            )
     for task in baseline_tasks:
-        tasks.extend(_task_dates(task, None, start, until, conditions))
+        tasks.extend(_task_dates(task, None, start, until, conditions, open_days))
     tasks.sort(key=lambda t: (t.due, t.kind.value, t.label))
     return Schedule(tuple(doses), tuple(tasks), current_phase)
 
 
 def _task_dates(
-    task: TaskDef, phase_index: int | None, anchor: date, until: date, conditions: frozenset[str]
+    task: TaskDef,
+    phase_index: int | None,
+    anchor: date,
+    until: date,
+    conditions: frozenset[str],
+    open_days: frozenset[int],
 ) -> list[PlannedTask]:
     if task.condition is not None and task.condition not in conditions:
         return []
     out: list[PlannedTask] = []
-    due = anchor + timedelta(days=task.offset_days)
-    while due <= until or not out:
-        out.append(
-            PlannedTask(
-                phase_index,
-                task.kind,
-                task.label,
-                task.lab_test_code,
-                due,
-                due + timedelta(days=task.window_days),
-            )
-        )
+    nominal = anchor + timedelta(days=task.offset_days)
+    while nominal <= until or not out:
+        due = next_open_day(nominal, open_days)  # reviews and blood tests happen when the clinic is open
+        window_end = max(due, nominal + timedelta(days=task.window_days))
+        out.append(PlannedTask(phase_index, task.kind, task.label, task.lab_test_code, due, window_end))
         if task.repeat_every_days is None:
             break
-        due += timedelta(days=task.repeat_every_days)
-        if due > until:
+        nominal += timedelta(days=task.repeat_every_days)
+        if nominal > until:
             break
     return out

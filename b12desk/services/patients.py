@@ -26,7 +26,7 @@ from b12desk.data.models import (
 )
 from b12desk.data.reference import lab_tests
 from b12desk.data.types import utcnow
-from b12desk.domain.enums import Cause, EventStatus, LabContext, PlanStatus, RecordStatus, Sex
+from b12desk.domain.enums import Cause, EventKind, EventStatus, LabContext, PlanStatus, RecordStatus, Sex
 from b12desk.domain.labs import LabValueError, parse_lab_value
 from b12desk.domain.patients import PatientInput, validate_patient
 from b12desk.domain.permissions import Permission
@@ -136,7 +136,7 @@ def roster(session: Session, actor: Actor) -> list[RosterRow]:
     )
     due = (
         select(ScheduledEvent.patient_id, func.min(ScheduledEvent.due_on).label("next_due"))
-        .where(ScheduledEvent.status == EventStatus.DUE)
+        .where(ScheduledEvent.status == EventStatus.DUE, ScheduledEvent.kind == EventKind.DOSE)
         .group_by(ScheduledEvent.patient_id)
         .subquery()
     )

@@ -641,6 +641,10 @@ def update_plan(
     old, new = changed_values(before, _snapshot(plan))
     if not new:
         return _plan_row(session, plan)
+    if plan.status != PlanStatus.DRAFT and not reason.strip():
+        raise ValidationFailed(
+            {"reason": "Say why a verified plan changes: it goes back to draft for verification."}
+        )
     was = plan.status
     plan.status = PlanStatus.DRAFT
     plan.author_id = actor.id  # the author of this version may not verify it
@@ -654,6 +658,15 @@ def update_plan(
                     "change the template."
                 }
             )
+        # Treatment has not started, so the plan's events are outstanding ones: cancel them and let them go
+        # of the phases being replaced (they stay as cancelled history).
+        _cancel_due_events(session, plan.id)
+        session.execute(
+            update(ScheduledEvent)
+            .where(ScheduledEvent.plan_id == plan.id)
+            .values(phase_id=None)
+            .execution_options(synchronize_session=False)
+        )
         for p in phases:
             session.delete(p)
         session.flush()
@@ -887,10 +900,11 @@ def _plan_phase_defs(
 
 def _schedule(session: Session, plan: TreatmentPlan, *, today: date, until: date | None = None) -> Schedule:
     defs, ended, template = _plan_phase_defs(session, plan)
-    conditions = {c for c in plan.conditions.split(",") if c}
     patient = session.get(Patient, plan.patient_id)
-    if patient is not None and patient.pregnant_or_breastfeeding:
-        conditions.add("pregnant_or_breastfeeding")  # NG239: review at 1 month, not 3
+    conditions = schedule_conditions(
+        frozenset(c for c in plan.conditions.split(",") if c),
+        pregnant_or_breastfeeding=patient is not None and patient.pregnant_or_breastfeeding,
+    )
     return build_schedule(
         defs,
         start=plan.start_date,
@@ -899,9 +913,18 @@ def _schedule(session: Session, plan: TreatmentPlan, *, today: date, until: date
         until=until or today + timedelta(days=SCHEDULE_HORIZON_DAYS),
         open_days=open_days(session),
         phase_ended_on=ended,
-        conditions=frozenset(conditions),
+        conditions=conditions,
         baseline_tasks=template.baseline_tasks,
     )
+
+
+def schedule_conditions(
+    plan_conditions: frozenset[str], *, pregnant_or_breastfeeding: bool
+) -> frozenset[str]:
+    """What a plan's tasks depend on: its own conditions plus what the patient record says
+    (pregnant or breastfeeding: symptom review at 1 month, NICE NG239)."""
+    extra = {"pregnant_or_breastfeeding"} if pregnant_or_breastfeeding else set()
+    return frozenset(plan_conditions | extra)
 
 
 def plan_schedule(

@@ -1048,14 +1048,15 @@ class PlanEditorDialog(QDialog):
             self.preview_model.set_rows([])
             self.preview_summary.setText(f"Enter the start date as {DATE_PLACEHOLDER} to see the schedule.")
             return
-        conditions = set(self.conditions())
-        if self.patient.data.pregnant_or_breastfeeding:
-            conditions.add("pregnant_or_breastfeeding")  # as the saved plan's schedule adds it (NG239)
+        conditions = plan_service.schedule_conditions(
+            frozenset(self.conditions()),
+            pregnant_or_breastfeeding=self.patient.data.pregnant_or_breastfeeding,
+        )
         schedule = plan_service.preview_schedule(
             t.definition,
             start=start,
             dose_mcg=dose,
-            conditions=frozenset(conditions),
+            conditions=conditions,
             days=self.open_days,
             until=start + timedelta(days=PREVIEW_DAYS),
         )

@@ -123,7 +123,7 @@ def test_hand_worked_tasks_for_the_uk_template(templates: dict[str, plans.Templa
     due = {(t.label, t.due) for t in schedule.tasks}
     assert ("Reticulocyte response at 7-10 days", d(1, 12)) in due  # first dose + 7
     assert ("Full blood count at 8 weeks: haemoglobin", d(3, 2)) in due  # + 56
-    assert ("Symptom review at 3 months", d(4, 5)) in due  # + 90
+    assert ("Symptom review at 3 months", d(4, 6)) in due  # + 90 is Sunday 5 April: the Monday
     yearly = sorted(t.due for t in schedule.tasks if t.label.startswith("Yearly review"))
     assert yearly[0] == d(4, 16, 2027)  # a year after the first maintenance dose
     assert not any("Potassium" in t.label for t in schedule.tasks)  # only when anaemia is severe
@@ -292,6 +292,14 @@ def test_editing_a_verified_plan_returns_it_to_draft_and_shows_the_change(
             ScheduledEvent.plan_id == plan.id, ScheduledEvent.status == EventStatus.DUE
         )
     ).first()
+    with pytest.raises(ValidationFailed, match="goes back to draft"):
+        plans.update_plan(
+            session,
+            staff.pharmacist2,
+            plan.id,
+            plan_input(templates["uk_hoc_no_neuro"], prescriber="Dr Okoro"),
+            expected_version=plan.version_id,
+        )
     edited = plans.update_plan(
         session,
         staff.pharmacist2,

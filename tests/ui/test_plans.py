@@ -13,7 +13,6 @@ from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import QCheckBox, QWidget
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
-from sqlalchemy.exc import IntegrityError
 
 from b12desk.data.db import Database
 from b12desk.domain.enums import Cause, Container, Formulation, InjectionSite, PlanStatus, Route
@@ -461,12 +460,6 @@ def test_the_queue_words_each_changed_value_as_people_read_it(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=IntegrityError,
-    reason="services.plans.update_plan deletes a verified plan's phases while its scheduled events still "
-    "point at them (FOREIGN KEY constraint failed); the queue wording below is ready for the fix",
-)
 def test_the_queue_names_a_changed_template(
     db: Database,
     staff: Staffing,
