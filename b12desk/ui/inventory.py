@@ -1,0 +1,956 @@
+"""The Inventory tab: formulary products, their lots and open vials, stock alerts, and the stock actions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from html import escape
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QShowEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from b12desk.domain.enums import Formulation
+from b12desk.domain.stock import CONTAINER_LABELS, is_multi_use
+from b12desk.domain.units import format_ml
+from b12desk.services import inventory
+from b12desk.services.common import ServiceError
+from b12desk.services.inventory import Alerts, LotRow, ProductRow, VialRow
+from b12desk.ui.context import AppContext
+from b12desk.ui.widgets import format_date, format_local_time, show_message
+
+if TYPE_CHECKING:  # the dialogs import this module; they are loaded when first used
+    from b12desk.ui.inventory_dialogs import (
+        AdjustCountDialog,
+        DiscardVialDialog,
+        LotHistoryDialog,
+        OpenVialDialog,
+        ProductDialog,
+        ReceiveDialog,
+        ReturnDialog,
+        WasteDialog,
+        _StockActionDialog,
+    )
+
+    _D = TypeVar("_D", bound=_StockActionDialog)
+
+# What the data bus names after any change of stock or formulary (see ui/context.py).
+STOCK = "stock"
+
+ROW_ID_ROLE = Qt.ItemDataRole.UserRole + 1  # the row's database id
+ROW_ROLE = Qt.ItemDataRole.UserRole + 2  # the whole plain row (ProductRow, LotRow, VialRow, ...)
+URGENCY_ROLE = Qt.ItemDataRole.UserRole + 3  # lots: expiry band (0 expired, 30/60/90, None); vials: bool
+
+FORMULATION_LABELS = {
+    Formulation.CYANOCOBALAMIN: "Cyanocobalamin",
+    Formulation.HYDROXOCOBALAMIN: "Hydroxocobalamin",
+    Formulation.OTHER: "Other",
+}
+NOT_FOR_DEFICIENCY = "Not for B12 deficiency"
+PAST_DISCARD_BY = "PAST DISCARD-BY"
+
+ERROR_RED = QColor("#b3261e")
+GREY = QColor("#7a7a7a")
+WHITE = QColor("#ffffff")
+DARK = QColor("#202124")
+# Expiry urgency: expired, within 30, 60 and 90 days (services.inventory.LotRow.band).
+BAND_COLOURS: dict[int, QColor] = {
+    0: ERROR_RED,
+    30: QColor("#f5a04a"),
+    60: QColor("#ffe066"),
+    90: QColor("#fff6c7"),
+}
+
+R = TypeVar("R")
+_ModelIndex = QModelIndex | QPersistentModelIndex
+
+
+@dataclass(frozen=True)
+class Column(Generic[R]):
+    title: str
+    display: Callable[[R], str]
+    sort_key: Callable[[R], Any] | None = None  # None: sort by the displayed text
+    align: Qt.AlignmentFlag = Qt.AlignmentFlag.AlignLeft
+    width: int = 100
+
+
+RIGHT = Qt.AlignmentFlag.AlignRight
+
+
+class RowsModel(QAbstractTableModel, Generic[R]):
+    """A read-only table of plain service rows that sorts itself on precomputed keys.
+
+    Until a header is clicked the rows keep the service's order (by expiry, by discard-by, newest first).
+    """
+
+    columns: Sequence[Column[R]] = ()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[R] = []
+        self._order: list[int] = []
+        self._sort_column = -1
+        self._sort_order = Qt.SortOrder.AscendingOrder
+
+    # --- loading and sorting ---------------------------------------------------------------------------
+
+    def set_rows(self, rows: Sequence[R]) -> None:
+        self.beginResetModel()
+        self._rows = list(rows)
+        self._order = self._sorted()
+        self.endResetModel()
+
+    def _sorted(self) -> list[int]:
+        order = list(range(len(self._rows)))
+        if not 0 <= self._sort_column < len(self.columns):
+            return order
+        column = self.columns[self._sort_column]
+        key = column.sort_key or column.display
+        keys = [key(r) for r in self._rows]
+        descending = self._sort_order == Qt.SortOrder.DescendingOrder
+        return sorted(order, key=keys.__getitem__, reverse=descending)
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        self.layoutAboutToBeChanged.emit()
+        persistent = self.persistentIndexList()
+        sources = [self._order[p.row()] if p.isValid() else -1 for p in persistent]
+        self._sort_column, self._sort_order = column, order
+        self._order = self._sorted()
+        position = {src: row for row, src in enumerate(self._order)}
+        new = [
+            self.index(position[src], p.column()) if src in position else QModelIndex()
+            for p, src in zip(persistent, sources, strict=True)
+        ]
+        self.changePersistentIndexList(persistent, new)
+        self.layoutChanged.emit()
+
+    # --- queries ---------------------------------------------------------------------------------------
+
+    def row_at(self, row: int) -> R:
+        return self._rows[self._order[row]]
+
+    def rows(self) -> list[R]:
+        return [self._rows[i] for i in self._order]
+
+    def row_of_id(self, row_id: int) -> int | None:
+        for row, src in enumerate(self._order):
+            if getattr(self._rows[src], "id", None) == row_id:
+                return row
+        return None
+
+    def text(self, row: int, column: int) -> str:
+        return self.columns[column].display(self.row_at(row))
+
+    # --- per-model looks, overridden -------------------------------------------------------------------
+
+    def foreground(self, r: R, column: int) -> QColor | None:
+        return None
+
+    def background(self, r: R, column: int) -> QColor | None:
+        return None
+
+    def tooltip(self, r: R, column: int) -> str | None:
+        return None
+
+    def urgency(self, r: R) -> Any:
+        return None
+
+    # --- QAbstractTableModel ---------------------------------------------------------------------------
+
+    def rowCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(self._order)
+
+    def columnCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(self.columns)
+
+    def data(self, index: _ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._order):
+            return None
+        r = self._rows[self._order[index.row()]]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.columns[column].display(r)
+        if role == ROW_ID_ROLE:
+            return getattr(r, "id", None)
+        if role == ROW_ROLE:
+            return r
+        if role == URGENCY_ROLE:
+            return self.urgency(r)
+        if role == Qt.ItemDataRole.ForegroundRole:
+            colour = self.foreground(r, column)
+            return QBrush(colour) if colour is not None else None
+        if role == Qt.ItemDataRole.BackgroundRole:
+            colour = self.background(r, column)
+            return QBrush(colour) if colour is not None else None
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self.tooltip(r, column)
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return int(self.columns[column].align | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal and 0 <= section < len(self.columns):
+            if role == Qt.ItemDataRole.DisplayRole:
+                return self.columns[section].title
+            if role == Qt.ItemDataRole.TextAlignmentRole:
+                return int(self.columns[section].align | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def flags(self, index: _ModelIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+
+
+# --- text helpers shared with the dialogs -----------------------------------------------------------------
+
+
+def days_text(expiry: date, today: date) -> str:
+    days = (expiry - today).days
+    if days < 0:
+        return "expired today" if days == 0 else f"expired {-days} day{'s' if days != -1 else ''} ago"
+    if days == 0:
+        return "expires today"
+    return f"in {days} day{'s' if days != 1 else ''}"
+
+
+def lot_choice_text(lot: LotRow, today: date) -> str:
+    """One line for a lot chooser: 'Lot A123, expires 2027-03-31 (in 400 days), 5 sealed'."""
+    return (
+        f"Lot {lot.lot_number}, expires {lot.expiry.isoformat()} ({days_text(lot.expiry, today)}), "
+        f"{lot.quantity} sealed"
+    )
+
+
+def signed(value: int | Decimal, unit: str = "") -> str:
+    """'+10' / '−1' / '−0.5 mL'; nothing for zero (a movement that did not change that figure)."""
+    if value == 0:
+        return ""
+    size = -Decimal(value) if value < 0 else Decimal(value)
+    text = format_ml(size) if unit == "mL" else f"{size:,}"
+    return ("+" if value > 0 else "−") + text
+
+
+def _status_text(p: ProductRow) -> str:
+    notes = []
+    if p.below_reorder:
+        notes.append("▼ Below reorder level")
+    if not p.data.for_deficiency:
+        notes.append(NOT_FOR_DEFICIENCY)
+    if not p.active:
+        notes.append("Inactive")
+    return "; ".join(notes)
+
+
+# --- the three tables of the tab --------------------------------------------------------------------------
+
+
+def _codes_text(p: ProductRow) -> str:
+    lines = [p.data.gtin or "no GTIN"]
+    if p.data.ndc:
+        lines.append(f"NDC {p.data.ndc}")
+    return "\n".join(lines)
+
+
+class ProductsModel(RowsModel[ProductRow]):
+    """Two lines a row: the full ISMP label wraps rather than being cut, and GTIN sits over NDC."""
+
+    columns = (
+        Column[ProductRow]("Product", lambda p: p.label, lambda p: p.label.casefold(), width=400),
+        Column[ProductRow](
+            "Formulation",
+            lambda p: FORMULATION_LABELS.get(p.data.formulation, str(p.data.formulation)),
+            width=122,
+        ),
+        Column[ProductRow](
+            "Container", lambda p: CONTAINER_LABELS.get(p.data.container, str(p.data.container)), width=112
+        ),
+        Column[ProductRow]("GTIN / NDC", _codes_text, lambda p: p.data.gtin or "", width=124),
+        Column[ProductRow](
+            "Sealed\nusable", lambda p: f"{p.sealed_usable:,}", lambda p: p.sealed_usable, RIGHT, width=62
+        ),
+        Column[ProductRow](
+            "Open\nvials",
+            lambda p: f"{p.open_vials:,}" if is_multi_use(p.data.container) else "–",
+            lambda p: p.open_vials,
+            RIGHT,
+            width=50,
+        ),
+        Column[ProductRow](
+            "Open\nvolume",
+            lambda p: format_ml(p.open_ml) if p.open_vials else "",
+            lambda p: p.open_ml,
+            RIGHT,
+            width=62,
+        ),
+        Column[ProductRow](
+            "Reorder\nat",
+            lambda p: f"{p.data.reorder_level:,}",
+            lambda p: p.data.reorder_level,
+            RIGHT,
+            width=60,
+        ),
+        Column[ProductRow]("Status", _status_text, width=160),
+    )
+    COL_LABEL, COL_SEALED, COL_STATUS = 0, 4, 8
+
+    def foreground(self, r: ProductRow, column: int) -> QColor | None:
+        if not r.data.for_deficiency or not r.active:
+            return GREY
+        if r.below_reorder and column in (self.COL_SEALED, self.COL_STATUS):
+            return ERROR_RED
+        return None
+
+    def tooltip(self, r: ProductRow, column: int) -> str | None:
+        lines = [r.label]
+        if r.data.preservative:
+            lines.append(f"Preservative: {r.data.preservative}")
+        if r.data.storage_note:
+            lines.append(f"Storage: {r.data.storage_note}")
+        if r.data.beyond_use_days:
+            lines.append(f"Discard {r.data.beyond_use_days} days after first puncture")
+        if not r.data.for_deficiency:
+            lines.append(f"{NOT_FOR_DEFICIENCY}: never offered for treatment")
+        if r.below_reorder:
+            lines.append(f"{r.sealed_usable} usable sealed; reorder at {r.data.reorder_level}")
+        return "\n".join(lines)
+
+
+class LotsModel(RowsModel[LotRow]):
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.today = date.today()
+        self.columns = (
+            Column[LotRow]("Lot", lambda lot: lot.lot_number, width=80),
+            Column[LotRow]("Expiry", lambda lot: lot.expiry.isoformat(), width=84),
+            Column[LotRow](
+                "Expires", lambda lot: days_text(lot.expiry, self.today), lambda lot: lot.expiry, width=122
+            ),
+            Column[LotRow](
+                "Sealed", lambda lot: f"{lot.quantity:,}", lambda lot: lot.quantity, RIGHT, width=54
+            ),
+            Column[LotRow](
+                "Supplier", lambda lot: lot.supplier, lambda lot: lot.supplier.casefold(), width=120
+            ),
+            Column[LotRow]("Received", lambda lot: format_date(lot.received_on), width=84),
+        )
+
+    COL_EXPIRY, COL_EXPIRES = 1, 2
+
+    def set_rows(self, rows: Sequence[LotRow], today: date | None = None) -> None:
+        self.today = today or date.today()
+        super().set_rows(rows)
+
+    def urgency(self, r: LotRow) -> int | None:
+        return r.band
+
+    def background(self, r: LotRow, column: int) -> QColor | None:
+        if column in (self.COL_EXPIRY, self.COL_EXPIRES) and r.band is not None:
+            return BAND_COLOURS.get(r.band)
+        return None
+
+    def foreground(self, r: LotRow, column: int) -> QColor | None:
+        if column in (self.COL_EXPIRY, self.COL_EXPIRES) and r.band is not None:
+            return WHITE if r.band == 0 else DARK
+        return None
+
+    def tooltip(self, r: LotRow, column: int) -> str | None:
+        if r.band == 0:
+            return f"Expired on {r.expiry.isoformat()}: do not use; waste or return it."
+        if r.band is not None:
+            return f"Expires within {r.band} days: use first."
+        return None
+
+
+class VialsModel(RowsModel[VialRow]):
+    columns = (
+        Column[VialRow]("Vial", lambda v: str(v.id), lambda v: v.id, RIGHT, width=40),
+        Column[VialRow]("Lot", lambda v: v.lot_number, width=74),
+        Column[VialRow]("Opened", lambda v: format_local_time(v.opened_at), lambda v: v.opened_at, width=124),
+        Column[VialRow]("By", lambda v: v.opened_by, width=72),
+        Column[VialRow](
+            "Left", lambda v: format_ml(v.remaining_ml), lambda v: v.remaining_ml, RIGHT, width=50
+        ),
+        Column[VialRow](
+            "Discard by", lambda v: format_local_time(v.discard_by), lambda v: v.discard_by, width=124
+        ),
+        Column[VialRow](
+            "State",
+            lambda v: PAST_DISCARD_BY if v.past_discard_by else "In use",
+            lambda v: not v.past_discard_by,
+            width=124,
+        ),
+    )
+    COL_DISCARD_BY, COL_STATE = 5, 6
+
+    def urgency(self, r: VialRow) -> bool:
+        return r.past_discard_by
+
+    def foreground(self, r: VialRow, column: int) -> QColor | None:
+        if r.past_discard_by and column in (self.COL_DISCARD_BY, self.COL_STATE):
+            return ERROR_RED
+        return None
+
+    def tooltip(self, r: VialRow, column: int) -> str | None:
+        if r.past_discard_by:
+            return "Past its beyond-use time: it cannot be drawn from. Discard it."
+        return None
+
+
+def _table(model: QAbstractTableModel, columns: Sequence[Column[Any]]) -> QTableView:
+    table = QTableView()
+    table.setModel(model)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setAlternatingRowColors(True)
+    table.setWordWrap(False)
+    table.verticalHeader().hide()
+    table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+    header = table.horizontalHeader()
+    header.setStretchLastSection(True)
+    header.setHighlightSections(False)
+    for i, column in enumerate(columns):
+        table.setColumnWidth(i, column.width)
+    header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)  # the service's order until a header is clicked
+    table.setSortingEnabled(True)
+    return table
+
+
+# --- the alert banner -----------------------------------------------------------------------------------
+
+MAX_ALERT_LINES = 4  # per kind of alert; the rest is counted
+
+
+class AlertBanner(QFrame):
+    """Expired and expiring lots, vials past discard-by, products short of stock: one line each kind."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("stockAlerts")
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.details = QLabel()
+        self.details.setWordWrap(True)
+        self.details.setTextFormat(Qt.TextFormat.RichText)
+        self.toggle = QPushButton("Hide details")
+        self.toggle.setFlat(True)
+        self.toggle.clicked.connect(self._toggle)
+        top = QHBoxLayout()
+        top.addWidget(self.summary, 1)
+        top.addWidget(self.toggle, 0, Qt.AlignmentFlag.AlignTop)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 6, 10, 6)
+        layout.setSpacing(2)
+        layout.addLayout(top)
+        layout.addWidget(self.details)
+        self.lines: list[str] = []
+
+    def _toggle(self) -> None:
+        self.details.setVisible(not self.details.isVisible())
+        self.toggle.setText("Hide details" if self.details.isVisible() else "Show details")
+
+    def show_alerts(self, alerts: Alerts, labels: dict[int, str], today: date) -> None:
+        self.lines = alert_lines(alerts, labels, today)
+        urgent = bool(alerts.expiring.get(0) or alerts.vials_past_discard_by)
+        level = "urgent" if urgent else ("warning" if alerts.count else "ok")
+        self.setProperty("level", level)
+        self.style().unpolish(self)
+        self.style().polish(self)
+        self.summary.setText(f"<b>{escape(alerts.summary())}</b>")
+        self.details.setText("<br>".join(self.lines))
+        has_details = bool(self.lines)
+        self.toggle.setVisible(has_details)
+        self.details.setVisible(has_details and self.toggle.text() == "Hide details")
+
+    def details_text(self) -> str:
+        return self.details.text()
+
+
+def short_name(p: ProductRow) -> str:
+    """'Cyanocobalamin 10 mL (Hikma)': enough to find the product in the table, short for the banner."""
+    formulation = FORMULATION_LABELS.get(p.data.formulation, str(p.data.formulation))
+    return f"{formulation} {format_ml(p.data.volume_ml)} ({p.data.brand or p.data.manufacturer})"
+
+
+def alert_lines(alerts: Alerts, labels: dict[int, str], today: date) -> list[str]:
+    """Rich-text lines, most urgent first, each naming the lot or vial and its product (id -> name)."""
+
+    def product(pid: int) -> str:
+        return escape(labels.get(pid, f"product {pid}"))
+
+    def limited(title: str, items: list[str]) -> str:
+        shown = items[:MAX_ALERT_LINES]
+        more = len(items) - len(shown)
+        text = "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
+        return f"<b>{escape(title)}:</b> {text}"
+
+    lines = []
+    if alerts.expiring.get(0):
+        lines.append(
+            limited(
+                "Expired, still in stock",
+                [
+                    f"<span style='color:#b3261e'>lot {escape(lot.lot_number)}</span> of "
+                    f"{product(lot.product_id)} ({lot.quantity} sealed, expired {lot.expiry.isoformat()})"
+                    for lot in alerts.expiring[0]
+                ],
+            )
+        )
+    if alerts.vials_past_discard_by:
+        lines.append(
+            limited(
+                "Open vials past discard-by",
+                [
+                    f"<span style='color:#b3261e'>vial {v.id}</span> (lot {escape(v.lot_number)}) of "
+                    f"{product(v.product_id)}, discard-by {format_local_time(v.discard_by)}"
+                    for v in alerts.vials_past_discard_by
+                ],
+            )
+        )
+    for band in sorted(b for b in alerts.expiring if b):
+        lines.append(
+            limited(
+                f"Expiring within {band} days",
+                [
+                    f"lot {escape(lot.lot_number)} of {product(lot.product_id)} ({lot.quantity} sealed, "
+                    f"{lot.expiry.isoformat()}, {days_text(lot.expiry, today)})"
+                    for lot in alerts.expiring[band]
+                ],
+            )
+        )
+    if alerts.below_reorder:
+        lines.append(
+            limited(
+                "Below reorder level",
+                [
+                    f"{product(p.id)} ({p.sealed_usable} usable, reorder at {p.data.reorder_level})"
+                    for p in alerts.below_reorder
+                ],
+            )
+        )
+    return lines
+
+
+BANNER_STYLE = """
+QFrame#stockAlerts { border-radius: 4px; border: 1px solid #c9c9c9; background: #f1f3f4; }
+QFrame#stockAlerts[level="warning"] { border: 1px solid #e0b04a; background: #fff8e1; }
+QFrame#stockAlerts[level="urgent"] { border: 1px solid #f0b8b3; background: #fdecea; }
+"""
+
+
+# --- the tab --------------------------------------------------------------------------------------------
+
+
+class InventoryTab(QWidget):
+    """Products, lots and open vials; every action goes through services.inventory and is refused there."""
+
+    alerts_changed = Signal(str)  # the one-line alert summary, for the main window's status bar
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.today = date.today()
+        self._alerts: Alerts | None = None
+        self._loading = False
+
+        self.banner = AlertBanner()
+        self.banner.setStyleSheet(BANNER_STYLE)
+
+        self.products = ProductsModel(self)
+        self.products_table = _table(self.products, ProductsModel.columns)
+        self.products_table.setWordWrap(True)
+        self.products_table.verticalHeader().setDefaultSectionSize(
+            2 * self.products_table.fontMetrics().lineSpacing() + 8
+        )
+        product_header = self.products_table.horizontalHeader()
+        product_header.setStretchLastSection(False)
+        product_header.setSectionResizeMode(ProductsModel.COL_LABEL, QHeaderView.ResizeMode.Stretch)
+        self.lots = LotsModel(self)
+        self.lots_table = _table(self.lots, self.lots.columns)
+        self.vials = VialsModel(self)
+        self.vials_table = _table(self.vials, VialsModel.columns)
+
+        self.receive_button = QPushButton("Receive stock…")
+        self.new_product_button = QPushButton("New product…")
+        self.edit_product_button = QPushButton("Edit product…")
+        self.seed_button = QPushButton("Load seed formulary…")
+        self.refresh_button = QPushButton("Refresh")
+        self.open_vial_button = QPushButton("Open vial…")
+        self.waste_button = QPushButton("Waste…")
+        self.adjust_button = QPushButton("Adjust count…")
+        self.return_button = QPushButton("Return to supplier…")
+        self.history_button = QPushButton("Lot history…")
+        self.discard_button = QPushButton("Discard vial…")
+        self.show_empty = QCheckBox("Show empty lots")
+        self.note = QLabel()  # what the last action did
+        self.note.setObjectName("muted")
+        self.lots_title = QLabel("Lots")
+        self.lots_title.setWordWrap(True)  # a long product name must not widen the lots pane
+        self.vials_title = QLabel("Open multi-dose vials")
+        self.empty_hint = QLabel(
+            "The formulary is empty. Load the seed formulary (a pharmacist checks it against the packs "
+            "the clinic buys) or add the products one by one."
+        )
+        self.empty_hint.setWordWrap(True)
+        self.empty_hint.setObjectName("muted")
+
+        product_buttons = QHBoxLayout()
+        for b in (self.receive_button, self.new_product_button, self.edit_product_button, self.seed_button):
+            product_buttons.addWidget(b)
+        product_buttons.addSpacing(12)
+        product_buttons.addWidget(self.note, 1)
+        product_buttons.addWidget(self.refresh_button)
+
+        lots_box = QWidget()
+        lots_layout = QVBoxLayout(lots_box)
+        lots_layout.setContentsMargins(0, 0, 0, 0)
+        lots_head = QHBoxLayout()
+        lots_head.addWidget(self.lots_title, 1)
+        lots_head.addWidget(self.show_empty)
+        lots_layout.addLayout(lots_head)
+        lots_layout.addWidget(self.lots_table, 1)
+        lot_buttons = QHBoxLayout()
+        for b in (
+            self.open_vial_button,
+            self.waste_button,
+            self.adjust_button,
+            self.return_button,
+            self.history_button,
+        ):
+            lot_buttons.addWidget(b)
+        lot_buttons.addStretch(1)
+        lots_layout.addLayout(lot_buttons)
+
+        vials_box = QWidget()
+        vials_layout = QVBoxLayout(vials_box)
+        vials_layout.setContentsMargins(0, 0, 0, 0)
+        vials_layout.addWidget(self.vials_title)
+        vials_layout.addWidget(self.vials_table, 1)
+        vial_buttons = QHBoxLayout()
+        vial_buttons.addWidget(self.discard_button)
+        vial_buttons.addStretch(1)
+        vials_layout.addLayout(vial_buttons)
+
+        self.bottom = QSplitter(Qt.Orientation.Horizontal)
+        self.bottom.addWidget(lots_box)
+        self.bottom.addWidget(vials_box)
+        self.bottom.setStretchFactor(
+            0, 0
+        )  # the lots keep the width of their columns; the vials take the rest
+        self.bottom.setStretchFactor(1, 1)
+        self.bottom.setChildrenCollapsible(False)
+        self._sized = False
+
+        top = QWidget()
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.addWidget(self.products_table, 1)
+        top_layout.addWidget(self.empty_hint)
+        top_layout.addLayout(product_buttons)
+
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.addWidget(top)
+        self.splitter.addWidget(self.bottom)
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 0)
+        self.splitter.setChildrenCollapsible(False)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.splitter, 1)
+
+        self.products_table.selectionModel().selectionChanged.connect(self._product_selected)
+        self.lots_table.selectionModel().selectionChanged.connect(self._update_buttons)
+        self.vials_table.selectionModel().selectionChanged.connect(self._update_buttons)
+        self.products_table.doubleClicked.connect(lambda _i: self.edit_product())
+        self.lots_table.doubleClicked.connect(lambda _i: self.lot_history())
+        self.show_empty.toggled.connect(lambda _on: self.reload_product())
+        self.receive_button.clicked.connect(self.receive_stock)
+        self.new_product_button.clicked.connect(self.new_product)
+        self.edit_product_button.clicked.connect(self.edit_product)
+        self.seed_button.clicked.connect(self.load_seed_formulary)
+        self.refresh_button.clicked.connect(self.reload)
+        self.open_vial_button.clicked.connect(self.open_vial)
+        self.waste_button.clicked.connect(self.waste)
+        self.adjust_button.clicked.connect(self.adjust_count)
+        self.return_button.clicked.connect(self.return_to_supplier)
+        self.history_button.clicked.connect(self.lot_history)
+        self.discard_button.clicked.connect(self.discard_vial)
+        ctx.bus.changed.connect(self._data_changed)
+        self._update_buttons()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._sized:  # splitter sizes only take once the widths are known
+            self._sized = True
+            lots_width = sum(c.width for c in self.lots.columns) + 24
+            self.bottom.setSizes([lots_width, max(self.bottom.width() - lots_width, 200)])
+            bottom_height = 7 * self.lots_table.verticalHeader().defaultSectionSize()
+            self.splitter.setSizes([max(self.splitter.height() - bottom_height, 200), bottom_height])
+
+    # --- loading ---------------------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Read products and alerts again, keeping the selected product, lot and vial."""
+        keep = self.selected_product()
+        self.today = date.today()
+        try:
+            with self.ctx.db.sessions.begin() as s:
+                rows = inventory.list_products(s, self.ctx.actor, today=self.today)
+                alerts = inventory.alerts(s, self.ctx.actor, today=self.today)
+        except ServiceError as exc:
+            show_message(self, "Inventory", str(exc))
+            return
+        self._loading = True  # one read of lots and vials below, not one per selection change
+        self.products.set_rows(rows)
+        self._alerts = alerts
+        self.banner.show_alerts(alerts, {p.id: short_name(p) for p in rows}, self.today)
+        self.seed_button.setVisible(not rows)
+        self.empty_hint.setVisible(not rows)
+        target = keep.id if keep is not None else (rows[0].id if rows else None)
+        if target is not None:
+            self.select_product(target)
+        self._loading = False
+        self.reload_product()
+        self.alerts_changed.emit(self.alert_summary())
+
+    def reload_product(self) -> None:
+        """The lots and open vials of the selected product."""
+        product = self.selected_product()
+        keep_lot = self.selected_lot()
+        keep_vial = self.selected_vial()
+        lots: list[LotRow] = []
+        vials: list[VialRow] = []
+        if product is not None:
+            try:
+                with self.ctx.db.sessions.begin() as s:
+                    lots = inventory.list_lots(
+                        s,
+                        self.ctx.actor,
+                        product.id,
+                        include_empty=self.show_empty.isChecked(),
+                        today=self.today,
+                    )
+                    vials = inventory.list_open_vials(s, self.ctx.actor, product_id=product.id)
+            except ServiceError as exc:
+                show_message(self, "Inventory", str(exc))
+        self.lots.set_rows(lots, self.today)
+        self.vials.set_rows(vials)
+        self._reselect(self.lots_table, self.lots, keep_lot.id if keep_lot else None)
+        self._reselect(self.vials_table, self.vials, keep_vial.id if keep_vial else None)
+        name = short_name(product) if product is not None else "no product chosen"
+        self.lots_title.setText(f"<b>Lots</b> of {escape(name)}")
+        multi = product is not None and is_multi_use(product.data.container)
+        self.vials_title.setText(
+            "<b>Open multi-dose vials</b>"
+            if multi or product is None
+            else "<b>Open vials</b>: none (single-use)"
+        )
+        self._update_buttons()
+
+    def _data_changed(self, what: str) -> None:
+        if what == STOCK:
+            self.reload()
+
+    def alert_summary(self) -> str:
+        """One line for the status bar, e.g. '1 expired lot(s) in stock; 2 open vial(s) past discard-by'."""
+        return self._alerts.summary() if self._alerts is not None else ""
+
+    @property
+    def alerts(self) -> Alerts | None:
+        return self._alerts
+
+    # --- selection -------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _selected(table: QTableView, model: RowsModel[R]) -> R | None:
+        rows = table.selectionModel().selectedRows()
+        return model.row_at(rows[0].row()) if rows else None
+
+    def selected_product(self) -> ProductRow | None:
+        return self._selected(self.products_table, self.products)
+
+    def selected_lot(self) -> LotRow | None:
+        return self._selected(self.lots_table, self.lots)
+
+    def selected_vial(self) -> VialRow | None:
+        return self._selected(self.vials_table, self.vials)
+
+    @staticmethod
+    def _reselect(table: QTableView, model: RowsModel[Any], row_id: int | None) -> bool:
+        row = model.row_of_id(row_id) if row_id is not None else None
+        if row is None:
+            table.clearSelection()
+            return False
+        table.selectRow(row)
+        table.scrollTo(model.index(row, 0))
+        return True
+
+    def select_product(self, product_id: int) -> bool:
+        return self._reselect(self.products_table, self.products, product_id)
+
+    def select_lot(self, lot_id: int) -> bool:
+        return self._reselect(self.lots_table, self.lots, lot_id)
+
+    def select_vial(self, vial_id: int) -> bool:
+        return self._reselect(self.vials_table, self.vials, vial_id)
+
+    def _product_selected(self) -> None:
+        if not self._loading:
+            self.reload_product()
+
+    def _update_buttons(self) -> None:
+        product = self.selected_product()
+        lot = self.selected_lot()
+        self.edit_product_button.setEnabled(product is not None)
+        self.open_vial_button.setEnabled(product is not None and is_multi_use(product.data.container))
+        for b in (self.waste_button, self.adjust_button, self.return_button, self.history_button):
+            b.setEnabled(lot is not None)
+        self.discard_button.setEnabled(self.selected_vial() is not None)
+
+    def say(self, text: str) -> None:
+        self.note.setText(text)
+
+    # --- actions (dialogs are loaded when first used) -------------------------------------------------
+
+    def receive_stock(self) -> ReceiveDialog:
+        from b12desk.ui.inventory_dialogs import ReceiveDialog
+
+        product = self.selected_product()
+        dialog = ReceiveDialog(self.ctx, product_id=product.id if product else None, parent=self)
+        dialog.received.connect(self._after_receive)
+        dialog.open()
+        return dialog
+
+    def _after_receive(self, lot: LotRow) -> None:
+        self.select_product(lot.product_id)
+        self.reload_product()
+        self.select_lot(lot.id)
+        self.say(f"Received into lot {lot.lot_number}: {lot.quantity:,} sealed on hand.")
+
+    def new_product(self) -> ProductDialog:
+        from b12desk.ui.inventory_dialogs import ProductDialog
+
+        dialog = ProductDialog(self.ctx, parent=self)
+        dialog.saved.connect(self._after_product_saved)
+        dialog.open()
+        return dialog
+
+    def edit_product(self) -> ProductDialog | None:
+        from b12desk.ui.inventory_dialogs import ProductDialog
+
+        product = self.selected_product()
+        if product is None:
+            return None
+        dialog = ProductDialog(self.ctx, product=product, parent=self)
+        dialog.saved.connect(self._after_product_saved)
+        dialog.open()
+        return dialog
+
+    def _after_product_saved(self, product: ProductRow) -> None:
+        self.select_product(product.id)
+        self.say(f"Saved {product.label}.")
+
+    def load_seed_formulary(self) -> None:
+        from b12desk.data.reference import ReferenceDataError, formulary
+
+        try:
+            entries = [e.product_values() for e in formulary()]
+            with self.ctx.db.sessions.begin() as s:
+                count = inventory.seed_formulary(s, self.ctx.actor, entries)
+        except ReferenceDataError as exc:
+            show_message(self, "Load seed formulary", f"The shipped formulary file is not valid: {exc}")
+            return
+        except ServiceError as exc:
+            show_message(self, "Load seed formulary", str(exc))
+            return
+        self.ctx.bus.notify(STOCK)
+        self.say(f"Loaded {count} products from the seed formulary: check them against your packs.")
+
+    def open_vial(self) -> OpenVialDialog | None:
+        from b12desk.ui.inventory_dialogs import OpenVialDialog
+
+        product = self.selected_product()
+        if product is None:
+            return None
+        lot = self.selected_lot()
+        dialog = OpenVialDialog(self.ctx, product, lot_id=lot.id if lot else None, parent=self)
+        dialog.opened.connect(self._after_open)
+        dialog.open()
+        return dialog
+
+    def _after_open(self, vial: VialRow) -> None:
+        self.select_vial(vial.id)
+        when = format_local_time(vial.discard_by)
+        self.say(f"Vial {vial.id} opened from lot {vial.lot_number}: discard by {when}.")
+
+    def _lot_dialog(self, cls: Callable[..., _D]) -> _D | None:
+        product, lot = self.selected_product(), self.selected_lot()
+        if product is None or lot is None:
+            return None
+        try:
+            dialog = cls(self.ctx, product, lot, parent=self)
+        except ServiceError as exc:  # the count dialog reads the lot afresh
+            show_message(self, "Inventory", str(exc))
+            return None
+        dialog.done_text.connect(self.say)
+        dialog.open()
+        return dialog
+
+    def waste(self) -> WasteDialog | None:
+        from b12desk.ui.inventory_dialogs import WasteDialog
+
+        return self._lot_dialog(WasteDialog)
+
+    def adjust_count(self) -> AdjustCountDialog | None:
+        from b12desk.ui.inventory_dialogs import AdjustCountDialog
+
+        return self._lot_dialog(AdjustCountDialog)
+
+    def return_to_supplier(self) -> ReturnDialog | None:
+        from b12desk.ui.inventory_dialogs import ReturnDialog
+
+        return self._lot_dialog(ReturnDialog)
+
+    def discard_vial(self) -> DiscardVialDialog | None:
+        from b12desk.ui.inventory_dialogs import DiscardVialDialog
+
+        product, vial = self.selected_product(), self.selected_vial()
+        if product is None or vial is None:
+            return None
+        dialog = DiscardVialDialog(self.ctx, product, vial, parent=self)
+        dialog.done_text.connect(self.say)
+        dialog.open()
+        return dialog
+
+    def lot_history(self) -> LotHistoryDialog | None:
+        from b12desk.ui.inventory_dialogs import LotHistoryDialog
+
+        product, lot = self.selected_product(), self.selected_lot()
+        if product is None or lot is None:
+            return None
+        try:
+            dialog = LotHistoryDialog(self.ctx, product, lot, parent=self)
+        except ServiceError as exc:
+            show_message(self, "Lot history", str(exc))
+            return None
+        dialog.open()
+        return dialog
