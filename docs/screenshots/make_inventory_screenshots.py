@@ -1,0 +1,174 @@
+"""Grab the Inventory screens to PNG files in this folder, from a temporary clinic with realistic stock.
+
+Run from the repository root:
+    QT_QPA_PLATFORM=offscreen .venv/bin/python docs/screenshots/make_inventory_screenshots.py
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parent
+WORK = Path(tempfile.mkdtemp(prefix="b12desk-inventory-shots-"))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ["B12DESK_DATA_DIR"] = str(WORK / "data")  # fresh settings, kept out of the real folder
+
+from PySide6.QtCore import QEvent, Qt  # noqa: E402 - after the environment is set
+from PySide6.QtGui import QKeyEvent  # noqa: E402
+from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
+
+from b12desk.data import migrate  # noqa: E402
+from b12desk.data.db import Database, open_database  # noqa: E402
+from b12desk.data.reference import formulary  # noqa: E402
+from b12desk.domain.enums import Role  # noqa: E402
+from b12desk.domain.stock import WasteReason  # noqa: E402
+from b12desk.services import auth  # noqa: E402
+from b12desk.services import inventory as inv  # noqa: E402
+from b12desk.services.common import Actor  # noqa: E402
+from b12desk.ui import style  # noqa: E402
+from b12desk.ui.context import AppContext, DataBus  # noqa: E402
+from b12desk.ui.inventory import InventoryTab  # noqa: E402
+from b12desk.ui.inventory_dialogs import LotHistoryDialog, ProductDialog, ReceiveDialog  # noqa: E402
+from b12desk.ui.scanner_test import ScannerTestDialog  # noqa: E402
+
+PASSWORD = "correct horse battery staple"
+TODAY = date.today()
+NOW = datetime.now(UTC)
+
+
+def build_database() -> tuple[Database, Actor, Actor]:
+    db = open_database(f"sqlite:///{WORK / 'inventory.sqlite3'}")
+    migrate.upgrade(db, backup_dir=None)
+    with db.sessions.begin() as s:
+        admin = auth.create_first_admin(s, username="admin", full_name="Ada Admin", password=PASSWORD)
+        pharmacist = auth.create_user(
+            s, admin, username="pmorgan", full_name="Priya Morgan", role=Role.PHARMACIST, password=PASSWORD
+        )
+        nurse = auth.create_user(
+            s, admin, username="nokafor", full_name="Nkechi Okafor", role=Role.NURSE, password=PASSWORD
+        )
+    with db.sessions.begin() as s:
+        inv.seed_formulary(s, pharmacist, [e.product_values() for e in formulary()])
+    with db.sessions.begin() as s:
+        ids = {p.data.gtin: p.id for p in inv.list_products(s, pharmacist)}
+
+        def receive(gtin: str, lot: str, days: int, quantity: int, supplier: str, ago: int = 10) -> int:
+            received = TODAY - timedelta(days=ago)
+            return inv.receive_stock(
+                s,
+                nurse,
+                product_id=ids[gtin],
+                lot_number=lot,
+                expiry=TODAY + timedelta(days=days),
+                quantity=quantity,
+                supplier=supplier,
+                received_on=received,
+                today=received,  # received when it was still in date
+            ).id
+
+        receive("00305170031251", "AR2405", 20, 12, "McKesson", ago=150)
+        receive("00305170031251", "AR2511", 420, 40, "McKesson", ago=6)
+        receive("00363323044442", "FK3301", 510, 80, "Cardinal Health", ago=12)
+        hikma = receive("00301439620105", "H7781", 75, 8, "Cardinal Health", ago=40)
+        receive("00301439620105", "H6620", -9, 2, "Cardinal Health", ago=220)
+        receive("00368083561253", "GL0423", 52, 3, "McKesson", ago=90)
+        vitruvias = receive("00369680121307", "VT118", 300, 5, "Henry Schein", ago=20)
+        receive("00290000000012", "CH2291", 610, 60, "Alliance Healthcare", ago=8)
+        receive("00290000000029", "NC1187", 35, 20, "Alliance Healthcare", ago=60)
+        receive("00350633310114", "CK0912", 700, 2, "SERB direct", ago=100)
+
+        old = inv.open_vial(s, nurse, lot_id=hikma, now=NOW - timedelta(days=30))
+        for day in (29, 22, 15):
+            inv.draw_dose(s, nurse, vial_id=old.id, volume_ml=Decimal(1), now=NOW - timedelta(days=day))
+        fresh = inv.open_vial(s, nurse, lot_id=hikma, now=NOW - timedelta(days=3, hours=2))
+        inv.draw_dose(s, nurse, vial_id=fresh.id, volume_ml=Decimal(1), now=NOW - timedelta(days=2))
+        inv.waste_containers(
+            s, nurse, lot_id=hikma, quantity=1, reason=WasteReason.DROPPED_OR_BROKEN, note=""
+        )
+        inv.adjust_count(s, pharmacist, lot_id=hikma, counted=4, expected=5, reason="monthly count")
+        big = inv.open_vial(s, nurse, lot_id=vitruvias, now=NOW - timedelta(days=5))
+        for day in (5, 4, 2, 1):
+            inv.draw_dose(s, nurse, vial_id=big.id, volume_ml=Decimal(1), now=NOW - timedelta(days=day))
+    return db, pharmacist, nurse
+
+
+def save(widget: QWidget, name: str) -> None:
+    app = QApplication.instance()
+    assert app is not None
+    for _ in range(3):
+        app.processEvents()
+    path = OUT / f"{name}.png"
+    widget.grab().save(str(path))
+    print(f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+
+
+def type_scan(field: QWidget, code: str) -> None:
+    """Type as a keyboard-wedge scanner does: one key event per character, GS as its raw character."""
+    for ch in code:
+        QApplication.sendEvent(field, QKeyEvent(QEvent.Type.KeyPress, 0, Qt.KeyboardModifier.NoModifier, ch))
+    QApplication.sendEvent(
+        field, QKeyEvent(QEvent.Type.KeyPress, Qt.Key.Key_Return, Qt.KeyboardModifier.NoModifier, "\r")
+    )
+
+
+def main() -> int:
+    app = QApplication(["b12desk"])
+    app.setApplicationName("b12desk")
+    style.apply(app)
+    db, pharmacist, _nurse = build_database()
+    ctx = AppContext(db=db, actor=pharmacist, demo=False, bus=DataBus())
+
+    tab = InventoryTab(ctx)
+    tab.resize(1280, 800)
+    tab.show()
+    tab.reload()
+    tab.select_product(next(p.id for p in tab.products.rows() if p.data.gtin == "00301439620105"))
+    tab.select_lot(next(r.id for r in tab.lots.rows() if r.lot_number == "H7781"))
+    tab.select_vial(tab.vials.rows()[-1].id)  # the one in use: the selection would hide the other's red
+    save(tab, "inventory_tab")
+
+    receive = ReceiveDialog(ctx, parent=tab)
+    receive.show()
+    expiry = (TODAY + timedelta(days=540)).strftime("%y%m00")
+    type_scan(receive.scan, f"]d20100305170031251{'17' + expiry}10AR2609\x1d21SN7Q2K4M9")
+    save(receive, "inventory_receive_scan")
+    receive.close()
+
+    bad = ReceiveDialog(ctx, parent=tab)
+    bad.show()
+    type_scan(bad.scan, "]d2010030517003125217270300" + "10AR2609\x1d21SN7Q2K4M9")  # last digit wrong
+    save(bad, "inventory_receive_bad_scan")
+    bad.close()
+
+    product = next(p for p in tab.products.rows() if p.data.gtin == "00301439620105")
+    editor = ProductDialog(ctx, product=product, parent=tab)
+    editor.show()
+    save(editor, "inventory_product")
+    editor.close()
+
+    tab.select_product(product.id)
+    lot = next(r for r in tab.lots.rows() if r.lot_number == "H7781")
+    history = LotHistoryDialog(ctx, product, lot, parent=tab)
+    history.show()
+    save(history, "inventory_history")
+    history.close()
+
+    scanner = ScannerTestDialog(ctx, parent=tab)
+    scanner.show()
+    lot_expiry = next(r for r in tab.lots.rows() if r.lot_number == "H7781").expiry.strftime("%y%m%d")
+    type_scan(scanner.scan, f"]d20100301439620105{'17' + lot_expiry}10H7781\x1d21SN00417\x1d240HK-10ML")
+    save(scanner, "scanner_test")
+    scanner.close()
+
+    tab.close()
+    db.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
