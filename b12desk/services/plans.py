@@ -616,6 +616,10 @@ def update_plan(
         raise Conflict("The plan was changed by someone else while you were editing; reopen it.")
     if plan.status in (PlanStatus.COMPLETED, PlanStatus.STOPPED):
         raise ValidationFailed({"status": "An ended plan cannot be edited: start a new plan."})
+    if plan.status != PlanStatus.DRAFT and not reason.strip():
+        raise ValidationFailed(
+            {"reason": "Say why a verified plan changes: it goes back to draft for verification."}
+        )
     patient = _patient(session, plan.patient_id)
     template = _validate(
         session,
@@ -641,10 +645,6 @@ def update_plan(
     old, new = changed_values(before, _snapshot(plan))
     if not new:
         return _plan_row(session, plan)
-    if plan.status != PlanStatus.DRAFT and not reason.strip():
-        raise ValidationFailed(
-            {"reason": "Say why a verified plan changes: it goes back to draft for verification."}
-        )
     was = plan.status
     plan.status = PlanStatus.DRAFT
     plan.author_id = actor.id  # the author of this version may not verify it
