@@ -18,21 +18,12 @@ from PySide6.QtWidgets import (
 from b12desk import __version__
 from b12desk.ui import settings
 from b12desk.ui.context import AppContext
+from b12desk.ui.inventory import InventoryTab
 from b12desk.ui.login import ROLE_LABELS
 from b12desk.ui.roster import RosterTab
 from b12desk.ui.widgets import show_message
 
 PLACEHOLDERS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "Inventory": (
-        "Stock of B12 injections, from delivery to the last dose drawn.",
-        (
-            "The formulary: cyanocobalamin and hydroxocobalamin products and strengths",
-            "Lots and their expiry dates",
-            "Opened multi-dose vials and their discard-by dates",
-            "The stock ledger: received, opened, drawn, wasted, adjusted, returned",
-            "GS1 barcode scanning of packs",
-        ),
-    ),
     "Administration": (
         "Recording the doses given.",
         (
@@ -85,6 +76,8 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.roster = RosterTab(ctx)
         self.tabs.addTab(self.roster, "Roster")
+        self.inventory = InventoryTab(ctx)
+        self.tabs.addTab(self.inventory, "Inventory")
         self.placeholders = {name: PlaceholderTab(name) for name in PLACEHOLDERS}
         for name, tab in self.placeholders.items():
             self.tabs.addTab(tab, name)
@@ -116,6 +109,10 @@ class MainWindow(QMainWindow):
         self.regimen_templates_action.triggered.connect(self.open_regimen_templates)
         treatment_menu.addAction(self.verification_action)
         treatment_menu.addAction(self.regimen_templates_action)
+        tools_menu = self.menuBar().addMenu("T&ools")
+        self.scanner_test_action = QAction("&Scanner set-up test…", self)
+        self.scanner_test_action.triggered.connect(self.open_scanner_test)
+        tools_menu.addAction(self.scanner_test_action)
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction("&About b12desk", self)
         about.triggered.connect(self.show_about)
@@ -130,6 +127,9 @@ class MainWindow(QMainWindow):
         self.db_label.setObjectName("muted")
         bar.addWidget(self.user_label)
         bar.addWidget(self.db_label, 1)
+        self.stock_label = QLabel()  # the inventory's alert summary, kept current on "stock" changes
+        self.inventory.alerts_changed.connect(self.stock_label.setText)
+        bar.addPermanentWidget(self.stock_label)
         self.demo_label: QLabel | None = None
         if self.ctx.demo:
             self.demo_label = QLabel("DEMO – synthetic data")
@@ -138,6 +138,7 @@ class MainWindow(QMainWindow):
 
     def load(self) -> None:
         self.roster.reload()
+        self.inventory.reload()
 
     def open_import(self) -> None:
         from b12desk.ui.import_dialog import ImportDialog  # loaded when first used
@@ -168,6 +169,11 @@ class MainWindow(QMainWindow):
         from b12desk.ui.templates import TemplatesDialog  # loaded when first used
 
         TemplatesDialog(self.ctx, parent=self).open()
+
+    def open_scanner_test(self) -> None:
+        from b12desk.ui.scanner_test import ScannerTestDialog  # loaded when first used
+
+        ScannerTestDialog(self.ctx, parent=self).open()
 
     def show_about(self) -> QMessageBox:
         return show_message(
