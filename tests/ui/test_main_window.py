@@ -48,7 +48,6 @@ def test_placeholder_tabs_say_what_they_will_hold_and_that_they_are_not_here(
 ) -> None:
     window = _window(qtbot, make_ctx(staff.nurse))
     expected = {
-        "Inventory": ("formulary", "expiry", "discard-by", "ledger", "GS1"),
         "Administration": ("site rotation", "five-rights"),
         "Calendar": ("Induction and maintenance doses", "re-checks", "reviews"),
     }
@@ -65,7 +64,7 @@ def test_file_menu_opens_the_import_dialog_and_help_shows_about(
 ) -> None:
     window = _window(qtbot, make_ctx(staff.manager))
     menus = {a.text().replace("&", ""): a.menu() for a in window.menuBar().actions()}
-    assert set(menus) == {"File", "Treatment", "Help"}
+    assert set(menus) == {"File", "Treatment", "Tools", "Help"}
     file_items = [a.text().replace("&", "") for a in menus["File"].actions() if not a.isSeparator()]
     assert file_items == ["Import patients from CSV…", "Write CSV template…", "Quit"]
     window.import_action.trigger()
