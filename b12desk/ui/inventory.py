@@ -439,18 +439,28 @@ def _table(model: QAbstractTableModel, columns: Sequence[Column[Any]]) -> QTable
 MAX_ALERT_LINES = 4  # per kind of alert; the rest is counted
 
 
+EXPANDED_UP_TO = 3  # alert lines shown in full by default; with more, only the urgent ones until asked
+
+
 class AlertBanner(QFrame):
-    """Expired and expiring lots, vials past discard-by, products short of stock: one line each kind."""
+    """Expired and expiring lots, vials past discard-by, products short of stock: one line each kind.
+
+    Expired stock and vials past discard-by are always listed; when there are many lines the others fold
+    behind a button so the tables keep their room, and stay as the user last chose.
+    """
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("stockAlerts")
         self.summary = QLabel()
         self.summary.setWordWrap(True)
+        self.urgent = QLabel()
+        self.urgent.setWordWrap(True)
+        self.urgent.setTextFormat(Qt.TextFormat.RichText)
         self.details = QLabel()
         self.details.setWordWrap(True)
         self.details.setTextFormat(Qt.TextFormat.RichText)
-        self.toggle = QPushButton("Hide details")
+        self.toggle = QPushButton()
         self.toggle.setFlat(True)
         self.toggle.clicked.connect(self._toggle)
         top = QHBoxLayout()
@@ -460,12 +470,21 @@ class AlertBanner(QFrame):
         layout.setContentsMargins(10, 6, 10, 6)
         layout.setSpacing(2)
         layout.addLayout(top)
+        layout.addWidget(self.urgent)
         layout.addWidget(self.details)
-        self.lines: list[str] = []
+        self.lines: list[tuple[bool, str]] = []
+        self._expanded: bool | None = None  # None: not chosen by the user yet
 
     def _toggle(self) -> None:
-        self.details.setVisible(not self.details.isVisible())
-        self.toggle.setText("Hide details" if self.details.isVisible() else "Show details")
+        self._expanded = not self.details.isVisible()
+        self._update_details()
+
+    def _update_details(self) -> None:
+        others = [line for urgent, line in self.lines if not urgent]
+        expanded = self._expanded if self._expanded is not None else len(self.lines) <= EXPANDED_UP_TO
+        self.details.setVisible(bool(others) and expanded)
+        self.toggle.setVisible(bool(others))
+        self.toggle.setText("Hide details" if expanded else f"Show {len(others)} more")
 
     def show_alerts(self, alerts: Alerts, labels: dict[int, str], today: date) -> None:
         self.lines = alert_lines(alerts, labels, today)
@@ -475,13 +494,36 @@ class AlertBanner(QFrame):
         self.style().unpolish(self)
         self.style().polish(self)
         self.summary.setText(f"<b>{escape(alerts.summary())}</b>")
-        self.details.setText("<br>".join(self.lines))
-        has_details = bool(self.lines)
-        self.toggle.setVisible(has_details)
-        self.details.setVisible(has_details and self.toggle.text() == "Hide details")
+        self.urgent.setText("<br>".join(line for urgent, line in self.lines if urgent))
+        self.urgent.setVisible(urgent)
+        self.details.setText("<br>".join(line for urgent, line in self.lines if not urgent))
+        self._update_details()
 
     def details_text(self) -> str:
-        return self.details.text()
+        """Every alert line, shown or folded."""
+        return "<br>".join(line for _urgent, line in self.lines)
+
+
+def status_text(alerts: Alerts | None) -> str:
+    """The alerts in a few words for the main window's status bar."""
+    if alerts is None:
+        return ""
+
+    def count(n: int, one: str, many: str) -> str:
+        return f"{n} {one if n == 1 else many}"
+
+    expired = len(alerts.expiring.get(0, []))
+    soon = sum(len(v) for k, v in alerts.expiring.items() if k)
+    parts = []
+    if expired:
+        parts.append(count(expired, "expired lot", "expired lots"))
+    if alerts.vials_past_discard_by:
+        parts.append(count(len(alerts.vials_past_discard_by), "vial", "vials") + " past discard-by")
+    if soon:
+        parts.append(f"{soon} expiring soon")
+    if alerts.below_reorder:
+        parts.append(f"{len(alerts.below_reorder)} to reorder")
+    return "Stock: " + (" · ".join(parts) if parts else "no alerts")
 
 
 def short_name(p: ProductRow) -> str:
@@ -490,7 +532,7 @@ def short_name(p: ProductRow) -> str:
     return f"{formulation} {format_ml(p.data.volume_ml)} ({p.data.brand or p.data.manufacturer})"
 
 
-def alert_lines(alerts: Alerts, labels: dict[int, str], today: date) -> list[str]:
+def alert_lines(alerts: Alerts, labels: dict[int, str], today: date) -> list[tuple[bool, str]]:
     """Rich-text lines, most urgent first, each naming the lot or vial and its product (id -> name)."""
 
     def product(pid: int) -> str:
@@ -502,50 +544,35 @@ def alert_lines(alerts: Alerts, labels: dict[int, str], today: date) -> list[str
         text = "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
         return f"<b>{escape(title)}:</b> {text}"
 
-    lines = []
+    lines: list[tuple[bool, str]] = []  # (urgent, line)
+    red = "<span style='color:#b3261e'>{}</span>"
     if alerts.expiring.get(0):
-        lines.append(
-            limited(
-                "Expired, still in stock",
-                [
-                    f"<span style='color:#b3261e'>lot {escape(lot.lot_number)}</span> of "
-                    f"{product(lot.product_id)} ({lot.quantity} sealed, expired {lot.expiry.isoformat()})"
-                    for lot in alerts.expiring[0]
-                ],
-            )
-        )
+        items = [
+            f"{red.format('lot ' + escape(lot.lot_number))} of {product(lot.product_id)} "
+            f"({lot.quantity} sealed, expired {lot.expiry.isoformat()})"
+            for lot in alerts.expiring[0]
+        ]
+        lines.append((True, limited("Expired, still in stock", items)))
     if alerts.vials_past_discard_by:
-        lines.append(
-            limited(
-                "Open vials past discard-by",
-                [
-                    f"<span style='color:#b3261e'>vial {v.id}</span> (lot {escape(v.lot_number)}) of "
-                    f"{product(v.product_id)}, discard-by {format_local_time(v.discard_by)}"
-                    for v in alerts.vials_past_discard_by
-                ],
-            )
-        )
+        items = [
+            f"{red.format(f'vial {v.id}')} (lot {escape(v.lot_number)}) of {product(v.product_id)}, "
+            f"discard-by {format_local_time(v.discard_by)}"
+            for v in alerts.vials_past_discard_by
+        ]
+        lines.append((True, limited("Open vials past discard-by", items)))
     for band in sorted(b for b in alerts.expiring if b):
-        lines.append(
-            limited(
-                f"Expiring within {band} days",
-                [
-                    f"lot {escape(lot.lot_number)} of {product(lot.product_id)} ({lot.quantity} sealed, "
-                    f"{lot.expiry.isoformat()}, {days_text(lot.expiry, today)})"
-                    for lot in alerts.expiring[band]
-                ],
-            )
-        )
+        items = [
+            f"lot {escape(lot.lot_number)} of {product(lot.product_id)} ({lot.quantity} sealed, "
+            f"{lot.expiry.isoformat()}, {days_text(lot.expiry, today)})"
+            for lot in alerts.expiring[band]
+        ]
+        lines.append((False, limited(f"Expiring within {band} days", items)))
     if alerts.below_reorder:
-        lines.append(
-            limited(
-                "Below reorder level",
-                [
-                    f"{product(p.id)} ({p.sealed_usable} usable, reorder at {p.data.reorder_level})"
-                    for p in alerts.below_reorder
-                ],
-            )
-        )
+        items = [
+            f"{product(p.id)} ({p.sealed_usable} usable, reorder at {p.data.reorder_level})"
+            for p in alerts.below_reorder
+        ]
+        lines.append((False, limited("Below reorder level", items)))
     return lines
 
 
@@ -703,7 +730,7 @@ class InventoryTab(QWidget):
             self._sized = True
             lots_width = sum(c.width for c in self.lots.columns) + 24
             self.bottom.setSizes([lots_width, max(self.bottom.width() - lots_width, 200)])
-            bottom_height = 7 * self.lots_table.verticalHeader().defaultSectionSize()
+            bottom_height = 6 * self.lots_table.verticalHeader().defaultSectionSize()
             self.splitter.setSizes([max(self.splitter.height() - bottom_height, 200), bottom_height])
 
     # --- loading ---------------------------------------------------------------------------------------
@@ -771,8 +798,8 @@ class InventoryTab(QWidget):
             self.reload()
 
     def alert_summary(self) -> str:
-        """One line for the status bar, e.g. '1 expired lot(s) in stock; 2 open vial(s) past discard-by'."""
-        return self._alerts.summary() if self._alerts is not None else ""
+        """A few words for the status bar, e.g. 'Stock: 1 expired lot · 2 vials past discard-by'."""
+        return status_text(self._alerts)
 
     @property
     def alerts(self) -> Alerts | None:

@@ -361,6 +361,20 @@ def test_expired_lot_is_red_and_a_vial_past_discard_by_is_flagged(
     assert cells(tab.products, 0)[5] == "1"  # the vial past discard-by is not usable either
     assert "Below reorder level" in cells(tab.products, 0)[ProductsModel.COL_STATUS]
 
+    # Four kinds of alert: the urgent two stay listed, the other two fold behind a button.
+    banner = tab.banner
+    assert (
+        tab.alert_summary()
+        == "Stock: 1 expired lot · 1 vial past discard-by · 1 expiring soon · 1 to reorder"
+    )
+    assert banner.property("level") == "urgent"
+    assert banner.urgent.isVisible() and "OLD" in banner.urgent.text() and "vial" in banner.urgent.text()
+    assert not banner.details.isVisible() and banner.toggle.text() == "Show 2 more"
+    qtbot.mouseClick(banner.toggle, Qt.MouseButton.LeftButton)
+    assert banner.details.isVisible() and "SOON" in banner.details.text()
+    tab.reload()  # the choice is kept
+    assert banner.details.isVisible()
+
 
 def test_alert_banner_lists_a_lot_expiring_within_30_days(
     qtbot: QtBot, make_ctx: MakeContext, staff: Staffing, host: QWidget, product_id: int, receive: Receive
@@ -370,7 +384,8 @@ def test_alert_banner_lists_a_lot_expiring_within_30_days(
     text = tab.banner.details_text()
     assert "Expiring within 30 days" in text and "SHORT20" in text and "in 20 days" in text
     assert tab.banner.details.isVisible()
-    assert tab.alert_summary() == "1 lot(s) expiring within 90 days"
+    assert "1 lot(s) expiring within 90 days" in tab.banner.summary.text()
+    assert tab.alert_summary() == "Stock: 1 expiring soon"
     assert tab.banner.property("level") == "warning"
     qtbot.mouseClick(tab.banner.toggle, Qt.MouseButton.LeftButton)
     assert not tab.banner.details.isVisible()
@@ -380,7 +395,7 @@ def test_alerts_follow_the_data_bus(
     qtbot: QtBot, make_ctx: MakeContext, staff: Staffing, host: QWidget, product_id: int, receive: Receive
 ) -> None:
     tab = make_tab(qtbot, make_ctx, staff.nurse, host)
-    assert "below reorder level" in tab.alert_summary()  # nothing in stock, reorder level 5
+    assert tab.alert_summary() == "Stock: 1 to reorder"  # nothing in stock, reorder level 5
     receive(product_id, "L1", 400, 10)
     with qtbot.waitSignal(tab.alerts_changed) as summary:
         tab.ctx.bus.notify("stock")
@@ -573,7 +588,7 @@ def test_discard_a_vial_past_discard_by(
     with qtbot.waitSignal(tab.ctx.bus.changed):
         qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
     assert tab.vials.rowCount() == 0
-    assert tab.alert_summary() == "Stock: no alerts" or "discard-by" not in tab.alert_summary()
+    assert tab.alert_summary() == "Stock: 1 to reorder"  # and no vial past discard-by any more
 
 
 # --- models ---------------------------------------------------------------------------------------------
@@ -654,3 +669,30 @@ def test_scanner_test_dialog_shows_each_element_and_the_match(
     scanner_types(qtbot, dialog.scan, "0100305170031252")
     assert "check digit 2, expected 1" in dialog.error.text()
     assert dialog.field_text()["GTIN (01)"] == "–"
+
+
+# --- in the main window ---------------------------------------------------------------------------------
+
+
+def test_main_window_has_the_inventory_tab_its_alerts_and_the_scanner_test(
+    qtbot: QtBot, make_ctx: MakeContext, staff: Staffing, product_id: int, receive: Receive
+) -> None:
+    from b12desk.ui.main_window import MainWindow
+
+    receive(product_id, "SHORT", 10, 3)  # reorder level 5
+    window = MainWindow(make_ctx(staff.nurse))
+    qtbot.addWidget(window)
+    window.load()
+    window.show()
+    assert window.tabs.tabText(1) == "Inventory" and window.tabs.widget(1) is window.inventory
+    assert "Inventory" not in window.placeholders
+    assert window.stock_label.text() == "Stock: 1 expiring soon · 1 to reorder"
+    receive(product_id, "MORE", 400, 5)
+    window.ctx.bus.notify("stock")
+    assert window.stock_label.text() == "Stock: 1 expiring soon"
+    tools = {a.text().replace("&", ""): a.menu() for a in window.menuBar().actions()}["Tools"]
+    assert [a.text().replace("&", "") for a in tools.actions()] == ["Scanner set-up test…"]
+    window.scanner_test_action.trigger()
+    dialog = window.findChild(ScannerTestDialog)
+    assert dialog is not None and dialog.isVisible()
+    dialog.reject()
