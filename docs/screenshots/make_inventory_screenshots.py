@@ -130,6 +130,7 @@ def main() -> int:
     tab.select_product(next(p.id for p in tab.products.rows() if p.data.gtin == "00301439620105"))
     tab.select_lot(next(r.id for r in tab.lots.rows() if r.lot_number == "H7781"))
     tab.select_vial(tab.vials.rows()[-1].id)  # the one in use: the selection would hide the other's red
+    tab.banner.toggle.click()  # every alert line; the main window shot below shows them folded
     save(tab, "inventory_tab")
 
     receive = ReceiveDialog(ctx, parent=tab)
@@ -166,6 +167,16 @@ def main() -> int:
     scanner.close()
 
     tab.close()
+
+    from b12desk.ui.main_window import MainWindow
+
+    window = MainWindow(ctx)
+    window.resize(1200, 700)  # the main window's default size
+    window.load()
+    window.tabs.setCurrentWidget(window.inventory)
+    window.show()
+    save(window, "inventory_main_window")
+    window.close()
     db.dispose()
     return 0
 
