@@ -93,8 +93,8 @@ def main() -> int:
     window.show()
     window.roster.table.selectRow(2)
     save(window, "roster")
-    window.tabs.setCurrentWidget(window.placeholders["Inventory"])
-    save(window, "placeholder-inventory")
+    window.tabs.setCurrentWidget(window.placeholders["Administration"])
+    save(window, "placeholder-administration")
     window.tabs.setCurrentIndex(0)
 
     roster = window.roster
