@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -145,6 +146,7 @@ def main() -> int:
     parser.add_argument("--db", help="reuse this database URL instead of generating one")
     parser.add_argument("--runs", type=int, default=3, help="app start-ups to time (default 3)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--keep", action="store_true", help="keep the generated database and print where")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="b12desk-roster-bench-"))
@@ -189,6 +191,10 @@ def main() -> int:
         if not ok
     ]
     print("targets: " + ("all met" if not missed else "MISSED " + ", ".join(missed)))
+    if args.keep or args.db:
+        print(f"database kept: {url}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     return 1 if missed and args.strict else 0
 
 
