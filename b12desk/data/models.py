@@ -293,7 +293,10 @@ class PlanPhase(Base):
     ended_on: Mapped[date | None] = mapped_column(Date)
     end_reason: Mapped[str] = mapped_column(Text, default="")
 
-    __table_args__ = (UniqueConstraint("plan_id", "seq"),)
+    __table_args__ = (
+        UniqueConstraint("plan_id", "seq"),
+        Index("ix_plan_phases_plan_open", "plan_id", "ended_on", "seq"),  # a plan's current phase
+    )
 
 
 class ScheduledEvent(Base):
@@ -314,7 +317,8 @@ class ScheduledEvent(Base):
     )
 
     __table_args__ = (
-        Index("ix_scheduled_events_patient_due", "patient_id", "due_on"),
+        # Covers "next due dose per patient" as one index seek per patient (the roster, the calendar).
+        Index("ix_scheduled_events_patient_status_kind_due", "patient_id", "status", "kind", "due_on"),
         Index("ix_scheduled_events_status_due", "status", "due_on"),
     )
 

