@@ -309,7 +309,7 @@ def regimen_templates() -> tuple[RegimenTemplateDef, ...]:
                 phases=tuple(
                     _phase(ph, f"{where} phase {i + 1}", routes) for i, ph in enumerate(t["phases"])
                 ),
-                definition=json.dumps(t, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
+                definition=json.dumps(t, sort_keys=True, separators=(",", ":")),  # as audit.canonical_json
             )
         )
     return tuple(out)
