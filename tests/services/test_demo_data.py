@@ -163,7 +163,7 @@ def test_demo_staff_are_made_once_and_can_sign_in(generated: Generated) -> None:
         assert _nurse(s).role == Role.NURSE
 
 
-def test_existing_staff_do_the_work(fresh_db: tuple[Database, Staffing], tmp_path: Path) -> None:
+def test_existing_staff_do_the_work(fresh_db: tuple[Database, Staffing]) -> None:
     db, staffing = fresh_db
     demo_data.generate(db, patients=40, years=1, seed=3, today=TODAY)
     with Session(db.engine) as s:
