@@ -1,17 +1,16 @@
-"""Reference data shipped in resources/: lab tests, the seed formulary and the regimen templates."""
+"""Reference data shipped in resources/: lab tests, the seed formulary, the regimen templates' text."""
 
 from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from importlib import resources
 from typing import Any, TypeVar
 
-from b12desk.domain.enums import Container, EventKind, Formulation, PhaseKind, Route
+from b12desk.domain.enums import Container, Formulation
 from b12desk.domain.gs1 import valid_gtin
 from b12desk.domain.labs import LabTestDef
 
@@ -44,9 +43,6 @@ def lab_tests() -> dict[str, LabTestDef]:
 
 
 # --- Seed formulary and regimen templates ---------------------------------------------------------------
-
-#: Patient conditions a monitoring task may depend on (regimen_templates.json "condition").
-TASK_CONDITIONS = ("severe_anaemia", "pregnant_or_breastfeeding")
 
 
 class ReferenceDataError(ValueError):
@@ -93,56 +89,6 @@ class FormularyProduct:
             "for_deficiency": self.for_deficiency,
             "source": self.source,
         }
-
-
-@dataclass(frozen=True, slots=True)
-class RegimenTask:
-    """Monitoring a phase generates: due offset_days after the phase starts, on time for window_days."""
-
-    kind: EventKind
-    label: str
-    offset_days: int
-    window_days: int
-    lab_test_code: str | None
-    condition: str | None
-    repeat_days: int | None
-    source: str
-
-
-@dataclass(frozen=True, slots=True)
-class RegimenPhase:
-    kind: PhaseKind
-    label: str
-    dose_mcg: Decimal
-    route: Route
-    interval_days: int | None
-    times_per_week: int | None
-    dose_count: int | None  # None: open-ended, a clinical review ends it (or it continues for life)
-    interval_days_range: tuple[int, int] | None
-    note: str
-    tasks: tuple[RegimenTask, ...]
-
-    def gaps_days(self) -> tuple[int, ...]:
-        """Days between successive doses, repeating: (90,) every 3 months, (2, 2, 3) three times a week."""
-        if self.interval_days is not None:
-            return (self.interval_days,)
-        assert self.times_per_week is not None
-        base, extra = divmod(7, self.times_per_week)
-        return tuple(
-            base + (1 if i >= self.times_per_week - extra else 0) for i in range(self.times_per_week)
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class RegimenTemplateDef:
-    code: str
-    name: str
-    formulation: Formulation
-    routes: tuple[Route, ...]
-    source: str
-    notes: str
-    phases: tuple[RegimenPhase, ...]
-    definition: str  # canonical JSON of the template as written in the file, stored with each version
 
 
 def _enum(cls: type[_E], value: Any, where: str) -> _E:
@@ -224,92 +170,7 @@ def formulary() -> tuple[FormularyProduct, ...]:
     return tuple(out)
 
 
-def _task(t: Mapping[str, Any], where: str) -> RegimenTask:
-    kind = _enum(EventKind, t["kind"], f"{where} kind")
-    code = t.get("lab_test_code")
-    if kind == EventKind.LAB:
-        if code not in lab_tests():
-            raise ReferenceDataError(f"{where}: lab test '{code}' is not in lab_tests.json.")
-    elif kind == EventKind.REVIEW:
-        if code is not None:
-            raise ReferenceDataError(f"{where}: a review task has no lab test.")
-    else:
-        raise ReferenceDataError(f"{where}: a task is a lab or a review, not '{kind.value}'.")
-    condition = t.get("condition")
-    if condition is not None and condition not in TASK_CONDITIONS:
-        raise ReferenceDataError(
-            f"{where}: condition '{condition}' is not one of {', '.join(TASK_CONDITIONS)}."
-        )
-    return RegimenTask(
-        kind=kind,
-        label=str(t["label"]),
-        offset_days=_int(t["offset_days"], f"{where} offset_days", minimum=0),
-        window_days=_int(t["window_days"], f"{where} window_days", minimum=0),
-        lab_test_code=code,
-        condition=condition,
-        repeat_days=_opt_int(t.get("repeat_days"), f"{where} repeat_days", minimum=1),
-        source=str(t.get("source", "")),
-    )
-
-
-def _phase(ph: Mapping[str, Any], where: str, routes: tuple[Route, ...]) -> RegimenPhase:
-    interval = _opt_int(ph.get("interval_days"), f"{where} interval_days", minimum=1)
-    per_week = _opt_int(ph.get("times_per_week"), f"{where} times_per_week", minimum=1)
-    if (interval is None) == (per_week is None):
-        raise ReferenceDataError(f"{where}: give exactly one of interval_days and times_per_week.")
-    if per_week is not None and per_week > 7:
-        raise ReferenceDataError(f"{where}: times_per_week is at most 7.")
-    route = _enum(Route, ph["route"], f"{where} route")
-    if route not in routes:
-        raise ReferenceDataError(f"{where}: route '{route.value}' is not among the template's routes.")
-    span = ph.get("interval_days_range")
-    interval_range: tuple[int, int] | None = None
-    if span is not None:
-        low = _int(span[0], f"{where} interval_days_range", minimum=1)
-        high = _int(span[1], f"{where} interval_days_range", minimum=low)
-        if interval is None or not low <= interval <= high:
-            raise ReferenceDataError(f"{where}: interval_days must lie within interval_days_range.")
-        interval_range = (low, high)
-    return RegimenPhase(
-        kind=_enum(PhaseKind, ph["kind"], f"{where} kind"),
-        label=str(ph["label"]),
-        dose_mcg=_positive_decimal(ph["dose_mcg"], f"{where} dose_mcg"),
-        route=route,
-        interval_days=interval,
-        times_per_week=per_week,
-        dose_count=_opt_int(ph.get("dose_count"), f"{where} dose_count", minimum=1),
-        interval_days_range=interval_range,
-        note=str(ph.get("note", "")),
-        tasks=tuple(_task(t, f"{where} task {i + 1}") for i, t in enumerate(ph.get("tasks", ()))),
-    )
-
-
-@cache
-def regimen_templates() -> tuple[RegimenTemplateDef, ...]:
-    """The shipped regimen templates from resources/regimen_templates.json, checked against lab_tests.json."""
-    out: list[RegimenTemplateDef] = []
-    seen: set[str] = set()
-    for t in read_resource_json("regimen_templates.json")["templates"]:
-        code = str(t["code"])
-        where = f"regimen_templates.json template '{code}'"
-        if code in seen:
-            raise ReferenceDataError(f"{where}: the code is used twice.")
-        seen.add(code)
-        routes = tuple(_enum(Route, r, f"{where} routes") for r in t["routes"])
-        if not routes or Route.IV in routes:
-            raise ReferenceDataError(f"{where}: list at least one route; IV is never used for deficiency.")
-        out.append(
-            RegimenTemplateDef(
-                code=code,
-                name=str(t["name"]),
-                formulation=_enum(Formulation, t["formulation"], f"{where} formulation"),
-                routes=routes,
-                source=str(t["source"]),
-                notes=str(t.get("notes", "")),
-                phases=tuple(
-                    _phase(ph, f"{where} phase {i + 1}", routes) for i, ph in enumerate(t["phases"])
-                ),
-                definition=json.dumps(t, sort_keys=True, separators=(",", ":")),  # as audit.canonical_json
-            )
-        )
-    return tuple(out)
+def shipped_regimen_templates() -> list[dict[str, Any]]:
+    """The raw templates of resources/regimen_templates.json; the domain parses and checks them."""
+    templates: list[dict[str, Any]] = read_resource_json("regimen_templates.json")["templates"]
+    return templates

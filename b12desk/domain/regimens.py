@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -17,6 +17,10 @@ ALLOWED_ROUTES: dict[Formulation, frozenset[Route]] = {
     Formulation.CYANOCOBALAMIN: frozenset({Route.IM, Route.DEEP_SC, Route.SC}),
     Formulation.OTHER: frozenset(),
 }
+
+
+# Patient conditions a monitoring task may depend on (a template task's "condition").
+TASK_CONDITIONS = ("severe_anaemia", "pregnant_or_breastfeeding")
 
 
 class TemplateError(ValueError):
@@ -41,6 +45,7 @@ class PhaseDef:
     interval_days: int | None = None
     times_per_week: int | None = None
     dose_count: int | None = None  # None: open-ended, a clinical review ends it
+    interval_days_range: tuple[int, int] | None = None  # where the references give a range (⚠)
     window_days: int = 0  # a dose may be given up to this many days after it is due
     dose_min_mcg: Decimal | None = None
     dose_max_mcg: Decimal | None = None
@@ -98,7 +103,7 @@ def _decimal(value: Any, where: str) -> Decimal:
     return d
 
 
-def _task(raw: Mapping[str, Any], where: str) -> TaskDef:
+def _task(raw: Mapping[str, Any], where: str, lab_codes: Collection[str] | None) -> TaskDef:
     try:
         kind = EventKind(raw["kind"])
     except (KeyError, ValueError):
@@ -107,6 +112,13 @@ def _task(raw: Mapping[str, Any], where: str) -> TaskDef:
         raise TemplateError(f"{where}: doses come from the phase, not from tasks.")
     if kind == EventKind.LAB and not raw.get("lab_test_code"):
         raise TemplateError(f"{where}: a lab task needs lab_test_code.")
+    if kind == EventKind.LAB and lab_codes is not None and raw["lab_test_code"] not in lab_codes:
+        raise TemplateError(f"{where}: lab test '{raw['lab_test_code']}' is not a known laboratory test.")
+    if kind == EventKind.REVIEW and raw.get("lab_test_code"):
+        raise TemplateError(f"{where}: a review task has no lab test.")
+    condition = raw.get("condition")
+    if condition is not None and condition not in TASK_CONDITIONS:
+        raise TemplateError(f"{where}: condition '{condition}' is not one of {', '.join(TASK_CONDITIONS)}.")
     offset = int(raw.get("offset_days", 0))
     if offset < 0:
         raise TemplateError(f"{where}: offset_days cannot be negative.")
@@ -124,7 +136,7 @@ def _task(raw: Mapping[str, Any], where: str) -> TaskDef:
     )
 
 
-def parse_template(raw: Mapping[str, Any]) -> TemplateDef:
+def parse_template(raw: Mapping[str, Any], *, lab_codes: Collection[str] | None = None) -> TemplateDef:
     """Build and check one template from its data-file form; every problem names the phase or task."""
     code = str(raw.get("code", "")).strip()
     if not code:
@@ -167,6 +179,16 @@ def parse_template(raw: Mapping[str, Any]) -> TemplateDef:
         hi = _decimal(p["dose_max_mcg"], f"{pw} dose_max_mcg") if p.get("dose_max_mcg") is not None else dose
         if not lo <= dose <= hi:
             raise TemplateError(f"{pw}: the dose must lie within its allowed range.")
+        span = p.get("interval_days_range")
+        interval_range: tuple[int, int] | None = None
+        if span is not None:
+            low, high = int(span[0]), int(span[1])
+            if interval is None or not 1 <= low <= int(interval) <= high:
+                raise TemplateError(f"{pw}: interval_days must lie within interval_days_range.")
+            interval_range = (low, high)
+        phase_route = p.get("route")
+        if phase_route is not None and Route(phase_route) not in routes:
+            raise TemplateError(f"{pw}: route '{phase_route}' is not among the template's routes.")
         phases.append(
             PhaseDef(
                 kind=kind,
@@ -174,11 +196,14 @@ def parse_template(raw: Mapping[str, Any]) -> TemplateDef:
                 interval_days=None if interval is None else int(interval),
                 times_per_week=None if per_week is None else int(per_week),
                 dose_count=None if count is None else int(count),
+                interval_days_range=interval_range,
                 window_days=int(p.get("window_days", 0)),
                 dose_min_mcg=lo,
                 dose_max_mcg=hi,
                 label=str(p.get("label", "")),
-                tasks=tuple(_task(t, f"{pw}, task {k}") for k, t in enumerate(p.get("tasks", []), start=1)),
+                tasks=tuple(
+                    _task(t, f"{pw}, task {k}", lab_codes) for k, t in enumerate(p.get("tasks", []), start=1)
+                ),
             )
         )
     for n, phase in enumerate(phases[:-1], start=1):
@@ -196,7 +221,7 @@ def parse_template(raw: Mapping[str, Any]) -> TemplateDef:
         phases=tuple(phases),
         notes=str(raw.get("notes", "")),
         baseline_tasks=tuple(
-            _task(t, f"{where}, baseline task {k}")
+            _task(t, f"{where}, baseline task {k}", lab_codes)
             for k, t in enumerate(raw.get("baseline_tasks", []), start=1)
         ),
     )

@@ -29,7 +29,7 @@ from b12desk.data.models import (
     Staff,
     TreatmentPlan,
 )
-from b12desk.data.reference import read_resource_json
+from b12desk.data.reference import lab_tests, read_resource_json, shipped_regimen_templates
 from b12desk.data.types import utcnow
 from b12desk.domain.enums import (
     AdministrationOutcome,
@@ -203,7 +203,14 @@ def set_open_days(session: Session, actor: Actor, days: frozenset[int]) -> None:
 
 
 def shipped_templates() -> list[dict[str, Any]]:
-    raw: list[dict[str, Any]] = read_resource_json("regimen_templates.json")["templates"]
+    """The templates of resources/regimen_templates.json, each checked (lab codes included) before use."""
+    raw = shipped_regimen_templates()
+    codes = [str(t.get("code", "")) for t in raw]
+    duplicated = sorted({c for c in codes if codes.count(c) > 1})
+    if duplicated:
+        raise TemplateError(f"regimen_templates.json uses the code(s) {', '.join(duplicated)} twice.")
+    for t in raw:
+        parse_template(t, lab_codes=lab_tests())
     return raw
 
 
@@ -300,9 +307,11 @@ def save_template(session: Session, actor: Actor, raw: dict[str, Any], *, reason
     if not reason.strip():
         raise ValidationFailed({"reason": "Say why the template changes (e.g. local protocol update)."})
     try:
-        definition = parse_template(raw)
-    except TemplateError as exc:
-        raise ValidationFailed({"template": str(exc)}) from None
+        definition = parse_template(raw, lab_codes=lab_tests())
+    except KeyError as exc:
+        raise ValidationFailed({"template": f"The template is missing the key {exc}."}) from None
+    except (ValueError, TypeError) as exc:  # TemplateError, or a value of the wrong kind
+        raise ValidationFailed({"template": f"The template cannot be used: {exc}"}) from None
     current = session.scalar(
         select(func.max(RegimenTemplate.version)).where(RegimenTemplate.code == definition.code)
     )

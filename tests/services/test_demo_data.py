@@ -33,7 +33,7 @@ from b12desk.data.models import (
     TreatmentPlan,
     Vial,
 )
-from b12desk.data.reference import formulary, lab_tests, regimen_templates
+from b12desk.data.reference import formulary, lab_tests
 from b12desk.domain.enums import (
     AdministrationOutcome,
     Cause,
@@ -51,7 +51,7 @@ from b12desk.domain.enums import (
 )
 from b12desk.domain.gs1 import gtin_check_digit, valid_gtin
 from b12desk.domain.patients import PatientInput
-from b12desk.domain.regimens import parse_template
+from b12desk.domain.regimens import TemplateError, parse_template
 from b12desk.services import auth, demo_data, patients, plans
 from b12desk.services.common import Actor, ValidationFailed
 from b12desk.services.startup import DEMO_PASSWORD, DEMO_USERS
@@ -491,7 +491,7 @@ def test_formulary_gtins_are_valid_and_us_ones_come_from_the_ndc() -> None:
 
 
 def test_regimen_templates_load_and_parse_as_the_plan_service_reads_them() -> None:
-    templates = {t.code: t for t in regimen_templates()}
+    templates = {t.code: t for t in (parse_template(raw) for raw in plans.shipped_templates())}
     assert set(templates) == {
         "uk_hoc_no_neuro",
         "uk_hoc_neuro",
@@ -501,13 +501,6 @@ def test_regimen_templates_load_and_parse_as_the_plan_service_reads_them() -> No
         "post_bariatric",
         "custom",
     }
-    codes = lab_tests()
-    for t in templates.values():
-        parsed = parse_template(json.loads(t.definition))
-        assert parsed.code == t.code and len(parsed.phases) == len(t.phases)
-        for phase in t.phases:
-            for task in phase.tasks:
-                assert task.lab_test_code is None or task.lab_test_code in codes
     no_neuro = templates["uk_hoc_no_neuro"].phases
     assert (no_neuro[0].times_per_week, no_neuro[0].dose_count, no_neuro[1].interval_days) == (3, 6, 90)
     assert no_neuro[1].dose_count is None and no_neuro[1].interval_days_range == (60, 90)
@@ -518,3 +511,18 @@ def test_regimen_templates_load_and_parse_as_the_plan_service_reads_them() -> No
     potassium = [task for task in no_neuro[0].tasks if task.lab_test_code == "potassium"]
     assert potassium and potassium[0].condition == "severe_anaemia" and potassium[0].window_days == 2
     assert templates["custom"].phases == ()
+
+
+def test_a_template_naming_an_unknown_lab_test_is_refused() -> None:
+    raw = plans.shipped_templates()[0]
+    broken = {
+        **raw,
+        "phases": [
+            {
+                **raw["phases"][0],
+                "tasks": [{"kind": "lab", "lab_test_code": "nope", "label": "x", "offset_days": 0}],
+            }
+        ],
+    }
+    with pytest.raises(TemplateError, match="'nope' is not a known laboratory test"):
+        parse_template(broken, lab_codes=lab_tests())
