@@ -10,8 +10,8 @@ from decimal import Decimal, InvalidOperation
 from html import escape
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtCore import QAbstractTableModel, Qt, Signal
+from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -47,6 +47,14 @@ from b12desk.services.patients import PatientDetail
 from b12desk.services.plans import PlanInput, PlanRow, TemplateRow
 from b12desk.ui.context import AppContext
 from b12desk.ui.style import ERROR_RED, WARNING_AMBER
+from b12desk.ui.table_model import (
+    FIRST_FREE_ROLE,
+    ROW_ID_ROLE,
+    TOP_LEFT,
+    Column,
+    RowsModel,
+    bold_font,
+)
 from b12desk.ui.widgets import (
     ErrorLabel,
     FieldErrors,
@@ -60,11 +68,10 @@ from b12desk.ui.widgets import (
 PLANS = "plans"  # the data-changed topic after any plan write (the roster shows regimen and next due)
 TEMPLATES = "templates"  # after a template or the clinic's open days change
 
-# Named roles shared by every table model of the plan screens.
-RECORD_ROLE = Qt.ItemDataRole.UserRole + 1  # the row's dataclass: PlanRow, ScheduleEntry, QueueItem, ...
-RECORD_ID_ROLE = Qt.ItemDataRole.UserRole + 2  # its database id, where it has one
-DUE_DATE_ROLE = Qt.ItemDataRole.UserRole + 3  # schedule rows: the date as a date
-STATUS_ROLE = Qt.ItemDataRole.UserRole + 4  # schedule rows: DoseStatus (None in a preview)
+# Named roles of the plan screens' tables, besides table_model.ROW_ROLE (the row's dataclass).
+RECORD_ID_ROLE = ROW_ID_ROLE  # its database id, where it has one
+DUE_DATE_ROLE = FIRST_FREE_ROLE  # schedule rows: the date as a date
+STATUS_ROLE = FIRST_FREE_ROLE + 1  # schedule rows: DoseStatus (None in a preview)
 
 PREVIEW_DAYS = 365
 DATE_PLACEHOLDER = "YYYY-MM-DD"
@@ -125,7 +132,6 @@ FIELD_LABELS = {
 }
 OVERDUE_RED = QColor(ERROR_RED)
 DUE_AMBER = QColor(WARNING_AMBER)
-_ModelIndex = QModelIndex | QPersistentModelIndex
 _THOUSANDS = re.compile(r"^\d{1,3}(,\d{3})+(\.\d+)?$")
 _PLAIN_NUMBER = re.compile(r"^\d+(\.\d+)?$|^\.\d+$")
 
@@ -178,67 +184,6 @@ def verified_text(plan: PlanRow) -> str:
 # --- table models --------------------------------------------------------------------------------------
 
 
-class RecordModel(QAbstractTableModel):
-    """Read-only rows of one dataclass each; subclasses say what each column shows."""
-
-    headers: tuple[str, ...] = ()
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._rows: list[Any] = []
-
-    def set_rows(self, rows: Sequence[Any]) -> None:
-        self.beginResetModel()
-        self._rows = list(rows)
-        self.endResetModel()
-
-    def record(self, row: int) -> Any:
-        return self._rows[row]
-
-    def records(self) -> list[Any]:
-        return list(self._rows)
-
-    def display(self, record: Any, column: int) -> str:
-        raise NotImplementedError
-
-    def record_id(self, record: Any) -> int | None:
-        return None
-
-    def extra(self, record: Any, column: int, role: int) -> Any:
-        return None
-
-    def rowCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
-        return 0 if parent.isValid() else len(self.headers)
-
-    def data(self, index: _ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
-            return None
-        record = self._rows[index.row()]
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
-            return self.display(record, index.column())
-        if role == RECORD_ROLE:
-            return record
-        if role == RECORD_ID_ROLE:
-            return self.record_id(record)
-        return self.extra(record, index.column(), role)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        horizontal = orientation == Qt.Orientation.Horizontal
-        if horizontal and role == Qt.ItemDataRole.DisplayRole and 0 <= section < len(self.headers):
-            return self.headers[section]
-        return None
-
-    def flags(self, index: _ModelIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
-
-
 @dataclass(frozen=True, slots=True)
 class ScheduleEntry:
     """One line of a schedule: a dose or a monitoring task."""
@@ -289,76 +234,72 @@ def schedule_entries(
     return entries
 
 
-class ScheduleModel(RecordModel):
+def _schedule_colour(e: ScheduleEntry) -> QColor | None:
+    if e.status == DoseStatus.OVERDUE:
+        return OVERDUE_RED
+    return DUE_AMBER if e.status == DoseStatus.DUE else None
+
+
+class ScheduleModel(RowsModel[ScheduleEntry]):
     """Doses and monitoring tasks by date; overdue doses in red, doses due today in amber."""
 
-    headers = ("Date", "Day", "Kind", "Phase", "What", "Status")
+    columns = (
+        Column[ScheduleEntry]("Date", lambda e: format_date(e.due)),
+        Column[ScheduleEntry]("Day", lambda e: WEEKDAYS[e.due.weekday()]),
+        Column[ScheduleEntry]("Kind", lambda e: KIND_LABELS.get(e.kind, e.kind.value)),
+        Column[ScheduleEntry]("Phase", lambda e: e.phase),
+        Column[ScheduleEntry]("What", lambda e: e.what),
+        Column[ScheduleEntry](
+            "Status", lambda e: SCHEDULE_STATUS_LABELS[e.status] if e.status is not None else "Planned"
+        ),
+    )
     COL_DATE, COL_DAY, COL_KIND, COL_PHASE, COL_WHAT, COL_STATUS = range(6)
+    text_tooltips = True
 
-    def display(self, record: Any, column: int) -> str:
-        e: ScheduleEntry = record
-        if column == self.COL_DATE:
-            return format_date(e.due)
-        if column == self.COL_DAY:
-            return WEEKDAYS[e.due.weekday()]
-        if column == self.COL_KIND:
-            return KIND_LABELS.get(e.kind, e.kind.value)
-        if column == self.COL_PHASE:
-            return e.phase
-        if column == self.COL_WHAT:
-            return e.what
-        return SCHEDULE_STATUS_LABELS[e.status] if e.status is not None else "Planned"
+    def records(self) -> list[ScheduleEntry]:
+        return self.rows()
 
-    def extra(self, record: Any, column: int, role: int) -> Any:
-        e: ScheduleEntry = record
+    def foreground(self, row: ScheduleEntry, column: int) -> QColor | None:
+        return _schedule_colour(row)
+
+    def font(self, row: ScheduleEntry, column: int) -> QFont | None:
+        return bold_font() if _schedule_colour(row) is not None else None
+
+    def extra(self, row: ScheduleEntry, column: int, role: int) -> Any:
         if role == DUE_DATE_ROLE:
-            return e.due
+            return row.due
         if role == STATUS_ROLE:
-            return e.status
-        if role == Qt.ItemDataRole.ForegroundRole:
-            if e.status == DoseStatus.OVERDUE:
-                return QBrush(OVERDUE_RED)
-            if e.status == DoseStatus.DUE:
-                return QBrush(DUE_AMBER)
-        if role == Qt.ItemDataRole.FontRole and e.status in (DoseStatus.OVERDUE, DoseStatus.DUE):
-            font = QFont()
-            font.setBold(True)
-            return font
+            return row.status
         return None
 
     def dose_dates(self) -> list[date]:
         return [e.due for e in self._rows if e.kind == EventKind.DOSE]
 
 
-class PlansModel(RecordModel):
-    headers = ("Status", "Template", "Dose", "Route", "Start", "Prescriber", "Verified by, at (meaning)")
+class PlansModel(RowsModel[PlanRow]):
+    columns = (
+        Column[PlanRow]("Status", lambda p: SHORT_STATUS.get(p.status, p.status.value)),
+        Column[PlanRow]("Template", lambda p: f"{p.template_name} (v{p.template_version})"),
+        Column[PlanRow]("Dose", lambda p: p.dose_text),
+        Column[PlanRow]("Route", lambda p: route_text(p.route)),
+        Column[PlanRow]("Start", lambda p: format_date(p.start_date)),
+        Column[PlanRow]("Prescriber", lambda p: p.prescriber),
+        Column[PlanRow]("Verified by, at (meaning)", verified_text),
+    )
+    text_tooltips = True
 
-    def display(self, record: Any, column: int) -> str:
-        p: PlanRow = record
-        return (
-            SHORT_STATUS.get(p.status, p.status.value),
-            f"{p.template_name} (v{p.template_version})",
-            p.dose_text,
-            route_text(p.route),
-            format_date(p.start_date),
-            p.prescriber,
-            verified_text(p),
-        )[column]
-
-    def record_id(self, record: Any) -> int:
-        plan: PlanRow = record
-        return plan.id
-
-    def extra(self, record: Any, column: int, role: int) -> Any:
-        p: PlanRow = record
-        if role == Qt.ItemDataRole.ForegroundRole and column == 0 and p.status == PlanStatus.DRAFT:
-            return QBrush(DUE_AMBER)
-        if role == Qt.ItemDataRole.ForegroundRole and p.status in (PlanStatus.COMPLETED, PlanStatus.STOPPED):
-            return QBrush(QColor("#7a7a7a"))
+    def foreground(self, row: PlanRow, column: int) -> QColor | None:
+        if column == 0 and row.status == PlanStatus.DRAFT:
+            return DUE_AMBER
+        if row.status in (PlanStatus.COMPLETED, PlanStatus.STOPPED):
+            return QColor("#7a7a7a")
         return None
 
+    def row_id(self, row: PlanRow) -> int:
+        return row.id
+
     def row_of(self, plan_id: int) -> int | None:
-        return next((i for i, p in enumerate(self._rows) if p.id == plan_id), None)
+        return self.find(lambda p: p.id == plan_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,17 +311,15 @@ class HistoryLine:
     reason: str
 
 
-class PlanHistoryModel(RecordModel):
-    headers = ("When", "Who", "Action", "Changes (field: old -> new)", "Reason")
-
-    def display(self, record: Any, column: int) -> str:
-        h: HistoryLine = record
-        return (h.when, h.who, h.action, h.changes, h.reason)[column]
-
-    def extra(self, record: Any, column: int, role: int) -> Any:
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            return int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        return None
+class PlanHistoryModel(RowsModel[HistoryLine]):
+    columns = (
+        Column[HistoryLine]("When", lambda h: h.when, TOP_LEFT),
+        Column[HistoryLine]("Who", lambda h: h.who, TOP_LEFT),
+        Column[HistoryLine]("Action", lambda h: h.action, TOP_LEFT),
+        Column[HistoryLine]("Changes (field: old -> new)", lambda h: h.changes, TOP_LEFT),
+        Column[HistoryLine]("Reason", lambda h: h.reason, TOP_LEFT),
+    )
+    text_tooltips = True
 
 
 CHANGE_LABELS = {
@@ -1357,7 +1296,7 @@ class PatientPlansDialog(QDialog):
         rows = self.table.selectionModel().selectedRows()
         if not rows:
             return None
-        plan: PlanRow = self.model.record(rows[0].row())
+        plan: PlanRow = self.model.row(rows[0].row())
         return plan
 
     def selected_plan_id(self) -> int | None:

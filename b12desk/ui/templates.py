@@ -6,10 +6,9 @@ import json
 from datetime import date, timedelta
 from decimal import Decimal
 from html import escape
-from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QBrush, QColor, QFontDatabase
+from PySide6.QtGui import QColor, QFontDatabase
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -40,7 +39,6 @@ from b12desk.ui.plans import (
     PREVIEW_DAYS,
     TEMPLATES,
     WEEKDAY_NAMES,
-    RecordModel,
     ScheduleModel,
     make_table,
     open_days_text,
@@ -49,32 +47,33 @@ from b12desk.ui.plans import (
     schedule_table,
 )
 from b12desk.ui.style import WARNING_AMBER
+from b12desk.ui.table_model import RIGHT, Column, RowsModel
 from b12desk.ui.widgets import ErrorLabel, mark_invalid, parse_iso_date, text_width
 
 
-class TemplatesModel(RecordModel):
-    headers = ("Code", "Version", "Name", "Formulation", "Routes", "Source")
+def _routes_text(t: TemplateRow) -> str:
+    return ", ".join(route_text(r) for r in (t.definition.routes or (t.definition.route,)))
 
-    def display(self, record: Any, column: int) -> str:
-        t: TemplateRow = record
-        routes = ", ".join(route_text(r) for r in (t.definition.routes or (t.definition.route,)))
-        name = t.name if t.active else f"{t.name} (inactive)"
-        return (t.code, str(t.version), name, t.formulation.value.capitalize(), routes, t.source)[column]
 
-    def record_id(self, record: Any) -> int:
-        t: TemplateRow = record
-        return t.id
+class TemplatesModel(RowsModel[TemplateRow]):
+    columns = (
+        Column[TemplateRow]("Code", lambda t: t.code),
+        Column[TemplateRow]("Version", lambda t: str(t.version), RIGHT),
+        Column[TemplateRow]("Name", lambda t: t.name if t.active else f"{t.name} (inactive)"),
+        Column[TemplateRow]("Formulation", lambda t: t.formulation.value.capitalize()),
+        Column[TemplateRow]("Routes", _routes_text),
+        Column[TemplateRow]("Source", lambda t: t.source),
+    )
+    text_tooltips = True
 
-    def extra(self, record: Any, column: int, role: int) -> Any:
-        t: TemplateRow = record
-        if role == Qt.ItemDataRole.ForegroundRole and not t.active:
-            return QBrush(QColor("#7a7a7a"))
-        if role == Qt.ItemDataRole.TextAlignmentRole and column == 1:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return None
+    def row_id(self, row: TemplateRow) -> int:
+        return row.id
+
+    def foreground(self, row: TemplateRow, column: int) -> QColor | None:
+        return None if row.active else QColor("#7a7a7a")
 
     def row_of_code(self, code: str) -> int | None:
-        return next((i for i, t in enumerate(self._rows) if t.code == code), None)
+        return self.find(lambda t: t.code == code)
 
 
 def _task_html(task: TaskDef) -> str:
@@ -284,7 +283,7 @@ class TemplatesDialog(QDialog):
         rows = self.table.selectionModel().selectedRows()
         if not rows:
             return None
-        t: TemplateRow = self.model.record(rows[0].row())
+        t: TemplateRow = self.model.row(rows[0].row())
         return t
 
     def select_code(self, code: str) -> bool:

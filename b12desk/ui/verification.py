@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, timedelta
 from html import escape
-from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
@@ -28,7 +27,6 @@ from b12desk.ui.plans import (
     CHANGE_LABELS,
     PLANS,
     PREVIEW_DAYS,
-    RecordModel,
     ScheduleModel,
     VerifyDialog,
     change_value_text,
@@ -39,6 +37,7 @@ from b12desk.ui.plans import (
     schedule_table,
 )
 from b12desk.ui.style import WARNING_AMBER
+from b12desk.ui.table_model import Column, RowsModel, bold_font
 from b12desk.ui.widgets import text_width
 
 FIRST_VERIFICATION = "first verification"
@@ -54,23 +53,36 @@ def change_lines(item: QueueItem, template_names: Mapping[int, str]) -> list[str
     ]
 
 
-class QueueModel(RecordModel):
+class QueueModel(RowsModel[QueueItem]):
     """Draft plans; the changes column stands out for a plan verified before and edited since."""
 
-    headers = ("Patient", "Template", "Dose", "Route", "Written by", "Since the last verification")
     COL_CHANGES = 5
+    text_tooltips = True
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._changes: dict[int, list[str]] = {}
+        self.columns = (
+            Column[QueueItem]("Patient", lambda i: f"{i.plan.patient_name} ({i.plan.patient_mrn})"),
+            Column[QueueItem]("Template", lambda i: f"{i.plan.template_name} (v{i.plan.template_version})"),
+            Column[QueueItem]("Dose", lambda i: i.plan.dose_text),
+            Column[QueueItem]("Route", lambda i: route_text(i.plan.route)),
+            Column[QueueItem]("Written by", lambda i: i.plan.author),
+            Column[QueueItem](
+                "Since the last verification",
+                self._text,
+                foreground=lambda i: QColor(WARNING_AMBER) if i.previously_verified else None,
+                background=lambda i: CHANGED_BACKGROUND if i.previously_verified else None,
+                font=lambda i: bold_font() if i.previously_verified else None,
+            ),
+        )
 
     def set_queue(self, items: list[QueueItem], template_names: Mapping[int, str]) -> None:
         self._changes = {i.plan.id: change_lines(i, template_names) for i in items}
         self.set_rows(items)
 
     def changes_text(self, row: int) -> str:
-        item: QueueItem = self.record(row)
-        return self._text(item)
+        return self._text(self.row(row))
 
     def _text(self, item: QueueItem) -> str:
         lines = self._changes.get(item.plan.id, [])
@@ -78,37 +90,11 @@ class QueueModel(RecordModel):
             return FIRST_VERIFICATION
         return "; ".join(lines) or "verified before; no field changed"
 
-    def display(self, record: Any, column: int) -> str:
-        item: QueueItem = record
-        p = item.plan
-        return (
-            f"{p.patient_name} ({p.patient_mrn})",
-            f"{p.template_name} (v{p.template_version})",
-            p.dose_text,
-            route_text(p.route),
-            p.author,
-            self._text(item),
-        )[column]
-
-    def record_id(self, record: Any) -> int:
-        item: QueueItem = record
-        return item.plan.id
-
-    def extra(self, record: Any, column: int, role: int) -> Any:
-        item: QueueItem = record
-        changed = item.previously_verified and column == self.COL_CHANGES
-        if role == Qt.ItemDataRole.BackgroundRole and changed:
-            return QBrush(CHANGED_BACKGROUND)
-        if role == Qt.ItemDataRole.ForegroundRole and changed:
-            return QBrush(QColor(WARNING_AMBER))
-        if role == Qt.ItemDataRole.FontRole and changed:
-            font = QFont()
-            font.setBold(True)
-            return font
-        return None
+    def row_id(self, row: QueueItem) -> int:
+        return row.plan.id
 
     def row_of(self, plan_id: int) -> int | None:
-        return next((i for i, item in enumerate(self._rows) if item.plan.id == plan_id), None)
+        return self.find(lambda item: item.plan.id == plan_id)
 
 
 class VerificationQueueDialog(QDialog):
@@ -231,8 +217,7 @@ class VerificationQueueDialog(QDialog):
         rows = self.table.selectionModel().selectedRows()
         if not rows:
             return None
-        item: QueueItem = self.model.record(rows[0].row())
-        return item
+        return self.model.row(rows[0].row())
 
     def selected_plan_id(self) -> int | None:
         item = self.selected_item()

@@ -225,7 +225,7 @@ def main() -> int:
     queue = VerificationQueueDialog(ctx("pharmacist"), parent=host)
     queue.show()
     save(queue, "verification_queue")
-    queue.select_plan(queue.model.record(queue.model.rowCount() - 1).plan.id)
+    queue.select_plan(queue.model.row(queue.model.rowCount() - 1).plan.id)
     save(queue, "verification_queue_changed")
     queue.close()
 

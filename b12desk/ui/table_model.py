@@ -1,0 +1,140 @@
+"""One read-only table model for lists of plain rows: each column says what it shows and how it looks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtGui import QBrush, QColor, QFont
+
+T = TypeVar("T")
+_ModelIndex = QModelIndex | QPersistentModelIndex
+
+ROW_ROLE = Qt.ItemDataRole.UserRole + 1  # the row object itself (a service dataclass)
+ROW_ID_ROLE = Qt.ItemDataRole.UserRole + 2  # its database id, where it has one
+FIRST_FREE_ROLE = Qt.ItemDataRole.UserRole + 3  # where a model's own roles start
+
+RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+TOP_LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop
+
+
+def bold_font() -> QFont:
+    font = QFont()
+    font.setBold(True)
+    return font
+
+
+@dataclass(frozen=True)
+class Column(Generic[T]):
+    """A column's header, its text, and optionally its alignment, tooltip, colour and font per row."""
+
+    header: str
+    display: Callable[[T], str]
+    align: Qt.AlignmentFlag | None = None  # None: the view's default
+    tooltip: Callable[[T], str | None] | None = None
+    foreground: Callable[[T], QColor | None] | None = None
+    background: Callable[[T], QColor | None] | None = None
+    font: Callable[[T], QFont | None] | None = None
+
+
+class RowsModel(QAbstractTableModel, Generic[T]):
+    """Read-only rows in the order given; subclasses list their columns and may override the looks.
+
+    The per-cell hooks (tooltip, foreground, background, font) default to the column's functions, so a
+    model whose look depends on the whole row overrides the hook once instead of repeating it per column.
+    """
+
+    columns: Sequence[Column[T]] = ()
+    text_tooltips = False  # True: a cell without its own tooltip shows its text (long text is cut off)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[T] = []
+
+    def set_rows(self, rows: Sequence[T]) -> None:
+        self.beginResetModel()
+        self._rows = list(rows)
+        self.endResetModel()
+
+    def row(self, i: int) -> T:
+        return self._rows[i]
+
+    def rows(self) -> list[T]:
+        return list(self._rows)
+
+    def find(self, match: Callable[[T], bool]) -> int | None:
+        """The first row for which match is true."""
+        return next((i for i, r in enumerate(self._rows) if match(r)), None)
+
+    # --- per-model looks, overridable ------------------------------------------------------------------
+
+    def row_id(self, row: T) -> int | None:
+        return None
+
+    def tooltip(self, row: T, column: int) -> str | None:
+        col = self.columns[column]
+        if col.tooltip is not None:
+            return col.tooltip(row)
+        return col.display(row) if self.text_tooltips else None
+
+    def foreground(self, row: T, column: int) -> QColor | None:
+        f = self.columns[column].foreground
+        return f(row) if f is not None else None
+
+    def background(self, row: T, column: int) -> QColor | None:
+        f = self.columns[column].background
+        return f(row) if f is not None else None
+
+    def font(self, row: T, column: int) -> QFont | None:
+        f = self.columns[column].font
+        return f(row) if f is not None else None
+
+    def extra(self, row: T, column: int, role: int) -> Any:
+        """A model's own roles (from FIRST_FREE_ROLE on)."""
+        return None
+
+    # --- QAbstractTableModel ---------------------------------------------------------------------------
+
+    def rowCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(self.columns)
+
+    def data(self, index: _ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        row, column = self._rows[index.row()], index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.columns[column].display(row)
+        if role == ROW_ROLE:
+            return row
+        if role == ROW_ID_ROLE:
+            return self.row_id(row)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self.tooltip(row, column)
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            align = self.columns[column].align
+            return int(align) if align is not None else None
+        if role in (Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.BackgroundRole):
+            hook = self.foreground if role == Qt.ItemDataRole.ForegroundRole else self.background
+            colour = hook(row, column)
+            return QBrush(colour) if colour is not None else None
+        if role == Qt.ItemDataRole.FontRole:
+            return self.font(row, column)
+        return self.extra(row, column, role)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        horizontal = orientation == Qt.Orientation.Horizontal
+        if horizontal and role == Qt.ItemDataRole.DisplayRole and 0 <= section < len(self.columns):
+            return self.columns[section].header
+        return None
+
+    def flags(self, index: _ModelIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
