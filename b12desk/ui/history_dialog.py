@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QDialog,
@@ -24,10 +24,9 @@ from b12desk.services import patients
 from b12desk.services.patients import HistoryEntry, RosterRow
 from b12desk.ui.context import AppContext
 from b12desk.ui.labs_dialog import CONTEXT_LABELS, STATUS_LABELS
+from b12desk.ui.table_model import TOP_LEFT, Column, RowsModel
 from b12desk.ui.widgets import format_local_time, setup_record_table
 
-HEADERS = ("When", "Who", "Action", "Changes (field: old → new)", "Reason")
-_ModelIndex = QModelIndex | QPersistentModelIndex
 _OTHER_LABELS = {
     "archived": "Archived",
     "patient_id": "Patient",
@@ -81,47 +80,23 @@ def changes_text(entry: HistoryEntry) -> str:
     return "\n".join(lines)
 
 
-class HistoryModel(QAbstractTableModel):
+def _action_text(entry: HistoryEntry) -> str:
+    return _ACTION_LABELS.get(entry.action, entry.action.replace("_", " "))
+
+
+class HistoryModel(RowsModel[HistoryEntry]):
+    columns = (
+        Column[HistoryEntry]("When", lambda e: format_local_time(e.at), TOP_LEFT),
+        Column[HistoryEntry]("Who", lambda e: e.who, TOP_LEFT),
+        Column[HistoryEntry]("Action", _action_text, TOP_LEFT),
+        Column[HistoryEntry]("Changes (field: old → new)", changes_text, TOP_LEFT),
+        Column[HistoryEntry]("Reason", lambda e: e.reason, TOP_LEFT),
+    )
+    text_tooltips = True
+
     def __init__(self, entries: list[HistoryEntry], parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._rows = [
-            (
-                format_local_time(e.at),
-                e.who,
-                _ACTION_LABELS.get(e.action, e.action.replace("_", " ")),
-                changes_text(e),
-                e.reason,
-            )
-            for e in entries
-        ]
-
-    def rowCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
-        return 0 if parent.isValid() else len(HEADERS)
-
-    def data(self, index: _ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
-            return None
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
-            return self._rows[index.row()][index.column()]
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            return int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        return None
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        horizontal = orientation == Qt.Orientation.Horizontal
-        if horizontal and role == Qt.ItemDataRole.DisplayRole and 0 <= section < len(HEADERS):
-            return HEADERS[section]
-        return None
-
-    def flags(self, index: _ModelIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+        self.set_rows(entries)
 
 
 class HistoryDialog(QDialog):

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QDialog,
@@ -23,55 +22,23 @@ from b12desk.services import imports
 from b12desk.services.common import ServiceError
 from b12desk.services.imports import ImportReport, RowProblem
 from b12desk.ui.context import PATIENTS, AppContext
+from b12desk.ui.table_model import RIGHT, Column, RowsModel
 from b12desk.ui.tasks import report_unexpected, run_in_background
 from b12desk.ui.widgets import confirm, setup_record_table, text_width
 
-HEADERS = ("Line", "MRN", "Problem")
 WRAP_ROWS_UP_TO = 2000
-_ModelIndex = QModelIndex | QPersistentModelIndex
 
 
-class ProblemsModel(QAbstractTableModel):
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._rows: list[RowProblem] = []
-
-    def set_rows(self, rows: list[RowProblem]) -> None:
-        self.beginResetModel()
-        self._rows = list(rows)
-        self.endResetModel()
+class ProblemsModel(RowsModel[RowProblem]):
+    columns = (
+        Column[RowProblem]("Line", lambda p: str(p.line) if p.line else "", RIGHT),
+        Column[RowProblem]("MRN", lambda p: p.mrn),
+        Column[RowProblem]("Problem", lambda p: p.message),
+    )
+    text_tooltips = True
 
     def problem(self, row: int) -> RowProblem:
-        return self._rows[row]
-
-    def rowCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
-        return 0 if parent.isValid() else len(HEADERS)
-
-    def data(self, index: _ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
-            return None
-        p = self._rows[index.row()]
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
-            return (str(p.line) if p.line else "", p.mrn, p.message)[index.column()]
-        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() == 0:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return None
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        horizontal = orientation == Qt.Orientation.Horizontal
-        if horizontal and role == Qt.ItemDataRole.DisplayRole and 0 <= section < len(HEADERS):
-            return HEADERS[section]
-        return None
-
-    def flags(self, index: _ModelIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+        return self.row(row)
 
 
 class ImportDialog(QDialog):

@@ -7,8 +7,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from html import escape
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
-from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -34,10 +34,11 @@ from b12desk.services import patients
 from b12desk.services.common import ServiceError, ValidationFailed
 from b12desk.services.patients import LabRow, RosterRow
 from b12desk.ui.context import LABS, AppContext
+from b12desk.ui.table_model import FIRST_FREE_ROLE, ROW_ID_ROLE, Column, RowsModel
 from b12desk.ui.widgets import ErrorLabel, FieldErrors, ReasonDialog, parse_iso_date, setup_record_table
 
-LAB_ID_ROLE = Qt.ItemDataRole.UserRole + 1
-LAB_STATUS_ROLE = Qt.ItemDataRole.UserRole + 2
+LAB_ID_ROLE = ROW_ID_ROLE
+LAB_STATUS_ROLE = FIRST_FREE_ROLE
 
 CONTEXT_LABELS = {LabContext.BASELINE: "Baseline", LabContext.FOLLOW_UP: "Follow-up"}
 STATUS_LABELS = {
@@ -45,8 +46,6 @@ STATUS_LABELS = {
     RecordStatus.AMENDED: "Amended",
     RecordStatus.ENTERED_IN_ERROR: "Entered in error",
 }
-HEADERS = ("Test", "Context", "Date taken", "Result", "Canonical value", "Status", "Entered by")
-_ModelIndex = QModelIndex | QPersistentModelIndex
 _STRUCK_GREY = QColor("#8a8a8a")
 CANONICAL_PLACES = Decimal("0.01")
 
@@ -69,69 +68,52 @@ def canonical_text(lab: LabRow) -> str:
     return f"{format_number(shown)} {lab.canonical_unit}"
 
 
-class LabsModel(QAbstractTableModel):
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._rows: list[LabRow] = []
+def _wrong(lab: LabRow) -> bool:
+    return lab.status == RecordStatus.ENTERED_IN_ERROR
 
-    def set_rows(self, rows: list[LabRow]) -> None:
-        self.beginResetModel()
-        self._rows = list(rows)
-        self.endResetModel()
+
+def _canonical_tooltip(lab: LabRow) -> str | None:
+    if lab.value_canonical is None and canonical_text(lab):
+        return f"No conversion from {lab.unit} to {lab.canonical_unit} is defined."
+    return None
+
+
+class LabsModel(RowsModel[LabRow]):
+    """A result entered in error stays listed, struck through and grey."""
+
+    columns = (
+        Column[LabRow]("Test", lambda lab: lab.test_name),
+        Column[LabRow]("Context", lambda lab: CONTEXT_LABELS.get(lab.context, str(lab.context))),
+        Column[LabRow]("Date taken", lambda lab: lab.taken_on.isoformat()),
+        Column[LabRow]("Result", result_text),
+        Column[LabRow]("Canonical value", canonical_text, tooltip=_canonical_tooltip),
+        Column[LabRow]("Status", lambda lab: STATUS_LABELS.get(lab.status, str(lab.status))),
+        Column[LabRow]("Entered by", lambda lab: lab.entered_by),
+    )
 
     def lab(self, row: int) -> LabRow:
-        return self._rows[row]
+        return self.row(row)
 
-    def rowCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
-        return 0 if parent.isValid() else len(self._rows)
+    def row_id(self, row: LabRow) -> int:
+        return row.id
 
-    def columnCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
-        return 0 if parent.isValid() else len(HEADERS)
+    def tooltip(self, row: LabRow, column: int) -> str | None:
+        if _wrong(row):
+            return "Entered in error: kept for the record, not used clinically."
+        return super().tooltip(row, column)
 
-    def data(self, index: _ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+    def foreground(self, row: LabRow, column: int) -> QColor | None:
+        return _STRUCK_GREY if _wrong(row) else None
+
+    def font(self, row: LabRow, column: int) -> QFont | None:
+        if not _wrong(row):
             return None
-        lab = self._rows[index.row()]
-        wrong = lab.status == RecordStatus.ENTERED_IN_ERROR
-        if role == Qt.ItemDataRole.DisplayRole:
-            return (
-                lab.test_name,
-                CONTEXT_LABELS.get(lab.context, str(lab.context)),
-                lab.taken_on.isoformat(),
-                result_text(lab),
-                canonical_text(lab),
-                STATUS_LABELS.get(lab.status, str(lab.status)),
-                lab.entered_by,
-            )[index.column()]
-        if role == LAB_ID_ROLE:
-            return lab.id
-        if role == LAB_STATUS_ROLE:
-            return lab.status
-        if role == Qt.ItemDataRole.FontRole and wrong:
-            font = QFont()
-            font.setStrikeOut(True)
-            return font
-        if role == Qt.ItemDataRole.ForegroundRole and wrong:
-            return QBrush(_STRUCK_GREY)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            if wrong:
-                return "Entered in error: kept for the record, not used clinically."
-            if index.column() == 4 and lab.value_canonical is None and canonical_text(lab):
-                return f"No conversion from {lab.unit} to {lab.canonical_unit} is defined."
-        return None
+        font = QFont()
+        font.setStrikeOut(True)
+        return font
 
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        horizontal = orientation == Qt.Orientation.Horizontal
-        if horizontal and role == Qt.ItemDataRole.DisplayRole and 0 <= section < len(HEADERS):
-            return HEADERS[section]
-        return None
-
-    def flags(self, index: _ModelIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+    def extra(self, row: LabRow, column: int, role: int) -> Any:
+        return row.status if role == LAB_STATUS_ROLE else None
 
 
 class LabsDialog(QDialog):
