@@ -252,8 +252,7 @@ class LabsDialog(QDialog):
         self.mark_button.setEnabled(lab is not None and lab.status == RecordStatus.CURRENT)
 
     def selected_lab(self) -> LabRow | None:
-        rows = self.table.selectionModel().selectedRows()
-        return self.model.lab(rows[0].row()) if rows else None
+        return self.model.selected(self.table)
 
     def _summary(self, text: str) -> None:
         self.summary.setText(text)

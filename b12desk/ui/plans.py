@@ -58,6 +58,7 @@ from b12desk.ui.table_model import (
 from b12desk.ui.widgets import (
     ErrorLabel,
     FieldErrors,
+    MessageLabel,
     format_date,
     format_local_time,
     parse_iso_date,
@@ -421,25 +422,44 @@ def history_lines(
     ]
 
 
-def make_table(model: QAbstractTableModel, widths: Sequence[int] = ()) -> QTableView:
+def make_table(model: QAbstractTableModel, samples: Sequence[str] = ()) -> QTableView:
+    """A read-only, single-selection table whose first columns are as wide as their sample texts."""
     table = QTableView()
     table.setModel(model)
     setup_record_table(table)
     table.setSelectionMode(QTableView.SelectionMode.SingleSelection)
     table.setWordWrap(False)
-    for column, width in enumerate(widths):
-        table.setColumnWidth(column, width)
+    for column, sample in enumerate(samples):
+        table.setColumnWidth(column, text_width(table, sample))
     return table
 
 
 def schedule_table(model: ScheduleModel, *, with_status: bool = True) -> QTableView:
-    table = make_table(model)
-    for column, sample in enumerate(("2026-00-00", "Wed", "Lab test", "Induction 10 of 10")):
-        table.setColumnWidth(column, text_width(table, sample))
-    what = text_width(table, "Full blood count at 8 weeks: haemoglobin  ")
-    table.setColumnWidth(ScheduleModel.COL_WHAT, what)
+    table = make_table(
+        model,
+        ("2026-00-00", "Wed", "Lab test", "Induction 10 of 10", "Full blood count at 8 weeks: haemoglobin  "),
+    )
     table.setColumnHidden(ScheduleModel.COL_STATUS, not with_status)
     return table
+
+
+def select_or_first(table: QTableView, row: int | None) -> None:
+    """Select the row, or the first one when it is gone; nothing in an empty table."""
+    if row is None and table.model().rowCount():
+        row = 0
+    if row is not None:
+        table.selectRow(row)
+
+
+def list_over_details(table: QWidget, details: QWidget, sizes: tuple[int, int]) -> QSplitter:
+    """The list on top keeps its height; the selected row's details below take what the window gains."""
+    split = QSplitter(Qt.Orientation.Vertical)
+    split.addWidget(table)
+    split.addWidget(details)
+    split.setStretchFactor(0, 0)
+    split.setStretchFactor(1, 1)
+    split.setSizes(list(sizes))
+    return split
 
 
 # --- signatures and plan actions -----------------------------------------------------------------------
@@ -1167,19 +1187,13 @@ class PatientPlansDialog(QDialog):
 
         header = QLabel(patient_header_html(self.patient))
         header.setWordWrap(True)
-        self.message = QLabel()
-        self.message.setObjectName("formSummary")
-        self.message.setWordWrap(True)
-        self.message.hide()
+        self.message = MessageLabel()
         self.notice = QLabel()
         self.notice.setObjectName("muted")
 
         self.model = PlansModel(self)
-        self.table = make_table(self.model)
-        # Few rows, so they may wrap onto two lines rather than cut the template or the signature short.
-        self.table.setWordWrap(True)
-        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        for column, sample in enumerate(
+        self.table = make_table(
+            self.model,
             (
                 "Draft – not verified",
                 "Hydroxocobalamin 1 mg, no neurological involvement",
@@ -1187,9 +1201,11 @@ class PatientPlansDialog(QDialog):
                 "Deep SC",
                 "2026-00-00",
                 "Dr A. Shahsaheb",
-            )
-        ):
-            self.table.setColumnWidth(column, text_width(self.table, sample))
+            ),
+        )
+        # Few rows, so they may wrap onto two lines rather than cut the template or the signature short.
+        self.table.setWordWrap(True)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.setMinimumHeight(120)
 
         self.details = QTextBrowser()
@@ -1204,13 +1220,16 @@ class PatientPlansDialog(QDialog):
         schedule_layout.addWidget(self.schedule_note)
         schedule_layout.addWidget(self.schedule, 1)
         self.history_model = PlanHistoryModel(self)
-        self.history = make_table(self.history_model)
-        self.history.setWordWrap(True)
-        for column, sample in enumerate(("2026-00-00 00:00", "Pharmacist2", "Edited – back to draft")):
-            self.history.setColumnWidth(column, text_width(self.history, sample))
-        self.history.setColumnWidth(
-            3, text_width(self.history, "prescriber: Dr A. Shah -> Dr B. Okoro, locum  ")
+        self.history = make_table(
+            self.history_model,
+            (
+                "2026-00-00 00:00",
+                "Pharmacist2",
+                "Edited – back to draft",
+                "prescriber: Dr A. Shah -> Dr B. Okoro, locum  ",
+            ),
         )
+        self.history.setWordWrap(True)
         self.history.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.pages = QTabWidget()
         self.pages.addTab(schedule_page, "Schedule")
@@ -1222,12 +1241,7 @@ class PatientPlansDialog(QDialog):
         lower.setStretchFactor(0, 2)
         lower.setStretchFactor(1, 3)
         lower.setSizes([400, 840])
-        upper_lower = QSplitter(Qt.Orientation.Vertical)
-        upper_lower.addWidget(self.table)
-        upper_lower.addWidget(lower)
-        upper_lower.setStretchFactor(0, 0)
-        upper_lower.setStretchFactor(1, 1)
-        upper_lower.setSizes([150, 560])
+        upper_lower = list_over_details(self.table, lower, (150, 560))
 
         self.new_button = QPushButton("New plan…")
         self.edit_button = QPushButton("Edit…")
@@ -1279,11 +1293,7 @@ class PatientPlansDialog(QDialog):
             self.show_refusal(str(exc))
             return
         self.model.set_rows(rows)
-        row = self.model.row_of(keep) if keep is not None else None
-        if row is None and rows:
-            row = 0
-        if row is not None:
-            self.table.selectRow(row)
+        select_or_first(self.table, self.model.row_of(keep) if keep is not None else None)
         self._selection_changed()
         if not rows:
             self.notice.setText("No treatment plan yet: start one with New plan….")
@@ -1293,11 +1303,7 @@ class PatientPlansDialog(QDialog):
             self.reload()
 
     def selected_plan(self) -> PlanRow | None:
-        rows = self.table.selectionModel().selectedRows()
-        if not rows:
-            return None
-        plan: PlanRow = self.model.row(rows[0].row())
-        return plan
+        return self.model.selected(self.table)
 
     def selected_plan_id(self) -> int | None:
         plan = self.selected_plan()
@@ -1368,8 +1374,7 @@ class PatientPlansDialog(QDialog):
     # --- actions -------------------------------------------------------------------------------------
 
     def show_refusal(self, text: str) -> None:
-        self.message.setText(text)
-        self.message.setVisible(bool(text))
+        self.message.show_text(text)
 
     def _done(self, text: str) -> None:
         self.show_refusal("")

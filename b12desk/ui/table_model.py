@@ -8,6 +8,7 @@ from typing import Any, Generic, TypeVar
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtWidgets import QAbstractItemView
 
 T = TypeVar("T")
 _ModelIndex = QModelIndex | QPersistentModelIndex
@@ -63,6 +64,11 @@ class RowsModel(QAbstractTableModel, Generic[T]):
 
     def rows(self) -> list[T]:
         return list(self._rows)
+
+    def selected(self, view: QAbstractItemView) -> T | None:
+        """The row selected in a single-selection view of this model, if any."""
+        rows = view.selectionModel().selectedRows()
+        return self._rows[rows[0].row()] if rows else None
 
     def find(self, match: Callable[[T], bool]) -> int | None:
         """The first row for which match is true."""

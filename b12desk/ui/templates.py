@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
-    QSplitter,
     QTabWidget,
     QTextBrowser,
     QVBoxLayout,
@@ -40,15 +39,17 @@ from b12desk.ui.plans import (
     TEMPLATES,
     WEEKDAY_NAMES,
     ScheduleModel,
+    list_over_details,
     make_table,
     open_days_text,
     route_text,
     schedule_entries,
     schedule_table,
+    select_or_first,
 )
 from b12desk.ui.style import WARNING_AMBER
 from b12desk.ui.table_model import RIGHT, Column, RowsModel
-from b12desk.ui.widgets import ErrorLabel, mark_invalid, parse_iso_date, text_width
+from b12desk.ui.widgets import ErrorLabel, MessageLabel, mark_invalid, parse_iso_date
 
 
 def _routes_text(t: TemplateRow) -> str:
@@ -127,25 +128,21 @@ class TemplatesDialog(QDialog):
         self.open_days: frozenset[int] = plan_service.DEFAULT_OPEN_DAYS
         self.strengths: dict[Formulation, Decimal] = {}
 
-        self.message = QLabel()
-        self.message.setObjectName("formSummary")
-        self.message.setWordWrap(True)
-        self.message.hide()
+        self.message = MessageLabel()
         self.notice = QLabel()
         self.notice.setObjectName("muted")
 
         self.model = TemplatesModel(self)
-        self.table = make_table(self.model)
-        for column, sample in enumerate(
+        self.table = make_table(
+            self.model,
             (
                 "uk_hoc_prophylaxis",
                 "Version",
                 "Cyanocobalamin 1,000 mcg monthly after bariatric surgery (ASMBS)",
                 "Hydroxocobalamin",
                 "IM, Deep SC",
-            )
-        ):
-            self.table.setColumnWidth(column, text_width(self.table, sample))
+            ),
+        )
 
         self.details = QTextBrowser()
         self.details.setOpenLinks(False)
@@ -206,12 +203,7 @@ class TemplatesDialog(QDialog):
         self.pages.addTab(preview_page, "Preview from a date")
         self.pages.addTab(edit_page, "Edit (JSON)")
 
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(self.table)
-        split.addWidget(self.pages)
-        split.setStretchFactor(0, 0)
-        split.setStretchFactor(1, 1)
-        split.setSizes([190, 560])
+        split = list_over_details(self.table, self.pages, (190, 560))
 
         self.day_boxes = [QCheckBox(name[:3]) for name in WEEKDAY_NAMES]
         self.days_button = QPushButton("Save open days")
@@ -268,23 +260,14 @@ class TemplatesDialog(QDialog):
         self.model.set_rows(rows)
         for day, box in enumerate(self.day_boxes):
             box.setChecked(day in self.open_days)
-        row = self.model.row_of_code(keep) if keep is not None else None
-        if row is None and rows:
-            row = 0
-        if row is not None:
-            self.table.selectRow(row)
+        select_or_first(self.table, self.model.row_of_code(keep) if keep is not None else None)
         self._selection_changed()
 
     def show_refusal(self, text: str) -> None:
-        self.message.setText(text)
-        self.message.setVisible(bool(text))
+        self.message.show_text(text)
 
     def selected_template(self) -> TemplateRow | None:
-        rows = self.table.selectionModel().selectedRows()
-        if not rows:
-            return None
-        t: TemplateRow = self.model.row(rows[0].row())
-        return t
+        return self.model.selected(self.table)
 
     def select_code(self, code: str) -> bool:
         row = self.model.row_of_code(code)

@@ -30,15 +30,17 @@ from b12desk.ui.plans import (
     ScheduleModel,
     VerifyDialog,
     change_value_text,
+    list_over_details,
     make_table,
     plan_details_html,
     route_text,
     schedule_entries,
     schedule_table,
+    select_or_first,
 )
 from b12desk.ui.style import WARNING_AMBER
 from b12desk.ui.table_model import Column, RowsModel, bold_font
-from b12desk.ui.widgets import text_width
+from b12desk.ui.widgets import MessageLabel
 
 FIRST_VERIFICATION = "first verification"
 CHANGED_BACKGROUND = QColor("#fff3cd")
@@ -110,25 +112,21 @@ class VerificationQueueDialog(QDialog):
             "strength and schedule, and signs with their password. No dose can be recorded before that."
         )
         intro.setWordWrap(True)
-        self.message = QLabel()
-        self.message.setObjectName("formSummary")
-        self.message.setWordWrap(True)
-        self.message.hide()
+        self.message = MessageLabel()
         self.notice = QLabel()
         self.notice.setObjectName("muted")
 
         self.model = QueueModel(self)
-        self.table = make_table(self.model)
-        for column, sample in enumerate(
+        self.table = make_table(
+            self.model,
             (
                 "MACDONALD, Elizabeth (H10000)",
                 "Hydroxocobalamin 1 mg, no neurological involvement (BNF) (v1)",
                 "1,000 mcg (1 mL of 1,000 mcg/mL)",
                 "Deep SC",
                 "Pharmacist2",
-            )
-        ):
-            self.table.setColumnWidth(column, text_width(self.table, sample))
+            ),
+        )
 
         self.details = QTextBrowser()
         self.details.setOpenLinks(False)
@@ -143,12 +141,7 @@ class VerificationQueueDialog(QDialog):
         lower.addWidget(self.details)
         lower.addWidget(right)
         lower.setSizes([480, 680])
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(self.table)
-        split.addWidget(lower)
-        split.setStretchFactor(0, 0)
-        split.setStretchFactor(1, 1)
-        split.setSizes([170, 470])
+        split = list_over_details(self.table, lower, (170, 470))
 
         self.verify_button = QPushButton("Verify…")
         self.refresh_button = QPushButton("Refresh")
@@ -193,11 +186,7 @@ class VerificationQueueDialog(QDialog):
             return
         self.show_refusal("")
         self.model.set_queue(items, names)
-        row = self.model.row_of(keep) if keep is not None else None
-        if row is None and items:
-            row = 0
-        if row is not None:
-            self.table.selectRow(row)
+        select_or_first(self.table, self.model.row_of(keep) if keep is not None else None)
         self._selection_changed()
         if not items:
             self.notice.setText("Nothing to verify: every plan has been verified.")
@@ -210,14 +199,10 @@ class VerificationQueueDialog(QDialog):
             self.reload()
 
     def show_refusal(self, text: str) -> None:
-        self.message.setText(text)
-        self.message.setVisible(bool(text))
+        self.message.show_text(text)
 
     def selected_item(self) -> QueueItem | None:
-        rows = self.table.selectionModel().selectedRows()
-        if not rows:
-            return None
-        return self.model.row(rows[0].row())
+        return self.model.selected(self.table)
 
     def selected_plan_id(self) -> int | None:
         item = self.selected_item()

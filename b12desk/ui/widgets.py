@@ -39,6 +39,20 @@ class ErrorLabel(QLabel):
         self.setVisible(bool(message))
 
 
+class MessageLabel(QLabel):
+    """A message over a whole list or form (a service's refusal, say); hidden while there is none."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("formSummary")
+        self.setWordWrap(True)
+        self.hide()
+
+    def show_text(self, text: str) -> None:
+        self.setText(text)
+        self.setVisible(bool(text))
+
+
 def mark_invalid(widget: QWidget, invalid: bool) -> None:
     """Highlight a field through the style sheet's [invalid="true"] rule."""
     if bool(widget.property(INVALID_PROPERTY)) == invalid:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtWidgets import QTableView
 from pytestqt.qtbot import QtBot
 
 from b12desk.ui.table_model import RIGHT, ROW_ID_ROLE, ROW_ROLE, Column, RowsModel, bold_font
@@ -70,3 +71,15 @@ def test_text_tooltips_repeat_the_cell_text(qtbot: QtBot) -> None:
     assert m.data(m.index(0, 0), Qt.ItemDataRole.ToolTipRole) == "A long product name"
     assert m.data(m.index(0, 0), ROW_ID_ROLE) is None
     assert m.data(m.index(5, 0)) is None
+
+
+def test_selected_is_the_row_selected_in_a_view(qtbot: QtBot) -> None:
+    m = ItemsModel()
+    m.set_rows([Item(1, "Vial", 1), Item(2, "Ampoule", 2)])
+    view = QTableView()
+    qtbot.addWidget(view)
+    view.setModel(m)
+    view.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+    assert m.selected(view) is None
+    view.selectRow(1)
+    assert m.selected(view) == Item(2, "Ampoule", 2)
