@@ -56,7 +56,7 @@ from b12desk.ui.inventory import (
     lot_choice_text,
     signed,
 )
-from b12desk.ui.widgets import ErrorLabel, FieldErrors, format_local_time, parse_iso_date
+from b12desk.ui.widgets import ErrorLabel, FieldErrors, MessageLabel, format_local_time, parse_iso_date
 
 DATE_PLACEHOLDER = "YYYY-MM-DD"
 # How a GS separator is shown in a scan field: "<GS>" is one of parse_gs1's default GS substitutes, so the
@@ -111,14 +111,6 @@ def _text_box(lines: int) -> QPlainTextEdit:
     box.setTabChangesFocus(True)
     box.setFixedHeight(box.fontMetrics().lineSpacing() * lines + 14)
     return box
-
-
-def _summary_label() -> QLabel:
-    label = QLabel()
-    label.setObjectName("formSummary")
-    label.setWordWrap(True)
-    label.hide()
-    return label
 
 
 # --- scanning -------------------------------------------------------------------------------------------
@@ -261,7 +253,7 @@ class ReceiveDialog(FitsWrappedText, QDialog):
         self.received_on = QLineEdit(date.today().isoformat())
         self.received_on.setPlaceholderText(DATE_PLACEHOLDER)
         self.received_on.setMaxLength(10)
-        self.summary = _summary_label()
+        self.summary = MessageLabel()
 
         scan_box = QGroupBox("Scan the pack")
         scan_layout = QVBoxLayout(scan_box)
@@ -456,8 +448,7 @@ class ReceiveDialog(FitsWrappedText, QDialog):
         self._show_summary("\n".join(line for line in lines if line))
 
     def _show_summary(self, text: str) -> None:
-        self.summary.setText(text)
-        self.summary.setVisible(bool(text))
+        self.summary.show_text(text)
         self.fit_height()
 
     def field_error(self, name: str) -> str:
@@ -480,7 +471,7 @@ class _StockActionDialog(FitsWrappedText, QDialog):
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.setMinimumWidth(520)
         self.errors = FieldErrors()
-        self.summary = _summary_label()
+        self.summary = MessageLabel()
         self.heading = QLabel(heading)
         self.heading.setWordWrap(True)
         self.heading.setTextFormat(Qt.TextFormat.RichText)
@@ -546,8 +537,7 @@ class _StockActionDialog(FitsWrappedText, QDialog):
         return {}
 
     def _show_summary(self, text: str) -> None:
-        self.summary.setText(text)
-        self.summary.setVisible(bool(text))
+        self.summary.show_text(text)
         self.fit_height()
 
     def field_error(self, name: str) -> str:
@@ -893,7 +883,7 @@ class ProductDialog(FitsWrappedText, QDialog):
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.setWindowTitle("New product" if product is None else f"Edit product — {product.label}")
         self.errors = FieldErrors()
-        self.summary = _summary_label()
+        self.summary = MessageLabel()
 
         self.formulation = QComboBox()
         for formulation, text in FORMULATION_LABELS.items():
@@ -1072,8 +1062,7 @@ class ProductDialog(FitsWrappedText, QDialog):
         self.accept()
 
     def _show_summary(self, text: str) -> None:
-        self.summary.setText(text)
-        self.summary.setVisible(bool(text))
+        self.summary.show_text(text)
         self.fit_height()
 
     def field_error(self, name: str) -> str:

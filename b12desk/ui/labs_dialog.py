@@ -35,7 +35,14 @@ from b12desk.services.common import ServiceError, ValidationFailed
 from b12desk.services.patients import LabRow, RosterRow
 from b12desk.ui.context import LABS, AppContext
 from b12desk.ui.table_model import FIRST_FREE_ROLE, ROW_ID_ROLE, Column, RowsModel
-from b12desk.ui.widgets import ErrorLabel, FieldErrors, ReasonDialog, parse_iso_date, setup_record_table
+from b12desk.ui.widgets import (
+    ErrorLabel,
+    FieldErrors,
+    MessageLabel,
+    ReasonDialog,
+    parse_iso_date,
+    setup_record_table,
+)
 
 LAB_ID_ROLE = ROW_ID_ROLE
 LAB_STATUS_ROLE = FIRST_FREE_ROLE
@@ -171,10 +178,7 @@ class LabsDialog(QDialog):
         self.note = QLineEdit()
         self.note.setPlaceholderText("optional")
         self.add_button = QPushButton("Add result")
-        self.summary = QLabel()
-        self.summary.setObjectName("formSummary")
-        self.summary.setWordWrap(True)
-        self.summary.hide()
+        self.summary = MessageLabel()
 
         form = QGroupBox("Add a result")
         grid = QGridLayout(form)
@@ -255,8 +259,7 @@ class LabsDialog(QDialog):
         return self.model.selected(self.table)
 
     def _summary(self, text: str) -> None:
-        self.summary.setText(text)
-        self.summary.setVisible(bool(text))
+        self.summary.show_text(text)
 
     def add_result(self) -> None:
         test = self.current_test()

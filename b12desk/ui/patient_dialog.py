@@ -26,7 +26,7 @@ from b12desk.services import patients
 from b12desk.services.common import ServiceError, ValidationFailed
 from b12desk.services.patients import PatientDetail
 from b12desk.ui.context import PATIENTS, AppContext
-from b12desk.ui.widgets import ErrorLabel, FieldErrors, mark_invalid, parse_iso_date
+from b12desk.ui.widgets import ErrorLabel, FieldErrors, MessageLabel, mark_invalid, parse_iso_date
 
 FLAG_FIELDS = ("flag_b12_hypersensitivity", "flag_lebers_disease", "flag_benzyl_alcohol_sensitivity")
 DATE_PLACEHOLDER = "YYYY-MM-DD"
@@ -91,10 +91,7 @@ class PatientDialog(QDialog):
         self.change_reason = QLineEdit()
         self.change_reason.setPlaceholderText("optional: why the record is being changed")
 
-        self.summary = QLabel()
-        self.summary.setObjectName("formSummary")
-        self.summary.setWordWrap(True)
-        self.summary.hide()
+        self.summary = MessageLabel()
 
         identity = self._group("Patient", ["mrn", "family_name", "given_name", "date_of_birth", "sex"])
         contact = self._group("Contact", ["phone", "email", "address"])
@@ -271,8 +268,7 @@ class PatientDialog(QDialog):
         self._show_summary("\n".join(lines))
 
     def _show_summary(self, text: str) -> None:
-        self.summary.setText(text)
-        self.summary.setVisible(bool(text))
+        self.summary.show_text(text)
         self._fit_height()
 
     def _fit_height(self) -> None:

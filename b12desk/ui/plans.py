@@ -873,10 +873,7 @@ class PlanEditorDialog(QDialog):
         columns.addSpacing(8)
         columns.addWidget(preview_box, 6)
 
-        self.summary = QLabel()
-        self.summary.setObjectName("formSummary")
-        self.summary.setWordWrap(True)
-        self.summary.hide()
+        self.summary = MessageLabel()
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.save_button = self.buttons.addButton("Save plan", QDialogButtonBox.ButtonRole.AcceptRole)
         self.save_button.setDefault(True)
@@ -1154,8 +1151,7 @@ class PlanEditorDialog(QDialog):
         self._show_summary("\n".join(lines))
 
     def _show_summary(self, text: str) -> None:
-        self.summary.setText(text)
-        self.summary.setVisible(bool(text))
+        self.summary.show_text(text)
 
     def field_error(self, name: str) -> str:
         """The message shown beside a field ('' when none); for tests and accessibility checks."""
