@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from html import escape
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QShowEvent
+from PySide6.QtCore import QAbstractTableModel, QObject, Qt, Signal
+from PySide6.QtGui import QColor, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -32,6 +31,7 @@ from b12desk.services import inventory
 from b12desk.services.common import ServiceError
 from b12desk.services.inventory import Alerts, LotRow, ProductRow, VialRow
 from b12desk.ui.context import AppContext
+from b12desk.ui.table_model import FIRST_FREE_ROLE, RIGHT, SortColumn, SortedRowsModel
 from b12desk.ui.widgets import format_date, format_local_time, show_message
 
 if TYPE_CHECKING:  # the dialogs import this module; they are loaded when first used
@@ -52,9 +52,7 @@ if TYPE_CHECKING:  # the dialogs import this module; they are loaded when first 
 # What the data bus names after any change of stock or formulary (see ui/context.py).
 STOCK = "stock"
 
-ROW_ID_ROLE = Qt.ItemDataRole.UserRole + 1  # the row's database id
-ROW_ROLE = Qt.ItemDataRole.UserRole + 2  # the whole plain row (ProductRow, LotRow, VialRow, ...)
-URGENCY_ROLE = Qt.ItemDataRole.UserRole + 3  # lots: expiry band (0 expired, 30/60/90, None); vials: bool
+URGENCY_ROLE = FIRST_FREE_ROLE  # lots: expiry band (0 expired, 30/60/90, None); vials: bool
 
 FORMULATION_LABELS = {
     Formulation.CYANOCOBALAMIN: "Cyanocobalamin",
@@ -75,148 +73,6 @@ BAND_COLOURS: dict[int, QColor] = {
     60: QColor("#ffe066"),
     90: QColor("#fff6c7"),
 }
-
-R = TypeVar("R")
-_ModelIndex = QModelIndex | QPersistentModelIndex
-
-
-@dataclass(frozen=True)
-class Column(Generic[R]):
-    title: str
-    display: Callable[[R], str]
-    sort_key: Callable[[R], Any] | None = None  # None: sort by the displayed text
-    align: Qt.AlignmentFlag = Qt.AlignmentFlag.AlignLeft
-    width: int = 100
-
-
-RIGHT = Qt.AlignmentFlag.AlignRight
-
-
-class RowsModel(QAbstractTableModel, Generic[R]):
-    """A read-only table of plain service rows that sorts itself on precomputed keys.
-
-    Until a header is clicked the rows keep the service's order (by expiry, by discard-by, newest first).
-    """
-
-    columns: Sequence[Column[R]] = ()
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._rows: list[R] = []
-        self._order: list[int] = []
-        self._sort_column = -1
-        self._sort_order = Qt.SortOrder.AscendingOrder
-
-    # --- loading and sorting ---------------------------------------------------------------------------
-
-    def set_rows(self, rows: Sequence[R]) -> None:
-        self.beginResetModel()
-        self._rows = list(rows)
-        self._order = self._sorted()
-        self.endResetModel()
-
-    def _sorted(self) -> list[int]:
-        order = list(range(len(self._rows)))
-        if not 0 <= self._sort_column < len(self.columns):
-            return order
-        column = self.columns[self._sort_column]
-        key = column.sort_key or column.display
-        keys = [key(r) for r in self._rows]
-        descending = self._sort_order == Qt.SortOrder.DescendingOrder
-        return sorted(order, key=keys.__getitem__, reverse=descending)
-
-    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        self.layoutAboutToBeChanged.emit()
-        persistent = self.persistentIndexList()
-        sources = [self._order[p.row()] if p.isValid() else -1 for p in persistent]
-        self._sort_column, self._sort_order = column, order
-        self._order = self._sorted()
-        position = {src: row for row, src in enumerate(self._order)}
-        new = [
-            self.index(position[src], p.column()) if src in position else QModelIndex()
-            for p, src in zip(persistent, sources, strict=True)
-        ]
-        self.changePersistentIndexList(persistent, new)
-        self.layoutChanged.emit()
-
-    # --- queries ---------------------------------------------------------------------------------------
-
-    def row_at(self, row: int) -> R:
-        return self._rows[self._order[row]]
-
-    def rows(self) -> list[R]:
-        return [self._rows[i] for i in self._order]
-
-    def row_of_id(self, row_id: int) -> int | None:
-        for row, src in enumerate(self._order):
-            if getattr(self._rows[src], "id", None) == row_id:
-                return row
-        return None
-
-    def text(self, row: int, column: int) -> str:
-        return self.columns[column].display(self.row_at(row))
-
-    # --- per-model looks, overridden -------------------------------------------------------------------
-
-    def foreground(self, r: R, column: int) -> QColor | None:
-        return None
-
-    def background(self, r: R, column: int) -> QColor | None:
-        return None
-
-    def tooltip(self, r: R, column: int) -> str | None:
-        return None
-
-    def urgency(self, r: R) -> Any:
-        return None
-
-    # --- QAbstractTableModel ---------------------------------------------------------------------------
-
-    def rowCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
-        return 0 if parent.isValid() else len(self._order)
-
-    def columnCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
-        return 0 if parent.isValid() else len(self.columns)
-
-    def data(self, index: _ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._order):
-            return None
-        r = self._rows[self._order[index.row()]]
-        column = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self.columns[column].display(r)
-        if role == ROW_ID_ROLE:
-            return getattr(r, "id", None)
-        if role == ROW_ROLE:
-            return r
-        if role == URGENCY_ROLE:
-            return self.urgency(r)
-        if role == Qt.ItemDataRole.ForegroundRole:
-            colour = self.foreground(r, column)
-            return QBrush(colour) if colour is not None else None
-        if role == Qt.ItemDataRole.BackgroundRole:
-            colour = self.background(r, column)
-            return QBrush(colour) if colour is not None else None
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return self.tooltip(r, column)
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            return int(self.columns[column].align | Qt.AlignmentFlag.AlignVCenter)
-        return None
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and 0 <= section < len(self.columns):
-            if role == Qt.ItemDataRole.DisplayRole:
-                return self.columns[section].title
-            if role == Qt.ItemDataRole.TextAlignmentRole:
-                return int(self.columns[section].align | Qt.AlignmentFlag.AlignVCenter)
-        return None
-
-    def flags(self, index: _ModelIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
 
 
 # --- text helpers shared with the dialogs -----------------------------------------------------------------
@@ -269,45 +125,51 @@ def _codes_text(p: ProductRow) -> str:
     return "\n".join(lines)
 
 
-class ProductsModel(RowsModel[ProductRow]):
+class ProductsModel(SortedRowsModel[ProductRow]):
     """Two lines a row: the full ISMP label wraps rather than being cut, and GTIN sits over NDC."""
 
     columns = (
-        Column[ProductRow]("Product", lambda p: p.label, lambda p: p.label.casefold(), width=400),
-        Column[ProductRow](
+        SortColumn[ProductRow](
+            "Product", lambda p: p.label, sort_key=lambda p: p.label.casefold(), width=400
+        ),
+        SortColumn[ProductRow](
             "Formulation",
             lambda p: FORMULATION_LABELS.get(p.data.formulation, str(p.data.formulation)),
             width=122,
         ),
-        Column[ProductRow](
+        SortColumn[ProductRow](
             "Container", lambda p: CONTAINER_LABELS.get(p.data.container, str(p.data.container)), width=112
         ),
-        Column[ProductRow]("GTIN / NDC", _codes_text, lambda p: p.data.gtin or "", width=124),
-        Column[ProductRow](
-            "Sealed\nusable", lambda p: f"{p.sealed_usable:,}", lambda p: p.sealed_usable, RIGHT, width=62
-        ),
-        Column[ProductRow](
-            "Open\nvials",
-            lambda p: f"{p.open_vials:,}" if is_multi_use(p.data.container) else "–",
-            lambda p: p.open_vials,
+        SortColumn[ProductRow]("GTIN / NDC", _codes_text, sort_key=lambda p: p.data.gtin or "", width=124),
+        SortColumn[ProductRow](
+            "Sealed\nusable",
+            lambda p: f"{p.sealed_usable:,}",
             RIGHT,
-            width=50,
-        ),
-        Column[ProductRow](
-            "Open\nvolume",
-            lambda p: format_ml(p.open_ml) if p.open_vials else "",
-            lambda p: p.open_ml,
-            RIGHT,
+            sort_key=lambda p: p.sealed_usable,
             width=62,
         ),
-        Column[ProductRow](
+        SortColumn[ProductRow](
+            "Open\nvials",
+            lambda p: f"{p.open_vials:,}" if is_multi_use(p.data.container) else "–",
+            RIGHT,
+            sort_key=lambda p: p.open_vials,
+            width=50,
+        ),
+        SortColumn[ProductRow](
+            "Open\nvolume",
+            lambda p: format_ml(p.open_ml) if p.open_vials else "",
+            RIGHT,
+            sort_key=lambda p: p.open_ml,
+            width=62,
+        ),
+        SortColumn[ProductRow](
             "Reorder\nat",
             lambda p: f"{p.data.reorder_level:,}",
-            lambda p: p.data.reorder_level,
             RIGHT,
+            sort_key=lambda p: p.data.reorder_level,
             width=60,
         ),
-        Column[ProductRow]("Status", _status_text, width=160),
+        SortColumn[ProductRow]("Status", _status_text, width=160),
     )
     COL_LABEL, COL_SEALED, COL_STATUS = 0, 4, 8
 
@@ -333,23 +195,26 @@ class ProductsModel(RowsModel[ProductRow]):
         return "\n".join(lines)
 
 
-class LotsModel(RowsModel[LotRow]):
+class LotsModel(SortedRowsModel[LotRow]):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.today = date.today()
         self.columns = (
-            Column[LotRow]("Lot", lambda lot: lot.lot_number, width=80),
-            Column[LotRow]("Expiry", lambda lot: lot.expiry.isoformat(), width=84),
-            Column[LotRow](
-                "Expires", lambda lot: days_text(lot.expiry, self.today), lambda lot: lot.expiry, width=122
+            SortColumn[LotRow]("Lot", lambda lot: lot.lot_number, width=80),
+            SortColumn[LotRow]("Expiry", lambda lot: lot.expiry.isoformat(), width=84),
+            SortColumn[LotRow](
+                "Expires",
+                lambda lot: days_text(lot.expiry, self.today),
+                sort_key=lambda lot: lot.expiry,
+                width=122,
             ),
-            Column[LotRow](
-                "Sealed", lambda lot: f"{lot.quantity:,}", lambda lot: lot.quantity, RIGHT, width=54
+            SortColumn[LotRow](
+                "Sealed", lambda lot: f"{lot.quantity:,}", RIGHT, sort_key=lambda lot: lot.quantity, width=54
             ),
-            Column[LotRow](
-                "Supplier", lambda lot: lot.supplier, lambda lot: lot.supplier.casefold(), width=120
+            SortColumn[LotRow](
+                "Supplier", lambda lot: lot.supplier, sort_key=lambda lot: lot.supplier.casefold(), width=120
             ),
-            Column[LotRow]("Received", lambda lot: format_date(lot.received_on), width=84),
+            SortColumn[LotRow]("Received", lambda lot: format_date(lot.received_on), width=84),
         )
 
     COL_EXPIRY, COL_EXPIRES = 1, 2
@@ -358,8 +223,8 @@ class LotsModel(RowsModel[LotRow]):
         self.today = today or date.today()
         super().set_rows(rows)
 
-    def urgency(self, r: LotRow) -> int | None:
-        return r.band
+    def extra(self, row: LotRow, column: int, role: int) -> Any:
+        return row.band if role == URGENCY_ROLE else None
 
     def background(self, r: LotRow, column: int) -> QColor | None:
         if column in (self.COL_EXPIRY, self.COL_EXPIRES) and r.band is not None:
@@ -379,29 +244,34 @@ class LotsModel(RowsModel[LotRow]):
         return None
 
 
-class VialsModel(RowsModel[VialRow]):
+class VialsModel(SortedRowsModel[VialRow]):
     columns = (
-        Column[VialRow]("Vial", lambda v: str(v.id), lambda v: v.id, RIGHT, width=40),
-        Column[VialRow]("Lot", lambda v: v.lot_number, width=74),
-        Column[VialRow]("Opened", lambda v: format_local_time(v.opened_at), lambda v: v.opened_at, width=124),
-        Column[VialRow]("By", lambda v: v.opened_by, width=72),
-        Column[VialRow](
-            "Left", lambda v: format_ml(v.remaining_ml), lambda v: v.remaining_ml, RIGHT, width=50
+        SortColumn[VialRow]("Vial", lambda v: str(v.id), RIGHT, sort_key=lambda v: v.id, width=40),
+        SortColumn[VialRow]("Lot", lambda v: v.lot_number, width=74),
+        SortColumn[VialRow](
+            "Opened", lambda v: format_local_time(v.opened_at), sort_key=lambda v: v.opened_at, width=124
         ),
-        Column[VialRow](
-            "Discard by", lambda v: format_local_time(v.discard_by), lambda v: v.discard_by, width=124
+        SortColumn[VialRow]("By", lambda v: v.opened_by, width=72),
+        SortColumn[VialRow](
+            "Left", lambda v: format_ml(v.remaining_ml), RIGHT, sort_key=lambda v: v.remaining_ml, width=50
         ),
-        Column[VialRow](
+        SortColumn[VialRow](
+            "Discard by",
+            lambda v: format_local_time(v.discard_by),
+            sort_key=lambda v: v.discard_by,
+            width=124,
+        ),
+        SortColumn[VialRow](
             "State",
             lambda v: PAST_DISCARD_BY if v.past_discard_by else "In use",
-            lambda v: not v.past_discard_by,
+            sort_key=lambda v: not v.past_discard_by,
             width=124,
         ),
     )
     COL_DISCARD_BY, COL_STATE = 5, 6
 
-    def urgency(self, r: VialRow) -> bool:
-        return r.past_discard_by
+    def extra(self, row: VialRow, column: int, role: int) -> Any:
+        return row.past_discard_by if role == URGENCY_ROLE else None
 
     def foreground(self, r: VialRow, column: int) -> QColor | None:
         if r.past_discard_by and column in (self.COL_DISCARD_BY, self.COL_STATE):
@@ -414,7 +284,7 @@ class VialsModel(RowsModel[VialRow]):
         return None
 
 
-def _table(model: QAbstractTableModel, columns: Sequence[Column[Any]]) -> QTableView:
+def _table(model: QAbstractTableModel, columns: Sequence[SortColumn[Any]]) -> QTableView:
     table = QTableView()
     table.setModel(model)
     table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -807,22 +677,17 @@ class InventoryTab(QWidget):
 
     # --- selection -------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _selected(table: QTableView, model: RowsModel[R]) -> R | None:
-        rows = table.selectionModel().selectedRows()
-        return model.row_at(rows[0].row()) if rows else None
-
     def selected_product(self) -> ProductRow | None:
-        return self._selected(self.products_table, self.products)
+        return self.products.selected(self.products_table)
 
     def selected_lot(self) -> LotRow | None:
-        return self._selected(self.lots_table, self.lots)
+        return self.lots.selected(self.lots_table)
 
     def selected_vial(self) -> VialRow | None:
-        return self._selected(self.vials_table, self.vials)
+        return self.vials.selected(self.vials_table)
 
     @staticmethod
-    def _reselect(table: QTableView, model: RowsModel[Any], row_id: int | None) -> bool:
+    def _reselect(table: QTableView, model: SortedRowsModel[Any], row_id: int | None) -> bool:
         row = model.row_of_id(row_id) if row_id is not None else None
         if row is None:
             table.clearSelection()

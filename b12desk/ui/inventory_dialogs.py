@@ -47,15 +47,13 @@ from b12desk.services.inventory import LotRow, MovementRow, ProductInput, Produc
 from b12desk.ui.context import AppContext
 from b12desk.ui.inventory import (
     FORMULATION_LABELS,
-    RIGHT,
     STOCK,
-    Column,
-    RowsModel,
     _table,
     days_text,
     lot_choice_text,
     signed,
 )
+from b12desk.ui.table_model import RIGHT, SortColumn, SortedRowsModel
 from b12desk.ui.widgets import ErrorLabel, FieldErrors, MessageLabel, format_local_time, parse_iso_date
 
 DATE_PLACEHOLDER = "YYYY-MM-DD"
@@ -794,21 +792,27 @@ def _movement_reason(m: MovementRow) -> str:
     return ": ".join(part for part in (label, m.reason) if part)
 
 
-class MovementsModel(RowsModel[MovementRow]):
+class MovementsModel(SortedRowsModel[MovementRow]):
     columns = (
-        Column[MovementRow]("When", lambda m: format_local_time(m.at), lambda m: m.at, width=124),
-        Column[MovementRow]("What", lambda m: MOVEMENT_LABELS.get(m.kind, str(m.kind)), width=108),
-        Column[MovementRow](
-            "Containers", lambda m: signed(m.containers), lambda m: m.containers, RIGHT, width=78
+        SortColumn[MovementRow](
+            "When", lambda m: format_local_time(m.at), sort_key=lambda m: m.at, width=124
         ),
-        Column[MovementRow](
-            "Volume", lambda m: signed(m.volume_ml, "mL"), lambda m: m.volume_ml, RIGHT, width=70
+        SortColumn[MovementRow]("What", lambda m: MOVEMENT_LABELS.get(m.kind, str(m.kind)), width=108),
+        SortColumn[MovementRow](
+            "Containers", lambda m: signed(m.containers), RIGHT, sort_key=lambda m: m.containers, width=78
         ),
-        Column[MovementRow](
-            "Vial", lambda m: str(m.vial_id) if m.vial_id else "", lambda m: m.vial_id or 0, RIGHT, width=46
+        SortColumn[MovementRow](
+            "Volume", lambda m: signed(m.volume_ml, "mL"), RIGHT, sort_key=lambda m: m.volume_ml, width=70
         ),
-        Column[MovementRow]("Who", lambda m: m.who, width=90),
-        Column[MovementRow]("Reason", _movement_reason, width=240),
+        SortColumn[MovementRow](
+            "Vial",
+            lambda m: str(m.vial_id) if m.vial_id else "",
+            RIGHT,
+            sort_key=lambda m: m.vial_id or 0,
+            width=46,
+        ),
+        SortColumn[MovementRow]("Who", lambda m: m.who, width=90),
+        SortColumn[MovementRow]("Reason", _movement_reason, width=240),
     )
 
     def tooltip(self, r: MovementRow, column: int) -> str | None:

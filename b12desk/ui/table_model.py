@@ -17,6 +17,7 @@ ROW_ROLE = Qt.ItemDataRole.UserRole + 1  # the row object itself (a service data
 ROW_ID_ROLE = Qt.ItemDataRole.UserRole + 2  # its database id, where it has one
 FIRST_FREE_ROLE = Qt.ItemDataRole.UserRole + 3  # where a model's own roles start
 
+LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
 RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 TOP_LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop
 
@@ -144,3 +145,77 @@ class RowsModel(QAbstractTableModel, Generic[T]):
         if not index.isValid():
             return Qt.ItemFlag.NoItemFlags
         return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+
+
+@dataclass(frozen=True)
+class SortColumn(Column[T]):
+    """A column of a table that sorts itself: what to sort on, its width, and aligned left by default."""
+
+    align: Qt.AlignmentFlag | None = LEFT
+    sort_key: Callable[[T], Any] | None = None  # None: sort by the displayed text
+    width: int = 100
+
+
+class SortedRowsModel(RowsModel[T]):
+    """Rows that sort themselves on precomputed keys when a header is clicked.
+
+    Until then the rows keep the order they were given in (the service's: by expiry, newest first, ...).
+    Headers are aligned like their column.
+    """
+
+    columns: Sequence[SortColumn[T]] = ()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._given: list[T] = []
+        self._order: list[int] = []  # the given rows' indices in the shown order
+        self._sort_column = -1
+        self._sort_order = Qt.SortOrder.AscendingOrder
+
+    def set_rows(self, rows: Sequence[T]) -> None:
+        self.beginResetModel()
+        self._given = list(rows)
+        self._arrange()
+        self.endResetModel()
+
+    def _arrange(self) -> None:
+        self._order = list(range(len(self._given)))
+        if 0 <= self._sort_column < len(self.columns):
+            column = self.columns[self._sort_column]
+            key = column.sort_key or column.display
+            keys = [key(r) for r in self._given]
+            descending = self._sort_order == Qt.SortOrder.DescendingOrder
+            self._order.sort(key=keys.__getitem__, reverse=descending)
+        self._rows = [self._given[i] for i in self._order]
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        self.layoutAboutToBeChanged.emit()
+        persistent = self.persistentIndexList()
+        given = [self._order[p.row()] if p.isValid() else -1 for p in persistent]
+        self._sort_column, self._sort_order = column, order
+        self._arrange()
+        position = {src: row for row, src in enumerate(self._order)}
+        new = [
+            self.index(position[src], p.column()) if src in position else QModelIndex()
+            for p, src in zip(persistent, given, strict=True)
+        ]
+        self.changePersistentIndexList(persistent, new)
+        self.layoutChanged.emit()
+
+    def row_id(self, row: T) -> int | None:
+        return getattr(row, "id", None)
+
+    def row_of_id(self, row_id: int) -> int | None:
+        return self.find(lambda r: self.row_id(r) == row_id)
+
+    def text(self, row: int, column: int) -> str:
+        return self.columns[column].display(self._rows[row])
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        horizontal = orientation == Qt.Orientation.Horizontal
+        if horizontal and role == Qt.ItemDataRole.TextAlignmentRole and 0 <= section < len(self.columns):
+            align = self.columns[section].align
+            return int(align) if align is not None else None
+        return super().headerData(section, orientation, role)

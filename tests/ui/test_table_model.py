@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import QTableView
 from pytestqt.qtbot import QtBot
 
-from b12desk.ui.table_model import RIGHT, ROW_ID_ROLE, ROW_ROLE, Column, RowsModel, bold_font
+from b12desk.ui.table_model import (
+    LEFT,
+    RIGHT,
+    ROW_ID_ROLE,
+    ROW_ROLE,
+    Column,
+    RowsModel,
+    SortColumn,
+    SortedRowsModel,
+    bold_font,
+)
 
 RED = QColor("#b3261e")
 
@@ -83,3 +93,27 @@ def test_selected_is_the_row_selected_in_a_view(qtbot: QtBot) -> None:
     assert m.selected(view) is None
     view.selectRow(1)
     assert m.selected(view) == Item(2, "Ampoule", 2)
+
+
+class SortedItems(SortedRowsModel[Item]):
+    columns = (
+        SortColumn[Item]("Name", lambda i: i.name, sort_key=lambda i: i.name.casefold()),
+        SortColumn[Item]("Count", lambda i: f"{i.count:,}", RIGHT, sort_key=lambda i: i.count),
+    )
+
+
+def test_sorted_rows_keep_the_given_order_until_sorted_and_follow_a_selection(qtbot: QtBot) -> None:
+    m = SortedItems()
+    m.set_rows([Item(1, "b", 1200), Item(2, "A", 30), Item(3, "c", 400)])
+    assert [i.id for i in m.rows()] == [1, 2, 3]
+    assert m.headerData(1, Qt.Orientation.Horizontal, Qt.ItemDataRole.TextAlignmentRole) == int(RIGHT)
+    assert m.data(m.index(0, 0), Qt.ItemDataRole.TextAlignmentRole) == int(LEFT)
+    kept = QPersistentModelIndex(m.index(0, 0))  # the "b" row
+    m.sort(1)  # by the count, not by its text ("1,200" < "30")
+    assert [i.id for i in m.rows()] == [2, 3, 1]
+    assert kept.row() == 2 and m.text(2, 0) == "b"
+    m.sort(0, Qt.SortOrder.DescendingOrder)
+    assert [i.name for i in m.rows()] == ["c", "b", "A"]
+    assert m.row_of_id(2) == 2 and m.data(m.index(2, 0), ROW_ID_ROLE) == 2
+    m.set_rows([Item(4, "a", 1), Item(5, "z", 2)])  # a reload keeps the chosen sort
+    assert [i.name for i in m.rows()] == ["z", "a"]
