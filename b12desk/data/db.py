@@ -52,6 +52,33 @@ def sqlite_path(url: str | URL) -> Path | None:
     return Path(u.database)
 
 
+NETWORK_FILESYSTEMS = frozenset({"nfs", "nfs4", "cifs", "smbfs", "smb3", "9p", "afs", "fuse.sshfs", "davfs"})
+
+
+def network_filesystem(path: Path, mounts_text: str | None = None) -> str | None:
+    """The network filesystem type holding path, or None. SQLite's locking is unreliable there, so a
+    database on a share can be corrupted when two workstations write (use PostgreSQL instead)."""
+    text = str(path)
+    if text.startswith(("\\\\", "//")):  # a Windows UNC path
+        return "smb"
+    if mounts_text is None:
+        try:
+            mounts_text = Path("/proc/mounts").read_text(encoding="utf-8")
+        except OSError:
+            return None
+    resolved = str(path.resolve())
+    best, best_type = "", None
+    for line in mounts_text.splitlines():
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        mount_point, fs_type = parts[1].replace("\\040", " "), parts[2]
+        inside = resolved == mount_point or resolved.startswith(mount_point.rstrip("/") + "/")
+        if inside and len(mount_point) > len(best):
+            best, best_type = mount_point, fs_type
+    return best_type if best_type in NETWORK_FILESYSTEMS else None
+
+
 def _tune_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:

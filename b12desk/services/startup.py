@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy.exc import OperationalError
 
 from b12desk.data import migrate
-from b12desk.data.db import Database, data_dir, open_database, resolve_url
+from b12desk.data.db import Database, data_dir, network_filesystem, open_database, resolve_url, sqlite_path
 from b12desk.domain.enums import Role
 from b12desk.services import auth
 from b12desk.services.common import ServiceError
@@ -40,7 +40,17 @@ def backup_dir() -> Path:
 
 def open_app_database(url: str | None, *, demo: bool = False, seed_demo: bool = True) -> OpenedDatabase:
     """Resolve the URL, migrate to the current schema, and in demo mode make sure demo data exists."""
-    db = open_database(resolve_url(url, demo=demo))
+    resolved = resolve_url(url, demo=demo)
+    path = sqlite_path(resolved)
+    if path is not None:
+        share = network_filesystem(path.parent if not path.exists() else path)
+        if share:
+            raise DatabaseUnavailable(
+                f"The SQLite database {path} is on a network share ({share}). SQLite cannot lock files "
+                "reliably there and the database could be corrupted. Keep it on this computer's disk, or "
+                "use a PostgreSQL server when several workstations share data."
+            )
+    db = open_database(resolved)
     try:
         result = migrate.upgrade(db, backup_dir=backup_dir())
     except OperationalError as exc:
