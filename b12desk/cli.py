@@ -207,7 +207,21 @@ def _jsonable(value: Any) -> Any:
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
-    opened = _open(args)
+    from b12desk.services.common import ServiceError
+
+    try:
+        opened = _open(args)
+    except ServiceError as exc:
+        print(f"b12desk: {exc}", file=sys.stderr)
+        has_display = sys.platform in ("win32", "darwin") or bool(
+            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+        )
+        # Started from a desktop icon there is no terminal to read the message in: show it in a window.
+        if has_display and not sys.stdin.isatty() and os.environ.get("QT_QPA_PLATFORM") != "offscreen":
+            from b12desk.ui.app import show_startup_error
+
+            return show_startup_error(str(exc))
+        return 1
     from b12desk.ui.app import run_gui  # Qt loads only for the desktop app
 
     password = os.environ.get(PASSWORD_ENV) if args.user else None

@@ -112,3 +112,12 @@ def run_gui(
     code = app.exec()
     window.deleteLater()
     return code
+
+
+def show_startup_error(message: str) -> int:
+    """The database could not be opened: say why in a window too, since a desktop icon has no terminal."""
+    app = QApplication.instance() or QApplication([])
+    app.setApplicationName("b12desk")
+    box = QMessageBox(QMessageBox.Icon.Critical, "b12desk cannot start", message)
+    box.exec()
+    return 1

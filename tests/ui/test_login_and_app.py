@@ -83,3 +83,19 @@ def test_run_gui_with_wrong_credentials_in_benchmark_mode_fails_cleanly(
 ) -> None:
     assert run_gui(opened, username="admin", password="wrong", exit_after_shown=True) == 1
     assert "Unknown user name or wrong password." in capsys.readouterr().err
+
+
+def test_startup_error_is_shown_in_a_window(qtbot: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    from b12desk.ui.app import show_startup_error
+
+    seen: list[tuple[str, str]] = []
+
+    def fake_exec(box: QMessageBox) -> int:
+        seen.append((box.windowTitle(), box.text()))
+        return 0
+
+    monkeypatch.setattr(QMessageBox, "exec", fake_exec)
+    assert show_startup_error("The SQLite database is on a network share (cifs).") == 1
+    assert seen == [("b12desk cannot start", "The SQLite database is on a network share (cifs).")]
