@@ -50,6 +50,13 @@ def _common(p: argparse.ArgumentParser, *, top: bool = False) -> None:
     )
 
 
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date; write it as YYYY-MM-DD") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="b12desk",
@@ -124,10 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_sched.add_argument("template", nargs="?", help="template code (see --list) or id")
     p_sched.add_argument("--list", action="store_true", help="list the templates")
-    p_sched.add_argument(
-        "--start", type=date.fromisoformat, help="first dose date, YYYY-MM-DD (default today)"
-    )
-    p_sched.add_argument("--until", type=date.fromisoformat, help="last date to show (default a year on)")
+    p_sched.add_argument("--start", type=_iso_date, help="first dose date, YYYY-MM-DD (default today)")
+    p_sched.add_argument("--until", type=_iso_date, help="last date to show (default a year on)")
     p_sched.add_argument("--dose", type=int, metavar="MCG", help="dose in mcg (default the template's)")
     p_sched.add_argument("--severe-anaemia", action="store_true", help="include severe-anaemia tasks")
     p_sched.add_argument("--json", action="store_true")
@@ -666,6 +671,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     from sqlalchemy.exc import SQLAlchemyError
 
+    from b12desk.data.db import UnsupportedDatabase
     from b12desk.services.common import ServiceError, ValidationFailed
 
     try:
@@ -678,7 +684,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for message in exc.errors.values():
             print(f"b12desk: {message}", file=sys.stderr)
         return 1
-    except ServiceError as exc:
+    except (ServiceError, UnsupportedDatabase) as exc:
         print(f"b12desk: {exc}", file=sys.stderr)
         return 1
     except SQLAlchemyError as exc:

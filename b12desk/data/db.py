@@ -10,6 +10,7 @@ from typing import Any
 import platformdirs
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
 APP_NAME = "b12desk"
@@ -98,8 +99,28 @@ def _tune_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+class UnsupportedDatabase(ValueError):
+    """The address names no database b12desk can use; the message shows the accepted forms."""
+
+
+SUPPORTED_FORMS = "sqlite:///path/to/file.sqlite3 or postgresql+psycopg://user:password@host/database"
+
+
+def check_url(url: str) -> URL:
+    """The parsed address, or UnsupportedDatabase saying which forms are accepted."""
+    try:
+        u = make_url(url)
+    except ArgumentError:
+        raise UnsupportedDatabase(f"'{url}' is not a database address; use {SUPPORTED_FORMS}.") from None
+    if u.get_backend_name() not in ("sqlite", "postgresql"):
+        raise UnsupportedDatabase(
+            f"b12desk works with SQLite or PostgreSQL, not {u.get_backend_name()}; use {SUPPORTED_FORMS}."
+        )
+    return u
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    u = make_url(url)
+    u = check_url(url)
     if u.get_backend_name() == "sqlite":
         path = sqlite_path(u)
         if path is not None:

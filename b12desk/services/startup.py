@@ -8,7 +8,16 @@ from pathlib import Path
 from sqlalchemy.exc import OperationalError
 
 from b12desk.data import migrate
-from b12desk.data.db import Database, data_dir, network_filesystem, open_database, resolve_url, sqlite_path
+from b12desk.data.db import (
+    Database,
+    UnsupportedDatabase,
+    check_url,
+    data_dir,
+    network_filesystem,
+    open_database,
+    resolve_url,
+    sqlite_path,
+)
 from b12desk.domain.enums import Role
 from b12desk.services import auth
 from b12desk.services.common import ServiceError
@@ -41,6 +50,10 @@ def backup_dir() -> Path:
 def open_app_database(url: str | None, *, demo: bool = False, seed_demo: bool = True) -> OpenedDatabase:
     """Resolve the URL, migrate to the current schema, and in demo mode make sure demo data exists."""
     resolved = resolve_url(url, demo=demo)
+    try:
+        check_url(resolved)
+    except UnsupportedDatabase as exc:
+        raise DatabaseUnavailable(str(exc)) from None
     path = sqlite_path(resolved)
     if path is not None:
         share = network_filesystem(path.parent if not path.exists() else path)

@@ -252,3 +252,20 @@ def test_scan_prints_fields_and_refuses_a_bad_check_digit(
     )
     assert main(["scan", "0100305170031252", "--db", db_url, "--user", "nurse"]) == 1
     assert "check digit 2, expected 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [("garbage", "is not a database address"), ("mysql://u@h/db", "SQLite or PostgreSQL, not mysql")],
+)
+def test_an_unusable_database_address_gets_a_message(url: str, message: str, capsys: Capture) -> None:
+    for command in (["db", "upgrade"], ["db", "check"], ["patient", "list"]):
+        assert main([*command, "--db", url]) == 1
+        err = capsys.readouterr().err
+        assert message in err and "sqlite:///" in err and "Traceback" not in err
+
+
+def test_a_bad_date_says_the_expected_form(capsys: Capture) -> None:
+    with pytest.raises(SystemExit):
+        main(["schedule", "uk_hoc_no_neuro", "--start", "2026-13-01"])
+    assert "'2026-13-01' is not a date; write it as YYYY-MM-DD" in capsys.readouterr().err
