@@ -1039,27 +1039,31 @@ def record_dose(
     dose_mcg: Decimal,
     route: Route,
     site: InjectionSite | None,
-    product_id: int,
+    product_id: int | None,
     vial_id: int | None = None,
     lot_id: int | None = None,
     outcome: AdministrationOutcome = AdministrationOutcome.GIVEN,
     note: str = "",
     external: bool = False,
 ) -> AdministrationRow:
-    """Check the dose against a verified plan before saving it; draw it from stock in the same transaction."""
+    """Check the dose against a verified plan before saving it; draw it from stock in the same transaction.
+
+    external: given elsewhere (another clinic, before this plan was entered); nothing is drawn from stock
+    here, and the product and site may be unknown.
+    """
     require(session, actor, Permission.RECORD_ADMINISTRATIONS)
     plan = _plan(session, plan_id)
     if plan.status not in LIVE:
         raise PlanNotVerified(
             f"The plan is {plan.status.value}: no dose can be recorded until a pharmacist verifies it."
         )
-    product = session.get(Product, product_id)
+    product = session.get(Product, product_id) if product_id is not None else None
     errors: dict[str, str] = {}
-    if product is None:
+    if product is None and not external:
         raise ValidationFailed({"product": "Choose the product given."})
-    if not product.for_deficiency:
+    if product is not None and not product.for_deficiency:
         errors["product"] = "This product is not for B12 deficiency treatment."
-    if product.formulation != plan.formulation:
+    if product is not None and product.formulation != plan.formulation:
         errors["product"] = (
             f"The plan prescribes {plan.formulation.value}; this product is {product.formulation.value}."
         )
@@ -1073,16 +1077,23 @@ def record_dose(
         )
     if route != plan.route:
         errors["route"] = f"The plan's route is {plan.route.value.upper()}, not {route.value.upper()}."
-    if outcome == AdministrationOutcome.GIVEN and site is None and route == Route.IM:
+    if outcome == AdministrationOutcome.GIVEN and site is None and route == Route.IM and not external:
         errors["site"] = "Record the injection site."
     if given_at > utcnow() + timedelta(minutes=5):
         errors["given_at"] = "A dose cannot be recorded in the future."
     patient = _patient(session, plan.patient_id)
-    if patient.flag_benzyl_alcohol_sensitivity and "benzyl" in product.preservative.lower():
+    if (
+        product is not None
+        and patient.flag_benzyl_alcohol_sensitivity
+        and "benzyl" in product.preservative.lower()
+    ):
         errors["product"] = "The patient is sensitive to benzyl alcohol, which this product contains."
+    if external and outcome != AdministrationOutcome.GIVEN:
+        errors["outcome"] = "Only doses actually given elsewhere are entered afterwards."
     if errors:
         raise ValidationFailed(errors)
-    volume = dose_volume_ml(dose_mcg, product.strength_mcg_per_ml)
+    strength = product.strength_mcg_per_ml if product is not None else strength_for(session, plan.formulation)
+    volume = dose_volume_ml(dose_mcg, strength)
     administration = Administration(
         patient_id=plan.patient_id,
         plan_id=plan.id,

@@ -421,7 +421,7 @@ def test_stopping_maintenance_while_the_cause_persists_needs_a_reason(
     plan = plans.verify_plan(
         session, staff.pharmacist2, plan.id, password=PASSWORD, expected_version=plan.version_id
     )
-    for k in range(6):  # the whole induction, given elsewhere before today
+    for k in range(6):  # the whole induction, given at another clinic: product and site unknown
         plans.record_dose(
             session,
             staff.nurse,
@@ -429,10 +429,22 @@ def test_stopping_maintenance_while_the_cause_persists_needs_a_reason(
             given_at=datetime.combine(start + timedelta(days=2 * k), datetime.min.time(), UTC),
             dose_mcg=Decimal(1000),
             route=Route.IM,
-            site=InjectionSite.VENTROGLUTEAL_RIGHT,
-            product_id=product_id,
-            lot_id=lot_id,
+            site=None,
+            product_id=None,
             external=True,
+        )
+    assert inv.list_lots(session, staff.nurse, product_id)[0].quantity == 10  # nothing drawn from stock here
+    with pytest.raises(ValidationFailed, match="Choose the product"):
+        plans.record_dose(
+            session,
+            staff.nurse,
+            plan_id=plan.id,
+            given_at=datetime.now(UTC),
+            dose_mcg=Decimal(1000),
+            route=Route.IM,
+            site=InjectionSite.DELTOID_LEFT,
+            product_id=None,
+            lot_id=lot_id,
         )
     schedule = plans.plan_schedule(session, staff.nurse, plan.id)
     assert schedule.next_dose() is not None and schedule.next_dose().phase_kind == PhaseKind.MAINTENANCE  # type: ignore[union-attr]
