@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from html import escape
 from typing import Any
@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QListWidget,
+    QListWidgetItem,
     QPushButton,
     QRadioButton,
     QSplitter,
@@ -656,6 +658,174 @@ class PlanActionDialog(QDialog):
         self._on_done(row)
 
 
+class ExternalDosesDialog(QDialog):
+    """Doses a patient had at another clinic before this plan, so the schedule starts in the right phase.
+
+    Each date becomes a dose of the plan's dose and route, marked as given elsewhere (nothing is drawn
+    from this clinic's stock). All are saved in one transaction: a refusal of any one saves none, and the
+    service's message stays in the dialog so the date can be corrected.
+    """
+
+    def __init__(
+        self,
+        ctx: AppContext,
+        plan: PlanRow,
+        *,
+        on_done: Callable[[int], None],
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.ctx, self.plan, self._on_done = ctx, plan, on_done
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.setWindowTitle("Doses given elsewhere")
+        self.setMinimumWidth(600)
+        self.errors = FieldErrors()
+        layout = QVBoxLayout(self)
+        what = QLabel(escape(plan_summary_line(plan)))
+        what.setWordWrap(True)
+        layout.addWidget(what)
+        prompt = QLabel(
+            "Enter the doses given at another clinic, one date at a time. The schedule counts them "
+            "first (induction, then maintenance); nothing is drawn from this clinic's stock."
+        )
+        prompt.setWordWrap(True)
+        prompt.setObjectName("muted")
+        layout.addWidget(prompt)
+        self.summary = MessageLabel()
+        layout.addWidget(self.summary)
+
+        grid = QGridLayout()
+        grid.setColumnStretch(1, 1)
+        self.dose = QLabel(plan.dose_text)
+        self.dose.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.route = QLabel(ROUTE_LABELS.get(plan.route, plan.route.value))
+        self.date = QLineEdit()
+        self.date.setPlaceholderText(DATE_PLACEHOLDER)
+        self.date.setMaximumWidth(text_width(self.date, "0000-00-00-00"))
+        self.add_button = QPushButton("Add")
+        self.add_button.setAutoDefault(False)
+        date_row = QHBoxLayout()
+        date_row.addWidget(self.date)
+        date_row.addWidget(self.add_button)
+        date_row.addStretch(1)
+        self.dates = QListWidget()
+        self.dates.setMinimumHeight(self.dates.fontMetrics().height() * 6)
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.setAutoDefault(False)
+        self.remove_button.setEnabled(False)
+        self.note = QLineEdit()
+        self.note.setPlaceholderText("e.g. Cobalin-H at St Mary's")
+
+        def label(text: str, buddy: QWidget | None = None) -> QLabel:
+            widget = QLabel(text)
+            if buddy is not None:
+                widget.setBuddy(buddy)
+            return widget
+
+        right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        grid.addWidget(label("Dose"), 0, 0, right)
+        grid.addWidget(self.dose, 0, 1)
+        grid.addWidget(label("Route"), 1, 0, right)
+        grid.addWidget(self.route, 1, 1)
+        grid.addWidget(label("Date &given", self.date), 2, 0, right)
+        grid.addLayout(date_row, 2, 1)
+        date_error = ErrorLabel()
+        grid.addWidget(date_error, 3, 1)
+        self.errors.add("given_at", self.date, date_error)
+        grid.addWidget(label("Dates to save"), 4, 0, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
+        list_row = QHBoxLayout()
+        list_row.addWidget(self.dates, 1)
+        list_row.addWidget(self.remove_button, 0, Qt.AlignmentFlag.AlignTop)
+        grid.addLayout(list_row, 4, 1)
+        grid.addWidget(label("&Note", self.note), 5, 0, right)
+        grid.addWidget(self.note, 5, 1)
+        layout.addLayout(grid)
+
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.save_button = buttons.addButton("Save doses", QDialogButtonBox.ButtonRole.AcceptRole)
+        buttons.accepted.connect(self.save)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+        self.add_button.clicked.connect(self.add_date)
+        self.date.returnPressed.connect(self.add_date)
+        self.remove_button.clicked.connect(self.remove_date)
+        self.dates.itemSelectionChanged.connect(
+            lambda: self.remove_button.setEnabled(bool(self.dates.selectedItems()))
+        )
+
+    def entered_dates(self) -> list[date]:
+        """The dates in the list, oldest first."""
+        return [self.dates.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.dates.count())]
+
+    def add_date(self) -> bool:
+        """Move the typed date into the list; an unreadable or repeated date is said beside the field."""
+        try:
+            given = parse_iso_date(self.date.text())
+        except ValueError:
+            given = None
+        if given is None:
+            self.errors.show({"given_at": f"Write the date as {DATE_PLACEHOLDER}."})
+            return False
+        if given in self.entered_dates():
+            self.errors.show({"given_at": f"{format_date(given)} is already in the list."})
+            return False
+        self.errors.clear()
+        self.summary.show_text("")
+        item = QListWidgetItem(f"{format_date(given)}  ({WEEKDAYS[given.weekday()]})")
+        item.setData(Qt.ItemDataRole.UserRole, given)
+        position = sum(1 for d in self.entered_dates() if d < given)
+        self.dates.insertItem(position, item)
+        self.date.clear()
+        self.date.setFocus()
+        return True
+
+    def remove_date(self) -> None:
+        for item in self.dates.selectedItems():
+            self.dates.takeItem(self.dates.row(item))
+
+    def save(self) -> None:
+        if self.date.text().strip() and not self.add_date():
+            return  # a date typed but not yet added counts, once it reads as a date
+        dates = self.entered_dates()
+        if not dates:
+            self.errors.show({"given_at": "Add the date of at least one dose given elsewhere."})
+            return
+        current: date | None = None
+        try:
+            with self.ctx.db.sessions.begin() as s:
+                for current in dates:
+                    plan_service.record_dose(
+                        s,
+                        self.ctx.actor,
+                        plan_id=self.plan.id,
+                        given_at=datetime.combine(current, time(12, 0), tzinfo=UTC),
+                        dose_mcg=self.plan.dose_mcg,
+                        route=self.plan.route,
+                        site=None,
+                        product_id=None,
+                        external=True,
+                        note=self.note.text(),
+                    )
+        except ValidationFailed as exc:
+            when = f"{format_date(current)}: " if current is not None else ""
+            errors = {name: when + message for name, message in exc.errors.items()}
+            unclaimed = self.errors.show(errors)
+            self.summary.show_text("\n".join(["Nothing was saved.", *unclaimed.values()]))
+            return
+        except ServiceError as exc:  # PlanNotVerified, PermissionDenied, NotFound
+            self.errors.clear()
+            self.summary.show_text(f"Nothing was saved. {exc}")
+            return
+        self.accept()
+        self.ctx.bus.notify(PLANS)
+        self._on_done(len(dates))
+
+    def field_error(self, name: str) -> str:
+        """The message shown beside a field ('' when none); for tests and accessibility checks."""
+        return self.errors.message(name)
+
+
 # --- the plan editor -----------------------------------------------------------------------------------
 
 
@@ -1243,11 +1413,18 @@ class PatientPlansDialog(QDialog):
         self.edit_button = QPushButton("Edit…")
         self.verify_button = QPushButton("Verify…")
         self.end_phase_button = QPushButton("End phase (review)…")
+        self.external_button = QPushButton("Doses given elsewhere…")
         self.stop_button = QPushButton("Stop/Complete…")
         close = QPushButton("Close")
         close.clicked.connect(self.reject)
         buttons = QHBoxLayout()
-        for b in (self.new_button, self.edit_button, self.verify_button, self.end_phase_button):
+        for b in (
+            self.new_button,
+            self.edit_button,
+            self.verify_button,
+            self.end_phase_button,
+            self.external_button,
+        ):
             buttons.addWidget(b)
         buttons.addStretch(1)
         buttons.addWidget(self.stop_button)
@@ -1268,6 +1445,9 @@ class PatientPlansDialog(QDialog):
             for b in self._prescribe_buttons:
                 b.setToolTip(f"A {ctx.actor.role.value} may not prescribe plans; a pharmacist can.")
         self._can_prescribe = can_prescribe
+        self._can_record = role_can(ctx.actor.role, Permission.RECORD_ADMINISTRATIONS)
+        if not self._can_record:
+            self.external_button.setToolTip(f"A {ctx.actor.role.value} may not record doses; a nurse can.")
 
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._selection_changed())
         self.new_button.clicked.connect(self.new_plan)
@@ -1275,6 +1455,7 @@ class PatientPlansDialog(QDialog):
         self.verify_button.clicked.connect(self.verify_plan)
         self.end_phase_button.clicked.connect(lambda: self._plan_action(end_phase=True))
         self.stop_button.clicked.connect(lambda: self._plan_action(end_phase=False))
+        self.external_button.clicked.connect(self.doses_elsewhere)
         ctx.bus.changed.connect(self._data_changed)
         self.reload()
 
@@ -1319,6 +1500,7 @@ class PatientPlansDialog(QDialog):
         self.edit_button.setEnabled(self._can_prescribe and not ended)
         self.verify_button.setEnabled(plan is not None and plan.status == PlanStatus.DRAFT)
         self.end_phase_button.setEnabled(self._can_prescribe and live)
+        self.external_button.setEnabled(self._can_record and live)
         self.stop_button.setEnabled(self._can_prescribe and not ended)
         if plan is None:
             self.details.setHtml("")
@@ -1430,6 +1612,18 @@ class PatientPlansDialog(QDialog):
 
     def end_phase(self) -> PlanActionDialog | None:
         return self._plan_action(end_phase=True)
+
+    def doses_elsewhere(self) -> ExternalDosesDialog | None:
+        plan = self.selected_plan()
+        if plan is None:
+            return None
+
+        def done(count: int) -> None:
+            self._done(f"{count} dose{'s' if count != 1 else ''} given elsewhere recorded.")
+
+        dialog = ExternalDosesDialog(self.ctx, plan, on_done=done, parent=self)
+        dialog.open()
+        return dialog
 
     def stop_plan(self) -> PlanActionDialog | None:
         return self._plan_action(end_phase=False)

@@ -13,8 +13,10 @@ from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import QCheckBox, QWidget
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
+from sqlalchemy import func, select
 
 from b12desk.data.db import Database
+from b12desk.data.models import Administration
 from b12desk.domain.enums import Cause, Container, Formulation, InjectionSite, PlanStatus, Route
 from b12desk.domain.schedule import DoseStatus
 from b12desk.services import inventory as inv
@@ -644,6 +646,136 @@ def test_new_plan_from_the_patients_plans_selects_it(
     assert dialog.model.rowCount() == 1
     assert dialog.selected_plan_id() == _plans(db, staff, pid)[0].id
     assert dialog.verify_button.isEnabled()
+
+
+def _doses_in_db(db: Database, plan_id: int) -> int:
+    with db.sessions.begin() as s:
+        return s.scalar(select(func.count()).where(Administration.plan_id == plan_id)) or 0
+
+
+def test_a_nurse_enters_doses_given_elsewhere_and_the_schedule_moves_to_maintenance(
+    qtbot: QtBot,
+    db: Database,
+    staff: Staffing,
+    add_patient: AddPatient,
+    make_ctx: MakeContext,
+    host: QWidget,
+    templates: Templates,
+) -> None:
+    pid = add_patient("H1", "Okafor", "Grace")
+    start = date.today() - timedelta(days=30)
+    plan = _verify(
+        db,
+        staff.pharmacist2,
+        _create(db, staff.pharmacist, pid, templates["uk_hoc_no_neuro"], start_date=start),
+    )
+    dialog = PatientPlansDialog(make_ctx(staff.nurse), pid, parent=host)
+    dialog.show()
+    assert dialog.external_button.isEnabled()
+    assert dialog.schedule_model.records()[0].phase == "Induction 1 of 6"
+    external = dialog.doses_elsewhere()
+    assert external is not None
+    assert external.dose.text() == "1,000 mcg (1 mL of 1,000 mcg/mL)"
+    assert external.route.text().startswith("IM")
+
+    qtbot.keyClicks(external.date, "12/03/2026")
+    _click(qtbot, external.add_button)
+    assert "YYYY-MM-DD" in external.field_error("given_at") and external.entered_dates() == []
+    days = [start + timedelta(days=n) for n in (11, 0, 2, 4, 7, 9)]  # typed out of order
+    for day in days:
+        external.date.clear()
+        qtbot.keyClicks(external.date, day.isoformat())
+        _click(qtbot, external.add_button)
+    assert external.entered_dates() == sorted(days)
+    assert external.field_error("given_at") == ""
+    qtbot.keyClicks(external.note, "Cobalin-H at St Mary's")
+    with qtbot.waitSignal(dialog.ctx.bus.changed) as changed:
+        _click(qtbot, external.save_button)
+    assert changed.args == ["plans"]
+    assert not external.isVisible()
+
+    with db.sessions.begin() as s:
+        given = list(s.scalars(select(Administration).where(Administration.plan_id == plan.id)))
+    assert sorted(a.given_at.date() for a in given) == sorted(days)
+    assert all(a.external and a.product_id is None and a.note == "Cobalin-H at St Mary's" for a in given)
+    assert _plans(db, staff, pid)[0].status == PlanStatus.ACTIVE
+    doses = [e for e in dialog.schedule_model.records() if e.kind.value == "dose"]
+    assert doses[0].phase.startswith("Maintenance")
+    assert "Doses given so far: 6." in dialog.schedule_note.text()
+    assert "6 doses given elsewhere recorded." in dialog.notice.text()
+
+
+def test_a_future_dose_given_elsewhere_shows_the_services_message_and_saves_none(
+    qtbot: QtBot,
+    db: Database,
+    staff: Staffing,
+    add_patient: AddPatient,
+    make_ctx: MakeContext,
+    host: QWidget,
+    templates: Templates,
+) -> None:
+    pid = add_patient("H1", "Okafor", "Grace")
+    start = date.today() - timedelta(days=30)
+    plan = _verify(
+        db,
+        staff.pharmacist2,
+        _create(db, staff.pharmacist, pid, templates["uk_hoc_no_neuro"], start_date=start),
+    )
+    dialog = PatientPlansDialog(make_ctx(staff.nurse), pid, parent=host)
+    dialog.show()
+    external = dialog.doses_elsewhere()
+    assert external is not None
+    future = date.today() + timedelta(days=3)
+    for day in (start, start + timedelta(days=2), future):
+        qtbot.keyClicks(external.date, day.isoformat())
+        _click(qtbot, external.add_button)
+    _click(qtbot, external.save_button)
+    assert external.isVisible()
+    assert external.field_error("given_at") == (
+        f"{future.isoformat()}: A dose cannot be recorded in the future."
+    )
+    assert "Nothing was saved." in external.summary.text() and external.summary.isVisible()
+    assert _doses_in_db(db, plan.id) == 0  # the two good dates went back with the bad one
+    assert _plans(db, staff, pid)[0].status == PlanStatus.VERIFIED
+
+
+def test_doses_given_elsewhere_is_off_for_a_draft_plan_and_the_service_refuses_one(
+    qtbot: QtBot,
+    db: Database,
+    staff: Staffing,
+    add_patient: AddPatient,
+    make_ctx: MakeContext,
+    host: QWidget,
+    templates: Templates,
+) -> None:
+    pid = add_patient("H1", "Okafor", "Grace")
+    draft = _create(db, staff.pharmacist, pid, templates["uk_hoc_no_neuro"])
+    dialog = PatientPlansDialog(make_ctx(staff.nurse), pid, parent=host)
+    dialog.show()
+    assert dialog.selected_plan_id() == draft.id
+    assert not dialog.external_button.isEnabled()
+    external = dialog.doses_elsewhere()  # reached anyway: the service has the last word
+    assert external is not None
+    qtbot.keyClicks(external.date, (date.today() - timedelta(days=1)).isoformat())
+    _click(qtbot, external.save_button)
+    assert external.isVisible() and "until a pharmacist verifies it" in external.summary.text()
+    assert _doses_in_db(db, draft.id) == 0
+
+
+def test_a_pharmacist_sees_doses_given_elsewhere_off_with_the_reason(
+    db: Database,
+    staff: Staffing,
+    add_patient: AddPatient,
+    make_ctx: MakeContext,
+    host: QWidget,
+    templates: Templates,
+) -> None:
+    pid = add_patient("H1", "Okafor", "Grace")
+    _verify(db, staff.pharmacist2, _create(db, staff.pharmacist, pid, templates["uk_hoc_no_neuro"]))
+    dialog = PatientPlansDialog(make_ctx(staff.pharmacist), pid, parent=host)
+    dialog.show()
+    assert not dialog.external_button.isEnabled()
+    assert "may not record doses" in dialog.external_button.toolTip()
 
 
 # --- templates -----------------------------------------------------------------------------------------
