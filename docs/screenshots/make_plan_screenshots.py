@@ -236,6 +236,20 @@ def main() -> int:
     save(plans_dialog, "patient_plans_history")
     plans_dialog.close()
 
+    nurse_plans = PatientPlansDialog(ctx("nurse"), ids["okafor"], parent=host)
+    nurse_plans.show()
+    elsewhere = nurse_plans.doses_elsewhere()
+    assert elsewhere is not None
+    first = nurse_plans.selected_plan().start_date - timedelta(days=14)  # type: ignore[union-attr]
+    for day in (first, first + timedelta(days=2), first + timedelta(days=4)):
+        elsewhere.date.setText(day.isoformat())
+        elsewhere.add_date()
+    elsewhere.note.setText("Cobalin-H at St Mary's")
+    elsewhere.save_button.setFocus()
+    save(elsewhere, "doses_given_elsewhere")
+    elsewhere.close()
+    nurse_plans.close()
+
     templates = TemplatesDialog(ctx("pharmacist"), parent=host)
     templates.show()
     templates.select_code("uk_hoc_no_neuro")
