@@ -609,6 +609,35 @@ def test_stop_and_end_phase_from_the_patients_plans(
     assert plan.id == dialog.selected_plan_id()
 
 
+def test_end_phase_takes_a_past_review_date_typed_in_the_dialog(
+    qtbot: QtBot,
+    db: Database,
+    staff: Staffing,
+    add_patient: AddPatient,
+    make_ctx: MakeContext,
+    host: QWidget,
+    templates: Templates,
+) -> None:
+    pid = add_patient("H1", "Okafor", "Grace", neuro_involvement=True, neuro_symptoms="numb feet")
+    start = date.today() - timedelta(days=60)
+    _verify(
+        db, staff.pharmacist2, _create(db, staff.pharmacist, pid, templates["uk_hoc_neuro"], start_date=start)
+    )
+    dialog = PatientPlansDialog(make_ctx(staff.pharmacist), pid, parent=host)
+    dialog.show()
+    review = dialog.end_phase()
+    assert review is not None and review.on_date.text() == date.today().isoformat()
+    reviewed = date.today() - timedelta(days=20)
+    review.on_date.clear()
+    qtbot.keyClicks(review.on_date, reviewed.isoformat())
+    qtbot.keyClicks(review.reason, "induction completed elsewhere")
+    _click(qtbot, review.ok_button)
+    assert not review.isVisible()
+    [after] = _plans(db, staff, pid)
+    assert after.phases[0].ended_on == reviewed
+    assert after.phases[0].end_reason == "induction completed elsewhere"
+
+
 def test_a_nurse_reads_plans_but_the_prescribing_buttons_are_off(
     db: Database,
     staff: Staffing,
