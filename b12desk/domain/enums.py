@@ -99,7 +99,9 @@ class MovementKind(StrEnum):
     DOSE_DRAWN = "dose_drawn"
     WASTED = "wasted"
     ADJUSTED = "adjusted"
-    RETURNED = "returned"
+    RETURNED = "returned"  # to the supplier
+    # A dose entered in error: its volume or container back to stock, or a note saying why not.
+    DOSE_RETURNED = "dose_returned"
 
 
 class PlanStatus(StrEnum):
@@ -132,6 +134,25 @@ class AdministrationOutcome(StrEnum):
     GIVEN = "given"
     REFUSED = "refused"
     NOT_GIVEN = "not_given"
+
+
+class Preservative(StrEnum):
+    """Preservatives a product may contain, as structured data: a sensitivity is checked against these."""
+
+    BENZYL_ALCOHOL = "benzyl_alcohol"
+    METHYLPARABEN = "methylparaben"
+    PROPYLPARABEN = "propylparaben"
+    CHLOROBUTANOL = "chlorobutanol"
+    PHENOL = "phenol"
+
+
+PRESERVATIVE_LABELS: dict[Preservative, str] = {
+    Preservative.BENZYL_ALCOHOL: "Benzyl alcohol",
+    Preservative.METHYLPARABEN: "Methylparaben",
+    Preservative.PROPYLPARABEN: "Propylparaben",
+    Preservative.CHLOROBUTANOL: "Chlorobutanol",
+    Preservative.PHENOL: "Phenol",
+}
 
 
 class RecordStatus(StrEnum):

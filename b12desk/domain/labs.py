@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
-from b12desk.domain.units import format_number
+from b12desk.domain.units import QuantityError, format_number, parse_number
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +44,9 @@ def parse_lab_value(test: LabTestDef, text: str, unit: str) -> LabValue:
     if unit not in test.units:
         raise LabValueError(f"{test.name}: unit must be one of {', '.join(test.units)}, not '{unit}'.")
     try:
-        number = Decimal(text.replace(",", ""))
-    except InvalidOperation:
-        raise LabValueError(f"{test.name}: '{text}' is not a number.") from None
-    if not number.is_finite():
-        raise LabValueError(f"{test.name}: '{text}' is not a number.")
+        number = parse_number(text, what=f"{test.name}:")
+    except QuantityError as exc:
+        raise LabValueError(str(exc)) from None
     factor = test.units[unit]
     canonical = (number * factor).normalize() if factor is not None else None
     if test.plausible is not None and canonical is not None:

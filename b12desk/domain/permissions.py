@@ -23,6 +23,7 @@ class Permission(StrEnum):
     EXPORT_REPORTS = "export_reports"
     READ_AUDIT = "read_audit"
     GENERATE_DEMO_DATA = "generate_demo_data"
+    CONFIGURE_CLINIC = "configure_clinic"  # time zone, injection sites, dose-safety limits
 
 
 _CLINICAL_READ = {Permission.READ_PATIENTS}
@@ -48,6 +49,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.PRESCRIBE_PLANS,
             Permission.VERIFY_PLANS,
             Permission.READ_AUDIT,
+            Permission.CONFIGURE_CLINIC,
         }
     ),
     Role.MANAGER: frozenset(

@@ -51,6 +51,7 @@ class PhaseDef:
     dose_max_mcg: Decimal | None = None
     label: str = ""
     tasks: tuple[TaskDef, ...] = ()
+    min_interval_days: int | None = None  # the template's own; else see min_interval
 
     @property
     def min_gap_days(self) -> int:
@@ -59,6 +60,20 @@ class PhaseDef:
             return self.interval_days
         assert self.times_per_week is not None
         return 7 // self.times_per_week
+
+    @property
+    def min_interval(self) -> int:
+        """Fewer days than this since the last dose draws a warning when a dose is recorded.
+
+        The template may say; otherwise an induction dose may not come sooner than its spacing (three
+        times a week: 2 days; alternate days: 2; daily: 1), and a maintenance dose not sooner than its
+        interval less its due window (every 90 days with a 14-day window: 76 days).
+        """
+        if self.min_interval_days is not None:
+            return self.min_interval_days
+        if self.kind == PhaseKind.INDUCTION:
+            return self.min_gap_days
+        return max(1, self.min_gap_days - self.window_days)
 
     def describe(self) -> str:
         from b12desk.domain.units import format_mcg
@@ -186,6 +201,9 @@ def parse_template(raw: Mapping[str, Any], *, lab_codes: Collection[str] | None 
             if interval is None or not 1 <= low <= int(interval) <= high:
                 raise TemplateError(f"{pw}: interval_days must lie within interval_days_range.")
             interval_range = (low, high)
+        min_interval = p.get("min_interval_days")
+        if min_interval is not None and not 1 <= int(min_interval) <= 366:
+            raise TemplateError(f"{pw}: min_interval_days must be 1 to 366.")
         phase_route = p.get("route")
         if phase_route is not None and Route(phase_route) not in routes:
             raise TemplateError(f"{pw}: route '{phase_route}' is not among the template's routes.")
@@ -201,6 +219,7 @@ def parse_template(raw: Mapping[str, Any], *, lab_codes: Collection[str] | None 
                 dose_min_mcg=lo,
                 dose_max_mcg=hi,
                 label=str(p.get("label", "")),
+                min_interval_days=None if min_interval is None else int(min_interval),
                 tasks=tuple(
                     _task(t, f"{pw}, task {k}", lab_codes) for k, t in enumerate(p.get("tasks", []), start=1)
                 ),
