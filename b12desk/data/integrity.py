@@ -42,5 +42,19 @@ def check_database(db: Database) -> list[str]:
             select(Vial.id, Vial.remaining_ml).where(Vial.remaining_ml < 0)
         ):
             faults.append(f"vial {vial_id} has negative remaining volume {remaining} mL")
+        # An opened vial's volume is its ledger: + its volume when opened, - each dose, waste and discard,
+        # + a dose returned after an entry in error. A volume changed outside the app shows up here.
+        vial_ledger = (
+            select(StockMovement.vial_id, func.sum(StockMovement.volume_ml).label("total"))
+            .where(StockMovement.vial_id.is_not(None))
+            .group_by(StockMovement.vial_id)
+            .subquery()
+        )
+        for vial_id, remaining, total in conn.execute(
+            select(Vial.id, Vial.remaining_ml, func.coalesce(vial_ledger.c.total, 0))
+            .outerjoin(vial_ledger, vial_ledger.c.vial_id == Vial.id)
+            .where(Vial.remaining_ml != func.coalesce(vial_ledger.c.total, 0))
+        ):
+            faults.append(f"vial {vial_id} holds {remaining} mL but its ledger sums to {total} mL")
         conn.rollback()
     return faults

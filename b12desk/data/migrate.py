@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from b12desk.clock import system_clock
 from b12desk.data.db import Database, sqlite_path
 
 if TYPE_CHECKING:
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 # The newest migration's revision. Knowing it lets start-up skip importing Alembic (~0.25 s) when the
 # database is already current; tests/data/test_migrations.py fails if it drifts from the scripts.
-SCHEMA_HEAD = "0001"
+SCHEMA_HEAD = "0002"
 
 
 class BackupFailed(RuntimeError):
@@ -77,7 +77,7 @@ class UpgradeResult:
 def backup_sqlite(source: Path, backup_dir: Path, label: str) -> Path:
     """Copy with SQLite's online backup API (safe while the app holds the file) and check the copy."""
     backup_dir.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    stamp = system_clock().now().strftime("%Y%m%d-%H%M%S")
     target = backup_dir / f"{source.stem}-{stamp}-{label}.sqlite3"
     src = sqlite3.connect(source)
     dst = sqlite3.connect(target)

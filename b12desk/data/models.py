@@ -152,7 +152,9 @@ class Product(Base):
     strength_mcg_per_ml: Mapped[Decimal] = mapped_column(Numeric(12, 3))
     container: Mapped[Container] = mapped_column(str_enum(Container, "container"))
     volume_ml: Mapped[Decimal] = mapped_column(Numeric(8, 3))
-    preservative: Mapped[str] = mapped_column(String(200), default="")
+    preservative: Mapped[str] = mapped_column(String(200), default="")  # as the label words it
+    # Structured: comma-separated Preservative codes; "" preservative-free; NULL not yet confirmed.
+    preservatives: Mapped[str | None] = mapped_column(String(200))
     gtin: Mapped[str | None] = mapped_column(String(14), unique=True)
     ndc: Mapped[str | None] = mapped_column(String(20))
     storage_note: Mapped[str] = mapped_column(Text, default="")
@@ -206,7 +208,10 @@ class Vial(Base):
     version_id: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version_id}
-    __table_args__ = (CheckConstraint("remaining_ml >= 0", name="remaining_not_negative"),)
+    __table_args__ = (
+        CheckConstraint("remaining_ml >= 0", name="remaining_not_negative"),
+        Index("ix_vials_lot_status", "lot_id", "status"),
+    )
 
 
 class StockMovement(Base):
@@ -254,8 +259,12 @@ class TreatmentPlan(Base):
     template_id: Mapped[int] = mapped_column(ForeignKey("regimen_templates.id"))
     formulation: Mapped[Formulation] = mapped_column(str_enum(Formulation, "formulation"))
     dose_mcg: Mapped[Decimal] = mapped_column(Numeric(12, 3))
+    # The product strength prescribed, and verified with the rest: a dose from another strength is refused.
+    strength_mcg_per_ml: Mapped[Decimal] = mapped_column(Numeric(12, 3))
     route: Mapped[Route] = mapped_column(str_enum(Route, "route"))
     start_date: Mapped[date] = mapped_column(Date)
+    # Treatment began at another clinic: doses dated before start_date may be entered (the queue says so).
+    continues_elsewhere: Mapped[bool] = mapped_column(Boolean, default=False)
     prescriber: Mapped[str] = mapped_column(String(200))
     indication: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[PlanStatus] = mapped_column(str_enum(PlanStatus, "plan_status"), default=PlanStatus.DRAFT)
@@ -264,6 +273,8 @@ class TreatmentPlan(Base):
     verified_at: Mapped[datetime | None]
     verification_meaning: Mapped[str] = mapped_column(Text, default="")
     verified_snapshot: Mapped[str] = mapped_column(Text, default="")  # what was verified, to diff later
+    # Why a verified plan came back to the queue without an edit of its own (e.g. a new contraindication).
+    review_reason: Mapped[str] = mapped_column(Text, default="")
     end_reason: Mapped[str] = mapped_column(Text, default="")
     conditions: Mapped[str] = mapped_column(String(200), default="")  # e.g. "severe_anaemia"
     override_reason: Mapped[str] = mapped_column(Text, default="")
@@ -275,6 +286,7 @@ class TreatmentPlan(Base):
     __table_args__ = (
         Index("ix_treatment_plans_patient_status", "patient_id", "status"),
         CheckConstraint("dose_mcg > 0", name="dose_positive"),
+        CheckConstraint("strength_mcg_per_ml > 0", name="strength_positive"),
     )
 
 
@@ -320,6 +332,7 @@ class ScheduledEvent(Base):
         # Covers "next due dose per patient" as one index seek per patient (the roster, the calendar).
         Index("ix_scheduled_events_patient_status_kind_due", "patient_id", "status", "kind", "due_on"),
         Index("ix_scheduled_events_status_due", "status", "due_on"),
+        Index("ix_scheduled_events_plan_status", "plan_id", "status"),
     )
 
 
@@ -348,10 +361,28 @@ class Administration(Base):
         str_enum(RecordStatus, "record_status"), default=RecordStatus.CURRENT
     )
     amends_id: Mapped[int | None] = mapped_column(ForeignKey("administrations.id"))
-    amendment_reason: Mapped[str] = mapped_column(Text, default="")
+    amendment_reason: Mapped[str] = mapped_column(Text, default="")  # why this record was corrected
+    corrected_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    corrected_at: Mapped[datetime | None]
     external: Mapped[bool] = mapped_column(Boolean, default=False)  # given elsewhere, entered afterwards
 
-    __table_args__ = (Index("ix_administrations_patient_given", "patient_id", "given_at"),)
+    __table_args__ = (
+        Index("ix_administrations_patient_given", "patient_id", "given_at"),
+        Index("ix_administrations_plan_given", "plan_id", "given_at"),
+    )
+
+
+class DoseAcknowledgement(Base):
+    """A warning the nurse acknowledged, with a reason and a password signature, when recording a dose."""
+
+    __tablename__ = "dose_acknowledgements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    administration_id: Mapped[int] = mapped_column(ForeignKey("administrations.id"), index=True)
+    code: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
 
 
 class ClinicSetting(Base):

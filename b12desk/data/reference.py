@@ -10,7 +10,7 @@ from functools import cache
 from importlib import resources
 from typing import Any, TypeVar
 
-from b12desk.domain.enums import Container, Formulation
+from b12desk.domain.enums import Container, Formulation, Preservative
 from b12desk.domain.gs1 import valid_gtin
 from b12desk.domain.labs import LabTestDef
 
@@ -61,6 +61,7 @@ class FormularyProduct:
     container: Container
     volume_ml: Decimal
     preservative: str
+    preservatives: frozenset[Preservative] | None  # None: the label has not been read for them
     gtin: str | None
     ndc: str | None
     storage_note: str
@@ -81,6 +82,7 @@ class FormularyProduct:
             "container": self.container,
             "volume_ml": self.volume_ml,
             "preservative": self.preservative,
+            "preservatives": self.preservatives,
             "gtin": self.gtin,
             "ndc": self.ndc,
             "storage_note": self.storage_note,
@@ -123,6 +125,14 @@ def _positive_decimal(value: Any, where: str) -> Decimal:
     return number.quantize(Decimal(1)) if number == number.to_integral_value() else number
 
 
+def _preservatives(value: Any, where: str) -> frozenset[Preservative] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise ReferenceDataError(f"{where}: preservatives must be a list of codes, [] for none, or null.")
+    return frozenset(_enum(Preservative, v, f"{where} preservatives") for v in value)
+
+
 @cache
 def formulary() -> tuple[FormularyProduct, ...]:
     """The seed formulary from resources/formulary.json, checked (GTIN check digits, units, beyond-use)."""
@@ -156,6 +166,7 @@ def formulary() -> tuple[FormularyProduct, ...]:
                 container=container,
                 volume_ml=_positive_decimal(p["volume_ml"], f"{where} volume_ml"),
                 preservative=str(p.get("preservative", "")),
+                preservatives=_preservatives(p.get("preservatives"), where),
                 gtin=gtin,
                 ndc=p.get("ndc"),
                 storage_note=str(p.get("storage_note", "")),
