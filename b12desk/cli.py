@@ -147,6 +147,51 @@ def build_parser() -> argparse.ArgumentParser:
     _common(form_sub.add_parser("seed", help="load the shipped seed formulary into an empty catalogue"))
     _common(form_sub.add_parser("alerts", help="expiring lots, vials past discard-by, products to reorder"))
 
+    p_dose = add("dose", "check, record, list or correct doses (the same checks as the give-dose screen)")
+    dose_sub = p_dose.add_subparsers(dest="dose_command", metavar="ACTION", required=True)
+    for name, text in (
+        ("check", "show what the checks find for a dose, saving nothing; exit 1 on a hard stop"),
+        ("record", "record a dose when nothing blocks it; warnings need --acknowledge CODE --reason TEXT"),
+    ):
+        p = dose_sub.add_parser(name, help=text, description=text)
+        _common(p)
+        p.add_argument("--patient", required=True, metavar="MRN")
+        p.add_argument("--dose", required=True, help='the dose as given, e.g. "1,000 mcg" or "1 mg"')
+        p.add_argument("--product", metavar="ID|GTIN", help="the product (id from formulary list, or GTIN)")
+        p.add_argument("--lot", metavar="LOT", help="the lot number printed on the pack")
+        p.add_argument("--vial", type=int, metavar="ID", help="the open multi-dose vial drawn from")
+        p.add_argument("--site", help="injection site, e.g. ventrogluteal_left")
+        p.add_argument("--at", metavar="WHEN", help='when it was given, "YYYY-MM-DD HH:MM" clinic time')
+        p.add_argument("--route", choices=[r for r in ("im", "deep_sc", "sc")], help="default: the plan's")
+        p.add_argument(
+            "--outcome", choices=("given", "refused", "not_given"), default="given", help="default given"
+        )
+        p.add_argument("--note", default="", help="a note; required when the dose was not given")
+        p.add_argument(
+            "--acknowledge", action="append", default=[], metavar="CODE", help="accept a warning by its code"
+        )
+        p.add_argument(
+            "--reason", action="append", default=[], help="why (one for each --acknowledge, or one for all)"
+        )
+        p.add_argument("--json", action="store_true")
+    p_dlist = dose_sub.add_parser("list", help="a patient's dose records, newest first, with their ids")
+    _common(p_dlist)
+    p_dlist.add_argument("--patient", required=True, metavar="MRN")
+    p_dlist.add_argument("--json", action="store_true")
+    p_fix = dose_sub.add_parser(
+        "correct",
+        help="mark a dose record entered in error, or correct its site, time or note",
+        description="The original record stays readable and marked; the correction needs a reason.",
+    )
+    _common(p_fix)
+    p_fix.add_argument("id", type=int, help="the dose record's id (see dose list)")
+    p_fix.add_argument("--entered-in-error", action="store_true", help="the record should not exist")
+    p_fix.add_argument("--site", help="the site actually used")
+    p_fix.add_argument("--at", metavar="WHEN", help='the time actually given, "YYYY-MM-DD HH:MM"')
+    p_fix.add_argument("--note", help="the note as it should read")
+    p_fix.add_argument("--reason", required=True, help="why the record is corrected")
+    p_fix.add_argument("--json", action="store_true")
+
     p_demo = add("demo-data", "fill an empty database with deterministic synthetic clinic data")
     p_demo.add_argument("--patients", type=int, default=2000)
     p_demo.add_argument("--years", type=int, default=2)
@@ -458,12 +503,13 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 def cmd_schedule(args: argparse.Namespace) -> int:
     from b12desk.domain.units import format_dose
-    from b12desk.services import plans
+    from b12desk.services import clinic, plans
 
     db = _open(args).db
     with db.sessions.begin() as s:
         templates = plans.reference_templates(s, include_inactive=True)
-        days = plans.open_days(s)
+        days = clinic.open_days(s)
+        today = clinic.clinic_clock(s).today()
         strengths = {f: plans.strength_for(s, f) for f in {t.formulation for t in templates}}
     if args.list or not args.template:
         if args.json:
@@ -495,7 +541,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     template = match[0]
     if not template.definition.phases:
         raise CliError(f"The template '{template.code}' has no phases yet: a pharmacist edits it first.")
-    start = args.start or date.today()
+    start = args.start or today
     conditions = frozenset({"severe_anaemia"}) if args.severe_anaemia else frozenset()
     from decimal import Decimal
 
@@ -575,7 +621,7 @@ _DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 def cmd_scan(args: argparse.Namespace) -> int:
     from b12desk.domain.gs1 import Gs1Error, parse_gs1
-    from b12desk.services import inventory
+    from b12desk.services import clinic, inventory
 
     try:
         parse_gs1(args.code)
@@ -585,7 +631,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     actor = _sign_in(args, db)
     with db.sessions.begin() as s:
         result = inventory.lookup_scan(s, actor, args.code)
-    info = inventory.scan_as_dict(result)
+        today = clinic.clinic_clock(s).today()
+    info = inventory.scan_as_dict(result, today=today)
     if args.json:
         print(json.dumps(info, indent=1))
         return 0
@@ -647,6 +694,215 @@ def cmd_formulary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _site(text: str | None) -> Any:
+    from b12desk.domain.enums import InjectionSite
+
+    if text is None:
+        return None
+    key = text.strip().lower().replace("-", "_").replace(" ", "_")
+    words = key.split("_")
+    if words and words[0] in ("left", "right"):  # "left ventrogluteal"
+        key = "_".join([*words[1:], words[0]])
+    try:
+        return InjectionSite(key)
+    except ValueError:
+        names = ", ".join(s.value for s in InjectionSite)
+        raise CliError(f"'{text}' is not an injection site; use one of {names}.") from None
+
+
+def _when(text: str | None, clock: Any) -> Any:
+    """ "YYYY-MM-DD HH:MM" in clinic time (or ISO 8601 with an offset); None for now."""
+    from datetime import datetime
+
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip().replace(" ", "T", 1))
+    except ValueError:
+        raise CliError(f"'{text}' is not a time; write it as YYYY-MM-DD HH:MM (clinic time).") from None
+    return moment.replace(tzinfo=clock.zone) if moment.tzinfo is None else moment
+
+
+def _acknowledgements(codes: list[str], reasons: list[str]) -> dict[str, str]:
+    if not codes:
+        return {}
+    if len(reasons) == 1:
+        reasons = reasons * len(codes)
+    if len(reasons) != len(codes):
+        raise CliError("Give one --reason for each --acknowledge (or one reason for all of them).")
+    return dict(zip(codes, reasons, strict=True))
+
+
+def _finding_json(f: Any) -> dict[str, str]:
+    return {"code": f.code, "kind": f.severity.value, "field": f.field, "message": f.message}
+
+
+def cmd_dose(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from b12desk.data.models import Lot, Product
+    from b12desk.domain.enums import AdministrationOutcome, Route
+    from b12desk.domain.units import QuantityError, format_mcg, format_ml, parse_dose_mcg
+    from b12desk.services import administrations, clinic, patients
+
+    db = _open(args).db
+    actor = _sign_in(args, db)
+    with db.sessions.begin() as s:
+        clock = clinic.clinic_clock(s)
+        if args.dose_command == "correct":
+            return _dose_correct(args, s, actor, clock)
+        found = patients.find_patient_by_mrn(s, actor, args.patient)
+        if found is None:
+            raise CliError(f"No patient with MRN {args.patient.upper()}.")
+        if args.dose_command == "list":
+            rows = administrations.patient_administrations(s, actor, found.id)
+            if args.json:
+                print(json.dumps([_jsonable(asdict(r)) for r in rows], indent=1, default=str))
+                return 0
+            _print_table(
+                ("id", "given", "dose", "volume", "site", "outcome", "status", "by"),
+                [
+                    (
+                        r.id,
+                        clock.local(r.given_at).strftime("%Y-%m-%d %H:%M"),
+                        format_mcg(r.dose_mcg),
+                        format_ml(r.volume_ml),
+                        r.site.value if r.site else "",
+                        r.outcome.value + (" elsewhere" if r.external else ""),
+                        r.status.value.replace("_", " "),
+                        r.given_by,
+                    )
+                    for r in rows
+                ],
+            )
+            return 0
+        try:
+            dose = parse_dose_mcg(args.dose)
+        except QuantityError as exc:
+            raise CliError(str(exc)) from None
+        product_id = None
+        if args.product:
+            text = args.product.strip()
+            if text.isdigit():
+                by = Product.gtin == text.zfill(14) if len(text) > 9 else Product.id == int(text)
+                product_id = s.scalar(select(Product.id).where(by))
+            if product_id is None:
+                raise CliError(f"No product '{text}': give its id or GTIN (see b12desk formulary list).")
+        lot_id = None
+        if args.lot:
+            if product_id is None:
+                raise CliError("Name the --product whose lot this is.")
+            lot_id = s.scalar(select(Lot.id).where(Lot.product_id == product_id, Lot.lot_number == args.lot))
+            if lot_id is None:
+                raise CliError(f"Lot {args.lot} of product {product_id} has not been received.")
+        request = administrations.DoseRequest(
+            patient_id=found.id,
+            dose_mcg=dose,
+            site=_site(args.site),
+            product_id=product_id,
+            lot_id=lot_id,
+            vial_id=args.vial,
+            given_at=_when(args.at, clock),
+            route=Route(args.route) if args.route else None,
+            outcome=AdministrationOutcome(args.outcome),
+            note=args.note,
+        )
+        acknowledged = _acknowledgements(args.acknowledge, args.reason)
+        if args.dose_command == "check":
+            check = administrations.check_dose(s, actor, request)
+            _print_check(args, check, clock)
+            return 1 if check.hard_stops else 0
+        try:
+            row = administrations.record_dose(
+                s,
+                actor,
+                request,
+                acknowledged=acknowledged,
+                password=os.environ.get(PASSWORD_ENV) if acknowledged else None,
+            )
+        except administrations.DoseRefused as exc:
+            check = administrations.check_dose(s, actor, request)
+            _print_check(args, check, clock, refused=True)
+            if not check.hard_stops and exc.unacknowledged:
+                codes = " ".join(f"--acknowledge {f.code}" for f in exc.unacknowledged)
+                print(f"To save it, accept each warning: {codes} --reason '...'", file=sys.stderr)
+            return 1
+    if args.json:
+        print(json.dumps(_jsonable(asdict(row)), indent=1, default=str))
+    else:
+        print(
+            f"Recorded dose {row.id}: {format_mcg(row.dose_mcg)} ({format_ml(row.volume_ml)}) "
+            f"{row.route.value.upper()} {row.site.value if row.site else ''} at "
+            f"{clock.local(row.given_at):%Y-%m-%d %H:%M} by {row.given_by}."
+        )
+    return 0
+
+
+def _print_check(args: argparse.Namespace, check: Any, clock: Any, *, refused: bool = False) -> None:
+    from b12desk.domain.units import format_mcg, format_ml, format_strength
+
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "saved": False if refused else None,
+                    "can_save": not check.hard_stops,
+                    "plan": check.plan_id,
+                    "given_at": clock.local(check.given_at).isoformat(),
+                    "expected": None
+                    if check.expected is None
+                    else {
+                        "phase": check.expected.phase_kind.value,
+                        "number": check.expected.number,
+                        "dose_mcg": str(check.expected.dose_mcg),
+                        "min_interval_days": check.expected.min_interval_days,
+                    },
+                    "volume_ml": None if check.volume_ml is None else str(check.volume_ml),
+                    "findings": [_finding_json(f) for f in check.findings],
+                },
+                indent=1,
+            )
+        )
+        return
+    out = sys.stderr if refused else sys.stdout
+    if check.expected is not None:
+        volume = ""
+        if check.volume_ml is not None and check.strength_mcg_per_ml is not None:
+            volume = f" = {format_ml(check.volume_ml)} of {format_strength(check.strength_mcg_per_ml)}"
+        print(
+            f"Expected: {check.expected.describe()}, {format_mcg(check.expected.dose_mcg)}{volume}", file=out
+        )
+    if not check.findings:
+        print("No findings: the dose can be saved.", file=out)
+    for f in check.findings:
+        print(f"{'STOP   ' if f.blocks else 'WARNING'} [{f.code}] {f.message}", file=out)
+    if refused:
+        print("Nothing was saved.", file=out)
+
+
+def _dose_correct(args: argparse.Namespace, s: Any, actor: Any, clock: Any) -> int:
+    from b12desk.services import administrations
+
+    if args.entered_in_error:
+        if args.site or args.at or args.note is not None:
+            raise CliError("--entered-in-error marks the whole record: give no --site, --at or --note.")
+        row, stock = administrations.mark_entered_in_error(
+            s, actor, args.id, reason=args.reason, password=_password("Password: ", PASSWORD_ENV)
+        )
+        print(f"Dose record {row.id} marked entered in error; {stock}.")
+        return 0
+    if not (args.site or args.at or args.note is not None):
+        raise CliError("Say what to correct: --site, --at or --note (or --entered-in-error).")
+    kwargs: dict[str, Any] = {}
+    if args.site:
+        kwargs["site"] = _site(args.site)
+    row = administrations.amend_administration(
+        s, actor, args.id, reason=args.reason, given_at=_when(args.at, clock), note=args.note, **kwargs
+    )
+    print(f"Dose record {args.id} corrected; the corrected record is {row.id}.")
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "schedule": cmd_schedule,
     "scan": cmd_scan,
@@ -656,6 +912,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "patient": cmd_patient,
     "import": cmd_import,
     "demo-data": cmd_demo_data,
+    "dose": cmd_dose,
 }
 
 

@@ -35,15 +35,16 @@ from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from itertools import accumulate
 from operator import itemgetter
 from typing import Any, Final
 
-from sqlalchemy import Connection, Table, func, insert, select, text
+from sqlalchemy import Connection, Table, func, insert, inspect, select, text
 from sqlalchemy.orm import Session
 
+from b12desk.clock import system_utcnow
 from b12desk.data.audit import append_event, canonical_json
 from b12desk.data.db import Database
 from b12desk.data.models import (
@@ -83,9 +84,9 @@ from b12desk.domain.enums import (
 from b12desk.domain.plan_rules import VERIFICATION_MEANING
 from b12desk.domain.regimens import TemplateDef, parse_template
 from b12desk.domain.schedule import build_schedule
-from b12desk.domain.stock import DEFAULT_MULTI_DOSE_BEYOND_USE_DAYS, WasteReason
+from b12desk.domain.stock import DEFAULT_MULTI_DOSE_BEYOND_USE_DAYS, WasteReason, preservatives_to_text
 from b12desk.domain.units import format_mcg
-from b12desk.services import auth, plans
+from b12desk.services import auth, clinic, plans
 from b12desk.services.common import ServiceError, ValidationFailed
 from b12desk.services.startup import DEMO_PASSWORD, DEMO_USERS
 
@@ -115,7 +116,7 @@ _TABLES: Final[tuple[type[Base], ...]] = (
 _ADMINISTRATION_COLUMNS: Final = (
     "id", "patient_id", "plan_id", "scheduled_event_id", "product_id", "lot_id", "vial_id", "given_at",
     "dose_mcg", "volume_ml", "route", "site", "outcome", "note", "given_by_id", "recorded_at", "status",
-    "amends_id", "amendment_reason", "external",
+    "amends_id", "amendment_reason", "corrected_by_id", "corrected_at", "external",
 )  # fmt: skip
 _MOVEMENT_COLUMNS: Final = (
     "id", "lot_id", "vial_id", "kind", "containers", "volume_ml", "waste_reason", "reason",
@@ -262,6 +263,8 @@ _PRODUCT_MIX: Final[dict[tuple[Formulation, int], tuple[tuple[str, float], ...]]
         ("us_cnc_1ml_fresenius", 15),
     ),
 }
+# Every product in the seed formulary is 1,000 mcg/mL: the strength each demo plan is verified for.
+_STRENGTH: Final = Decimal(1000)
 # Preservative-free single-use ampoules for patients sensitive to benzyl alcohol.
 _BENZYL_FREE_MIX: Final = (("uk_hoc_1ml_cobalin_h", 60), ("uk_hoc_1ml_neo_cytamen", 40))
 
@@ -461,6 +464,10 @@ class _Loader:
         quote = conn.dialect.identifier_preparer.quote
         self.statements: dict[type[Base], str] = {}
         self.getters: dict[type[Base], tuple[int, Callable[[dict[str, Any]], tuple[Any, ...]]]] = {}
+        # A database at an earlier schema revision (the migration tests fill one) lacks the newest
+        # columns: rows are written without them, and the migration fills them in.
+        self.projections: dict[type[Base], Callable[[tuple[Any, ...]], tuple[Any, ...]] | None] = {}
+        inspector = inspect(conn)
         for model in _TABLES:
             table = model.__table__
             assert isinstance(table, Table)
@@ -468,13 +475,20 @@ class _Loader:
             expected = _TUPLE_COLUMNS.get(model)
             if expected is not None and expected != names:
                 raise ValueError(f"the {table.name} table's columns changed: update the demo generator")
+            present = {c["name"] for c in inspector.get_columns(table.name)}
+            keep = tuple(i for i, n in enumerate(names) if n in present)
+            self.projections[model] = None
+            if len(keep) != len(names):
+                self.projections[model] = _projection(keep)
+                names = tuple(names[i] for i in keep)
             columns = f"{quote(table.name)} ({', '.join(quote(n) for n in names)})"
             self.statements[model] = (
                 f"COPY {columns} FROM STDIN"
                 if self.copy
                 else f"INSERT INTO {columns} VALUES ({', '.join(placeholder for _ in names)})"
             )
-            self.getters[model] = (len(names), itemgetter(*names))
+            full = tuple(c.name for c in table.columns)
+            self.getters[model] = (len(full), itemgetter(*full))
 
     def add(self, model: type[Base], row: dict[str, Any]) -> None:
         """A row by column name: a missing column raises KeyError, an extra one ValueError."""
@@ -485,8 +499,9 @@ class _Loader:
 
     def add_values(self, model: type[Base], values: tuple[Any, ...]) -> None:
         """A row of a high-volume table, in its _TUPLE_COLUMNS order."""
+        project = self.projections[model]
         buffer = self.buffers[model]
-        buffer.append(values)
+        buffer.append(values if project is None else project(values))
         if len(buffer) >= BATCH_ROWS:
             self.flush()
 
@@ -508,6 +523,15 @@ class _Loader:
             self.buffers[model] = []
             if self.progress and before // PROGRESS_EVERY != self.counts[name] // PROGRESS_EVERY:
                 self.progress(name, self.counts[name])
+
+
+def _projection(keep: tuple[int, ...]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    """The values at `keep`, in order: a row for a table that lacks some of the model's columns."""
+
+    def project(values: tuple[Any, ...]) -> tuple[Any, ...]:
+        return tuple(values[i] for i in keep)
+
+    return project
 
 
 # --- The generator ---------------------------------------------------------------------------------------
@@ -534,7 +558,6 @@ def generate(
         errors["years"] = "Ask for at least 1 year of history."
     if errors:
         raise ValidationFailed(errors)
-    today = today or date.today()
     started = time.perf_counter()
     with db.engine.begin() as conn:
         _refuse_unless_empty(conn)
@@ -546,10 +569,11 @@ def generate(
             conn.exec_driver_sql("PRAGMA cache_size=-65536")
         staff, staff_rows = _ensure_staff(conn)
         session = Session(bind=conn)
+        today = today or clinic.clinic_clock(session).today()
         templates_before = session.scalar(select(func.count()).select_from(RegimenTemplate)) or 0
         plans.ensure_shipped_templates(session)  # as start-up stores them, each with its audit event
         session.flush()
-        open_days = plans.open_days(session)
+        open_days = clinic.open_days(session)
         templates_rows = (
             session.scalar(select(func.count()).select_from(RegimenTemplate)) or 0
         ) - templates_before
@@ -606,7 +630,7 @@ def _ensure_staff(conn: Connection) -> tuple[_StaffIds, int]:
     made = 0
     if not conn.scalar(select(func.count()).select_from(Staff)):
         password_hash = auth.hash_password(DEMO_PASSWORD)
-        created = datetime.now(UTC)
+        created = system_utcnow()
         conn.execute(
             insert(Staff),
             [
@@ -744,6 +768,7 @@ class _Generator:
                 values = spec.product_values()
                 values.update(
                     id=pid,
+                    preservatives=preservatives_to_text(spec.preservatives),
                     formulation=spec.formulation.value,
                     container=spec.container.value,
                     strength_mcg_per_ml=v.num(spec.strength_mcg_per_ml),
@@ -927,8 +952,10 @@ class _Generator:
                     "template_id": template.id,
                     "formulation": definition.formulation.value,
                     "dose_mcg": format(first.dose_mcg.normalize(), "f"),
+                    "strength_mcg_per_ml": format(_STRENGTH.normalize(), "f"),
                     "route": route.value,
                     "start_date": date.fromordinal(start).isoformat(),
+                    "continues_elsewhere": False,
                     "prescriber": prescriber,
                     "indication": indication,
                     "conditions": conditions,
@@ -943,8 +970,10 @@ class _Generator:
                 "template_id": template.id,
                 "formulation": definition.formulation.value,
                 "dose_mcg": v.num(first.dose_mcg),
+                "strength_mcg_per_ml": v.num(_STRENGTH),
                 "route": route.value,
                 "start_date": v.day(start),
+                "continues_elsewhere": False,
                 "prescriber": prescriber,
                 "indication": indication,
                 "status": status.value,
@@ -957,6 +986,7 @@ class _Generator:
                 "conditions": conditions,
                 "override_reason": "",
                 "override_by_id": None,
+                "review_reason": "",
                 "created_at": v.ts(created),
                 "version_id": 1,
             },
@@ -1580,6 +1610,8 @@ class _Generator:
                     current,
                     None,
                     "",
+                    None,
+                    None,
                     False,
                 ),
             )

@@ -16,6 +16,7 @@ from b12desk.data.models import Patient
 from b12desk.domain.enums import CAUSE_LABELS, SEX_LABELS, Cause, Sex
 from b12desk.domain.patients import PATIENT_FIELD_LABELS, PatientInput, validate_patient
 from b12desk.domain.permissions import Permission
+from b12desk.services import clinic
 from b12desk.services import patients as patient_service
 from b12desk.services.common import Actor, ValidationFailed, require
 
@@ -179,7 +180,7 @@ def import_patients(
     existing = set(session.scalars(select(Patient.mrn)))
     seen: dict[str, int] = {}
     good: list[PatientInput] = []
-    today = date.today()
+    today = clinic.clinic_clock(session).today()
     for line, raw in rows:
         parsed, row_problems = _parse_row(raw)
         mrn = (raw.get("mrn") or "").strip().upper()

@@ -8,7 +8,7 @@ workstations draw from the same vial or lot at once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -16,10 +16,12 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from b12desk.clock import Clock
 from b12desk.data.audit import append_event, changed_values
 from b12desk.data.models import Lot, Product, Staff, StockMovement, Vial
 from b12desk.data.types import utcnow
-from b12desk.domain.enums import Container, Formulation, MovementKind, VialStatus
+from b12desk.domain.dose_check import DoseRules, product_range_problem
+from b12desk.domain.enums import Container, Formulation, MovementKind, Preservative, VialStatus
 from b12desk.domain.gs1 import Gs1Data, Gs1Error, parse_gs1, valid_gtin
 from b12desk.domain.permissions import Permission
 from b12desk.domain.stock import (
@@ -32,11 +34,14 @@ from b12desk.domain.stock import (
     WasteReason,
     choose_stock,
     discard_by,
-    end_of_day,
     expiry_band,
+    is_expired,
     is_multi_use,
+    preservatives_from_text,
+    preservatives_to_text,
 )
 from b12desk.domain.units import format_ml, format_strength
+from b12desk.services import clinic
 from b12desk.services.common import Actor, Conflict, NotFound, ServiceError, ValidationFailed, require
 
 
@@ -55,7 +60,8 @@ class ProductInput:
     container: Container
     volume_ml: Decimal
     brand: str = ""
-    preservative: str = ""
+    preservative: str = ""  # as the label words it
+    preservatives: frozenset[Preservative] | None = None  # structured; None: not confirmed yet
     gtin: str | None = None
     ndc: str | None = None
     storage_note: str = ""
@@ -164,6 +170,10 @@ def product_label(p: ProductInput) -> str:
     return f"{text} ({p.brand or p.manufacturer})"
 
 
+def label_of(product: Product) -> str:
+    return product_label(_product_input(product))
+
+
 def _product_input(p: Product) -> ProductInput:
     return ProductInput(
         formulation=p.formulation,
@@ -173,6 +183,7 @@ def _product_input(p: Product) -> ProductInput:
         volume_ml=p.volume_ml,
         brand=p.brand,
         preservative=p.preservative,
+        preservatives=preservatives_from_text(p.preservatives),
         gtin=p.gtin,
         ndc=p.ndc,
         storage_note=p.storage_note,
@@ -183,7 +194,9 @@ def _product_input(p: Product) -> ProductInput:
     )
 
 
-def validate_product(data: ProductInput) -> tuple[ProductInput, dict[str, str]]:
+def validate_product(data: ProductInput, rules: DoseRules) -> tuple[ProductInput, dict[str, str]]:
+    """The cleaned product and {field: message} for every problem; `rules` holds the range a product
+    for deficiency treatment must lie in (a pack typed in wrongly, or the 5 g antidote, is refused)."""
     errors: dict[str, str] = {}
     if not data.manufacturer.strip():
         errors["manufacturer"] = "Enter the manufacturer (as on the pack)."
@@ -206,6 +219,11 @@ def validate_product(data: ProductInput) -> tuple[ProductInput, dict[str, str]]:
             "Only cyanocobalamin or hydroxocobalamin treat B12 deficiency; record other products (such as "
             "the 5 g IV cyanide antidote) as not for deficiency treatment."
         )
+    if data.for_deficiency and strength > 0 and volume > 0:
+        problem = product_range_problem(strength, volume, rules)
+        if problem is not None:
+            in_range = rules.strength_min_mcg_per_ml <= strength <= rules.strength_max_mcg_per_ml
+            errors["volume_ml" if in_range else "strength_mcg_per_ml"] = problem
     gtin = (data.gtin or "").strip() or None
     if gtin is not None:
         if gtin.isdigit() and len(gtin) < 14:
@@ -232,6 +250,7 @@ def validate_product(data: ProductInput) -> tuple[ProductInput, dict[str, str]]:
         volume_ml=volume,
         brand=data.brand.strip(),
         preservative=data.preservative.strip(),
+        preservatives=data.preservatives,
         gtin=gtin,
         ndc=(data.ndc or "").strip() or None,
         storage_note=data.storage_note.strip(),
@@ -244,7 +263,10 @@ def validate_product(data: ProductInput) -> tuple[ProductInput, dict[str, str]]:
 
 
 def _audit_values(data: ProductInput) -> dict[str, Any]:
-    return {k: getattr(data, k) for k in ProductInput.__dataclass_fields__}
+    """The products row's column values (also what the audit records)."""
+    values = {k: getattr(data, k) for k in ProductInput.__dataclass_fields__}
+    values["preservatives"] = preservatives_to_text(data.preservatives)
+    return values
 
 
 def _check_gtin_unique(
@@ -259,7 +281,7 @@ def _check_gtin_unique(
 
 def create_product(session: Session, actor: Actor, data: ProductInput) -> ProductRow:
     require(session, actor, Permission.EDIT_FORMULARY)
-    clean, errors = validate_product(data)
+    clean, errors = validate_product(data, clinic.dose_rules(session))
     _check_gtin_unique(session, clean.gtin, None, errors)
     if errors:
         raise ValidationFailed(errors)
@@ -274,7 +296,7 @@ def create_product(session: Session, actor: Actor, data: ProductInput) -> Produc
         entity_id=product.id,
         new=_audit_values(clean),
     )
-    return _product_rows(session, [product.id])[0]
+    return _product_rows(session, [product.id], clock=clinic.clinic_clock(session))[0]
 
 
 def update_product(
@@ -292,7 +314,7 @@ def update_product(
         raise NotFound(f"No product with id {product_id}.")
     if product.version_id != expected_version:
         raise Conflict("The product was changed by someone else while you were editing; reopen it.")
-    clean, errors = validate_product(data)
+    clean, errors = validate_product(data, clinic.dose_rules(session))
     _check_gtin_unique(session, clean.gtin, product_id, errors)
     if errors:
         raise ValidationFailed(errors)
@@ -311,7 +333,7 @@ def update_product(
             new=new,
             reason=reason,
         )
-    return _product_rows(session, [product.id])[0]
+    return _product_rows(session, [product.id], clock=clinic.clinic_clock(session))[0]
 
 
 def link_gtin(session: Session, actor: Actor, product_id: int, gtin: str) -> ProductRow:
@@ -348,14 +370,18 @@ def product_input_from_dict(entry: dict[str, Any]) -> ProductInput:
     values["container"] = Container(values["container"])
     values["strength_mcg_per_ml"] = Decimal(str(values["strength_mcg_per_ml"]))
     values["volume_ml"] = Decimal(str(values["volume_ml"]))
+    preservatives = values.get("preservatives")
+    if preservatives is not None and not isinstance(preservatives, frozenset):
+        values["preservatives"] = frozenset(Preservative(p) for p in preservatives)
     return ProductInput(**values)
 
 
-def _product_rows(
-    session: Session, ids: list[int] | None = None, *, today: date | None = None
-) -> list[ProductRow]:
-    today = today or date.today()
-    now = utcnow()
+def _clock(session: Session, clock: Clock | None) -> Clock:
+    return clock or clinic.clinic_clock(session)
+
+
+def _product_rows(session: Session, ids: list[int] | None = None, *, clock: Clock) -> list[ProductRow]:
+    today, now = clock.today(), clock.now()
     sealed = (
         select(Lot.product_id, func.sum(Lot.quantity_on_hand).label("n"))
         .where(Lot.expiry >= today)
@@ -398,11 +424,11 @@ def _product_rows(
 
 
 def list_products(
-    session: Session, actor: Actor, *, today: date | None = None, deficiency_only: bool = False
+    session: Session, actor: Actor, *, deficiency_only: bool = False, clock: Clock | None = None
 ) -> list[ProductRow]:
     """Products with usable on-hand totals; pickers for treatment pass deficiency_only=True."""
     require(session, actor, Permission.READ_PATIENTS)
-    rows = _product_rows(session, today=today)
+    rows = _product_rows(session, clock=_clock(session, clock))
     if deficiency_only:
         rows = [r for r in rows if r.data.for_deficiency and r.active]
     return rows
@@ -425,10 +451,15 @@ def _lot_row(lot: Lot, today: date) -> LotRow:
 
 
 def list_lots(
-    session: Session, actor: Actor, product_id: int, *, include_empty: bool = False, today: date | None = None
+    session: Session,
+    actor: Actor,
+    product_id: int,
+    *,
+    include_empty: bool = False,
+    clock: Clock | None = None,
 ) -> list[LotRow]:
     require(session, actor, Permission.READ_PATIENTS)
-    today = today or date.today()
+    today = _clock(session, clock).today()
     stmt = select(Lot).where(Lot.product_id == product_id).order_by(Lot.expiry, Lot.id)
     if not include_empty:
         open_lots = select(Vial.lot_id).where(Vial.status == VialStatus.OPEN)
@@ -462,13 +493,13 @@ def _vial_rows(session: Session, condition: Any, now: datetime) -> list[VialRow]
 
 
 def list_open_vials(
-    session: Session, actor: Actor, *, product_id: int | None = None, now: datetime | None = None
+    session: Session, actor: Actor, *, product_id: int | None = None, clock: Clock | None = None
 ) -> list[VialRow]:
     require(session, actor, Permission.READ_PATIENTS)
     condition = Vial.status == VialStatus.OPEN
     if product_id is not None:
         condition = and_(condition, Lot.product_id == product_id)
-    return _vial_rows(session, condition, now or utcnow())
+    return _vial_rows(session, condition, _clock(session, clock).now())
 
 
 def lot_history(session: Session, actor: Actor, lot_id: int) -> list[MovementRow]:
@@ -518,7 +549,7 @@ def _movement(
         reason=reason,
         administration_id=administration_id,
         staff_id=actor.id,
-        at=utcnow(),
+        at=utcnow(),  # when the ledger line was written, by the system clock, like the audit
     )
     session.add(movement)
     session.flush()
@@ -542,7 +573,10 @@ def _movement(
 
 
 def _take_containers(session: Session, lot_id: int, count: int, *, allow_expired: bool, today: date) -> None:
-    """Conditional decrement: only if the lot still holds enough (and, unless allowed, is in date)."""
+    """Conditional decrement: only if the lot still holds enough (and, unless allowed, is in date).
+
+    `today` is the clinic's day: a lot is usable through its expiry date.
+    """
     condition = and_(Lot.id == lot_id, Lot.quantity_on_hand >= count)
     if not allow_expired:
         condition = and_(condition, Lot.expiry >= today)
@@ -577,10 +611,11 @@ def receive_stock(
     quantity: int,
     supplier: str = "",
     received_on: date | None = None,
-    today: date | None = None,
+    clock: Clock | None = None,
 ) -> LotRow:
     require(session, actor, Permission.MANAGE_STOCK)
-    today = today or date.today()
+    clock = _clock(session, clock)
+    today = clock.today()
     received_on = received_on or today
     errors: dict[str, str] = {}
     product = session.get(Product, product_id)
@@ -646,16 +681,15 @@ def receive_stock(
         reason=f"received {received_on.isoformat()}"
         + (f" from {supplier.strip()}" if supplier.strip() else ""),
     )
-    session.expire_all()
-    lot_obj = session.get(Lot, lot_id)
-    assert lot_obj is not None
-    return _lot_row(lot_obj, today)
+    return _fresh_lot(session, lot_id, today)
 
 
-def open_vial(session: Session, actor: Actor, *, lot_id: int, now: datetime | None = None) -> VialRow:
-    """First puncture of a multi-dose vial: who and when; discard-by = opened + beyond-use days, capped."""
+def open_vial(session: Session, actor: Actor, *, lot_id: int, clock: Clock | None = None) -> VialRow:
+    """First puncture of a multi-dose vial: who and when; discard-by = opened + beyond-use days, capped
+    at the end of the lot's expiry day in clinic time."""
     require(session, actor, Permission.MANAGE_STOCK)
-    now = now or utcnow()
+    clock = _clock(session, clock)
+    now = clock.now()
     lot = session.get(Lot, lot_id)
     if lot is None:
         raise NotFound(f"No lot with id {lot_id}.")
@@ -665,12 +699,14 @@ def open_vial(session: Session, actor: Actor, *, lot_id: int, now: datetime | No
         raise ValidationFailed(
             {"lot": "Ampoules and single-dose vials are used once: draw the dose directly."}
         )
-    _take_containers(session, lot_id, 1, allow_expired=False, today=now.date())
+    _take_containers(session, lot_id, 1, allow_expired=False, today=clock.today())
     vial = Vial(
         lot_id=lot_id,
         opened_at=now,
         opened_by_id=actor.id,
-        discard_by=discard_by(now, product.beyond_use_days or DEFAULT_MULTI_DOSE_BEYOND_USE_DAYS, lot.expiry),
+        discard_by=discard_by(
+            now, product.beyond_use_days or DEFAULT_MULTI_DOSE_BEYOND_USE_DAYS, lot.expiry, clock.zone
+        ),
         remaining_ml=product.volume_ml,
         status=VialStatus.OPEN,
     )
@@ -689,23 +725,39 @@ def open_vial(session: Session, actor: Actor, *, lot_id: int, now: datetime | No
     return _vial_rows(session, Vial.id == vial.id, now)[0]
 
 
-def draw_dose(
+@dataclass(frozen=True, slots=True)
+class DoseStock:
+    """What one dose took: from which lot and vial, how many sealed containers and how many mL."""
+
+    lot_id: int
+    vial_id: int | None
+    containers: int
+    volume_ml: Decimal
+
+
+def reserve_dose_stock(
     session: Session,
-    actor: Actor,
     *,
     volume_ml: Decimal,
-    vial_id: int | None = None,
-    lot_id: int | None = None,
-    administration_id: int | None = None,
-    now: datetime | None = None,
-) -> StockChoice:
-    """Take one dose: from an open multi-dose vial, or one whole ampoule/single-dose vial from a lot."""
-    require(session, actor, Permission.RECORD_ADMINISTRATIONS)
-    now = now or utcnow()
+    vial_id: int | None,
+    lot_id: int | None,
+    clock: Clock,
+) -> DoseStock:
+    """Take a dose's volume from an open vial, or one single-use container from a lot, by a conditional
+    update that cannot go below zero nor touch expired stock; StockUnavailable (nothing changed) if the
+    stock is no longer there. The caller writes the ledger movement with record_dose_drawn."""
+    now = clock.now()
     volume_ml = Decimal(volume_ml)
     if volume_ml <= 0:
         raise ValidationFailed({"volume_ml": "The volume to draw must be more than 0 mL."})
     if vial_id is not None:
+        vial = session.get(Vial, vial_id)
+        if vial is None:
+            raise NotFound(f"No vial with id {vial_id}.")
+        lot = session.get(Lot, vial.lot_id)
+        assert lot is not None
+        if is_expired(lot.expiry, now, clock.zone):
+            raise StockUnavailable(f"Lot {lot.lot_number} expired on {lot.expiry.isoformat()}.")
         result = session.execute(
             update(Vial)
             .where(
@@ -717,36 +769,19 @@ def draw_dose(
             .values(remaining_ml=Vial.remaining_ml - volume_ml, version_id=Vial.version_id + 1)
             .execution_options(synchronize_session=False)
         )
-        vial = session.get(Vial, vial_id)
-        if vial is None:
-            raise NotFound(f"No vial with id {vial_id}.")
         session.refresh(vial)
         if result.rowcount != 1:  # type: ignore[attr-defined]
             if vial.status != VialStatus.OPEN:
                 raise StockUnavailable(f"Vial {vial_id} was discarded: choose another.")
             if vial.discard_by <= now:
                 raise StockUnavailable(
-                    f"Vial {vial_id} passed its discard-by time {vial.discard_by:%Y-%m-%d %H:%M}: discard it."
+                    f"Vial {vial_id} passed its discard-by time "
+                    f"{clock.local(vial.discard_by):%Y-%m-%d %H:%M}: discard it."
                 )
             raise StockUnavailable(
                 f"Vial {vial_id} holds {format_ml(vial.remaining_ml)}; {format_ml(volume_ml)} was asked for."
             )
-        lot = session.get(Lot, vial.lot_id)
-        assert lot is not None
-        if lot.expiry < now.date():
-            raise StockUnavailable(f"Lot {lot.lot_number} expired on {lot.expiry.isoformat()}.")
-        _movement(
-            session,
-            actor,
-            lot_id=vial.lot_id,
-            kind=MovementKind.DOSE_DRAWN,
-            volume_ml=-volume_ml,
-            vial_id=vial_id,
-            administration_id=administration_id,
-        )
-        if vial.remaining_ml == 0:
-            _close_vial(session, actor, vial, WasteReason.EMPTY, "empty after the last dose", now)
-        return StockChoice(vial_id, vial.lot_id, "drawn from an open vial")
+        return DoseStock(vial.lot_id, vial_id, 0, volume_ml)
     if lot_id is None:
         raise ValidationFailed({"stock": "Choose an open vial or a lot to draw from."})
     lot = session.get(Lot, lot_id)
@@ -761,22 +796,150 @@ def draw_dose(
         raise ValidationFailed(
             {"volume_ml": f"{format_ml(volume_ml)} is more than one container holds ({holds})."}
         )
-    _take_containers(session, lot_id, 1, allow_expired=False, today=now.date())
+    _take_containers(session, lot_id, 1, allow_expired=False, today=clock.today())
+    return DoseStock(lot_id, None, 1, volume_ml)
+
+
+def record_dose_drawn(
+    session: Session,
+    actor: Actor,
+    stock: DoseStock,
+    *,
+    administration_id: int | None,
+    clock: Clock,
+) -> None:
+    """The ledger movement of a reserved dose; a vial left empty is closed as such."""
+    if stock.vial_id is not None:
+        _movement(
+            session,
+            actor,
+            lot_id=stock.lot_id,
+            kind=MovementKind.DOSE_DRAWN,
+            volume_ml=-stock.volume_ml,
+            vial_id=stock.vial_id,
+            administration_id=administration_id,
+        )
+        vial = session.get(Vial, stock.vial_id)
+        assert vial is not None
+        if vial.remaining_ml == 0:
+            _close_vial(session, actor, vial, WasteReason.EMPTY, "empty after the last dose", clock)
+        return
     _movement(
         session,
         actor,
-        lot_id=lot_id,
+        lot_id=stock.lot_id,
         kind=MovementKind.DOSE_DRAWN,
-        containers=-1,
-        volume_ml=-volume_ml,
+        containers=-stock.containers,
+        volume_ml=-stock.volume_ml,
         administration_id=administration_id,
         reason="single-use container",
     )
-    return StockChoice(None, lot_id, "one single-use container")
+
+
+def draw_dose(
+    session: Session,
+    actor: Actor,
+    *,
+    volume_ml: Decimal,
+    vial_id: int | None = None,
+    lot_id: int | None = None,
+    administration_id: int | None = None,
+    clock: Clock | None = None,
+) -> StockChoice:
+    """Take one dose: from an open multi-dose vial, or one whole ampoule/single-dose vial from a lot."""
+    require(session, actor, Permission.RECORD_ADMINISTRATIONS)
+    clock = _clock(session, clock)
+    stock = reserve_dose_stock(session, volume_ml=volume_ml, vial_id=vial_id, lot_id=lot_id, clock=clock)
+    record_dose_drawn(session, actor, stock, administration_id=administration_id, clock=clock)
+    if stock.vial_id is not None:
+        return StockChoice(stock.vial_id, stock.lot_id, "drawn from an open vial")
+    return StockChoice(None, stock.lot_id, "one single-use container")
+
+
+def return_dose_stock(
+    session: Session, actor: Actor, *, administration_id: int, reason: str, clock: Clock
+) -> str:
+    """A dose recorded in error gives back what it drew, when that can still be used: the volume to its
+    vial (still open and in date) or the container to its lot (in date). Otherwise the ledger records why
+    nothing returns. Returns what happened, in words."""
+    drawn = session.scalar(
+        select(StockMovement).where(
+            StockMovement.administration_id == administration_id,
+            StockMovement.kind == MovementKind.DOSE_DRAWN,
+        )
+    )
+    if drawn is None:
+        return "nothing was drawn from stock for this dose"
+    now = clock.now()
+    lot = session.get(Lot, drawn.lot_id)
+    assert lot is not None
+    volume = -Decimal(drawn.volume_ml)
+    note = f"dose entered in error: {reason}"
+    if drawn.vial_id is not None:
+        vial = session.get(Vial, drawn.vial_id)
+        assert vial is not None
+        usable = vial.status == VialStatus.OPEN and vial.discard_by > now
+        if usable and not is_expired(lot.expiry, now, clock.zone):
+            result = session.execute(
+                update(Vial)
+                .where(Vial.id == vial.id, Vial.status == VialStatus.OPEN)
+                .values(remaining_ml=Vial.remaining_ml + volume, version_id=Vial.version_id + 1)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                session.refresh(vial)
+                _movement(
+                    session,
+                    actor,
+                    lot_id=lot.id,
+                    kind=MovementKind.DOSE_RETURNED,
+                    volume_ml=volume,
+                    vial_id=vial.id,
+                    administration_id=administration_id,
+                    reason=note,
+                )
+                return f"{format_ml(volume)} returned to vial {vial.id}"
+        why = "discarded" if vial.status != VialStatus.OPEN else "past its discard-by time or lot expiry"
+        _movement(
+            session,
+            actor,
+            lot_id=lot.id,
+            kind=MovementKind.DOSE_RETURNED,
+            vial_id=vial.id,
+            administration_id=administration_id,
+            reason=f"{note}; vial {vial.id} is {why}, so nothing goes back to stock",
+        )
+        return f"vial {vial.id} is {why}: nothing returned to stock"
+    if not is_expired(lot.expiry, now, clock.zone):
+        session.execute(
+            update(Lot)
+            .where(Lot.id == lot.id)
+            .values(quantity_on_hand=Lot.quantity_on_hand + 1, version_id=Lot.version_id + 1)
+            .execution_options(synchronize_session=False)
+        )
+        _movement(
+            session,
+            actor,
+            lot_id=lot.id,
+            kind=MovementKind.DOSE_RETURNED,
+            containers=1,
+            administration_id=administration_id,
+            reason=note,
+        )
+        return f"1 container returned to lot {lot.lot_number}"
+    _movement(
+        session,
+        actor,
+        lot_id=lot.id,
+        kind=MovementKind.DOSE_RETURNED,
+        administration_id=administration_id,
+        reason=f"{note}; lot {lot.lot_number} has expired, so nothing goes back to stock",
+    )
+    return f"lot {lot.lot_number} has expired: nothing returned to stock"
 
 
 def _close_vial(
-    session: Session, actor: Actor, vial: Vial, reason: WasteReason, note: str, now: datetime
+    session: Session, actor: Actor, vial: Vial, reason: WasteReason, note: str, clock: Clock
 ) -> None:
     remaining = vial.remaining_ml
     result = session.execute(
@@ -784,7 +947,7 @@ def _close_vial(
         .where(Vial.id == vial.id, Vial.status == VialStatus.OPEN)
         .values(
             status=VialStatus.DISCARDED,
-            discarded_at=now,
+            discarded_at=clock.utcnow(),
             discard_reason=f"{reason.value}: {note}".strip(": "),
             remaining_ml=0,
             version_id=Vial.version_id + 1,
@@ -813,16 +976,15 @@ def discard_vial(
     vial_id: int,
     reason: WasteReason,
     note: str = "",
-    now: datetime | None = None,
+    clock: Clock | None = None,
 ) -> None:
     require(session, actor, Permission.MANAGE_STOCK)
-    now = now or utcnow()
     vial = session.get(Vial, vial_id)
     if vial is None:
         raise NotFound(f"No vial with id {vial_id}.")
     if reason == WasteReason.OTHER and not note.strip():
         raise ValidationFailed({"note": "Say why the vial is discarded."})
-    _close_vial(session, actor, vial, reason, note.strip(), now)
+    _close_vial(session, actor, vial, reason, note.strip(), _clock(session, clock))
 
 
 def waste_containers(
@@ -833,16 +995,16 @@ def waste_containers(
     quantity: int,
     reason: WasteReason,
     note: str = "",
-    today: date | None = None,
+    clock: Clock | None = None,
 ) -> LotRow:
     """Sealed containers thrown away (expired, broken, ...): expired stock may of course be wasted."""
     require(session, actor, Permission.MANAGE_STOCK)
-    today = today or date.today()
+    clock = _clock(session, clock)
     if quantity < 1:
         raise ValidationFailed({"quantity": "Waste at least 1 container."})
     if reason == WasteReason.OTHER and not note.strip():
         raise ValidationFailed({"note": "Say why the containers are wasted."})
-    _take_containers(session, lot_id, quantity, allow_expired=True, today=today)
+    _take_containers(session, lot_id, quantity, allow_expired=True, today=clock.today())
     _movement(
         session,
         actor,
@@ -852,23 +1014,28 @@ def waste_containers(
         waste_reason=reason,
         reason=note.strip(),
     )
-    return _fresh_lot(session, lot_id, today)
+    return _fresh_lot(session, lot_id, clock.today())
 
 
 def return_to_supplier(
-    session: Session, actor: Actor, *, lot_id: int, quantity: int, note: str, today: date | None = None
+    session: Session, actor: Actor, *, lot_id: int, quantity: int, note: str, clock: Clock | None = None
 ) -> LotRow:
     require(session, actor, Permission.MANAGE_STOCK)
-    today = today or date.today()
+    clock = _clock(session, clock)
     if quantity < 1:
         raise ValidationFailed({"quantity": "Return at least 1 container."})
     if not note.strip():
         raise ValidationFailed({"note": "Give the reason or the supplier's return reference."})
-    _take_containers(session, lot_id, quantity, allow_expired=True, today=today)
+    _take_containers(session, lot_id, quantity, allow_expired=True, today=clock.today())
     _movement(
-        session, actor, lot_id=lot_id, kind=MovementKind.RETURNED, containers=-quantity, reason=note.strip()
+        session,
+        actor,
+        lot_id=lot_id,
+        kind=MovementKind.RETURNED,
+        containers=-quantity,
+        reason=note.strip(),
     )
-    return _fresh_lot(session, lot_id, today)
+    return _fresh_lot(session, lot_id, clock.today())
 
 
 def adjust_count(
@@ -879,11 +1046,11 @@ def adjust_count(
     counted: int,
     expected: int,
     reason: str,
-    today: date | None = None,
+    clock: Clock | None = None,
 ) -> LotRow:
     """After a physical count: set the lot to what was counted, if nobody changed it since it was read."""
     require(session, actor, Permission.MANAGE_STOCK)
-    today = today or date.today()
+    clock = _clock(session, clock)
     if counted < 0:
         raise ValidationFailed({"counted": "A count cannot be negative."})
     if not reason.strip():
@@ -905,7 +1072,7 @@ def adjust_count(
             containers=counted - expected,
             reason=reason.strip(),
         )
-    return _fresh_lot(session, lot_id, today)
+    return _fresh_lot(session, lot_id, clock.today())
 
 
 def _fresh_lot(session: Session, lot_id: int, today: date) -> LotRow:
@@ -919,10 +1086,15 @@ def _fresh_lot(session: Session, lot_id: int, today: date) -> LotRow:
 
 
 def suggest_stock(
-    session: Session, actor: Actor, *, product_id: int, volume_ml: Decimal, now: datetime | None = None
+    session: Session,
+    actor: Actor,
+    *,
+    product_id: int,
+    volume_ml: Decimal,
+    clock: Clock | None = None,
 ) -> StockChoice | None:
     require(session, actor, Permission.READ_PATIENTS)
-    now = now or utcnow()
+    clock = _clock(session, clock)
     vials = [
         OpenVialOption(v.id, v.lot_id, v.discard_by, expiry, v.remaining_ml)
         for v, expiry in session.execute(
@@ -935,20 +1107,18 @@ def suggest_stock(
         LotOption(lot.id, lot.expiry, lot.quantity_on_hand)
         for lot in session.scalars(select(Lot).where(Lot.product_id == product_id, Lot.quantity_on_hand > 0))
     ]
-    return choose_stock(vials, lots, Decimal(volume_ml), now)
+    return choose_stock(vials, lots, Decimal(volume_ml), clock.now(), clock.zone)
 
 
-def alerts(
-    session: Session, actor: Actor, *, today: date | None = None, now: datetime | None = None
-) -> Alerts:
+def alerts(session: Session, actor: Actor, *, clock: Clock | None = None) -> Alerts:
     require(session, actor, Permission.READ_PATIENTS)
-    today = today or date.today()
-    now = now or utcnow()
+    clock = _clock(session, clock)
+    today, now = clock.today(), clock.now()
     horizon = max(EXPIRY_ALERT_DAYS)
     expiring: dict[int, list[LotRow]] = {}
     lots = session.scalars(
         select(Lot)
-        .where(Lot.quantity_on_hand > 0, Lot.expiry <= date.fromordinal(today.toordinal() + horizon))
+        .where(Lot.quantity_on_hand > 0, Lot.expiry <= today + timedelta(days=horizon))
         .order_by(Lot.expiry)
     )
     for lot in lots:
@@ -956,13 +1126,14 @@ def alerts(
         if row.band is not None:
             expiring.setdefault(row.band, []).append(row)
     vials = _vial_rows(session, and_(Vial.status == VialStatus.OPEN, Vial.discard_by <= now), now)
-    below = [p for p in _product_rows(session, today=today) if p.below_reorder]
+    below = [p for p in _product_rows(session, clock=clock) if p.below_reorder]
     return Alerts(expiring=expiring, vials_past_discard_by=vials, below_reorder=below)
 
 
-def lookup_scan(session: Session, actor: Actor, scan: str) -> ScanResult:
+def lookup_scan(session: Session, actor: Actor, scan: str, *, clock: Clock | None = None) -> ScanResult:
     """Parse a scan and find its product (by GTIN) and lot; Gs1Error becomes a ValidationFailed message."""
     require(session, actor, Permission.READ_PATIENTS)
+    clock = _clock(session, clock)
     try:
         data = parse_gs1(scan)
     except Gs1Error as exc:
@@ -971,15 +1142,15 @@ def lookup_scan(session: Session, actor: Actor, scan: str) -> ScanResult:
     if data.gtin:
         pid = session.scalar(select(Product.id).where(Product.gtin == data.gtin))
         if pid is not None:
-            product_row = _product_rows(session, [pid])[0]
+            product_row = _product_rows(session, [pid], clock=clock)[0]
             if data.lot:
                 lot = session.scalar(select(Lot).where(Lot.product_id == pid, Lot.lot_number == data.lot))
                 if lot is not None:
-                    lot_row = _lot_row(lot, date.today())
+                    lot_row = _lot_row(lot, clock.today())
     return ScanResult(data=data, product=product_row, lot=lot_row)
 
 
-def scan_as_dict(result: ScanResult) -> dict[str, Any]:
+def scan_as_dict(result: ScanResult, *, today: date) -> dict[str, Any]:
     d = result.data
     return {
         "gtin": d.gtin,
@@ -1000,9 +1171,5 @@ def scan_as_dict(result: ScanResult) -> dict[str, Any]:
             "expiry": result.lot.expiry.isoformat(),
             "quantity": result.lot.quantity,
         },
-        "usable": bool(d.expiry is None or d.expiry >= date.today()),
+        "usable": bool(d.expiry is None or d.expiry >= today),
     }
-
-
-def usable_through(expiry: date) -> datetime:
-    return end_of_day(expiry)

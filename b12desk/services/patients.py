@@ -28,8 +28,9 @@ from b12desk.data.reference import lab_tests
 from b12desk.data.types import utcnow
 from b12desk.domain.enums import Cause, EventKind, EventStatus, LabContext, PlanStatus, RecordStatus, Sex
 from b12desk.domain.labs import LabValueError, parse_lab_value
-from b12desk.domain.patients import PatientInput, validate_patient
+from b12desk.domain.patients import PATIENT_FIELD_LABELS, PatientInput, validate_patient
 from b12desk.domain.permissions import Permission
+from b12desk.services import clinic, plans
 from b12desk.services.common import Actor, Conflict, NotFound, ValidationFailed, require
 
 
@@ -90,8 +91,12 @@ class LabRow:
 _INPUT_FIELDS = tuple(PatientInput.__dataclass_fields__)
 
 
-def _today() -> date:
-    return date.today()
+# Changing one of these on a patient with a verified plan sends the plan back to the pharmacist.
+CONTRAINDICATION_FLAGS = (
+    "flag_lebers_disease",
+    "flag_b12_hypersensitivity",
+    "flag_benzyl_alcohol_sensitivity",
+)
 
 
 def _detail(p: Patient) -> PatientDetail:
@@ -200,7 +205,7 @@ def find_patient_by_mrn(session: Session, actor: Actor, mrn: str) -> PatientDeta
 
 def _check(session: Session, data: PatientInput, *, patient_id: int | None) -> PatientInput:
     data = data.normalized()
-    errors = validate_patient(data, today=_today())
+    errors = validate_patient(data, today=clinic.clinic_clock(session).today())
     if "mrn" not in errors:
         other = session.scalar(select(Patient.id).where(Patient.mrn == data.mrn))
         if other is not None and other != patient_id:
@@ -268,6 +273,16 @@ def update_patient(
         new=new,
         reason=reason,
     )
+    flags = [f for f in CONTRAINDICATION_FLAGS if f in new]
+    if flags:
+        words = "; ".join(f"{PATIENT_FIELD_LABELS[f]} {'recorded' if new[f] else 'removed'}" for f in flags)
+        who = actor.full_name or actor.username
+        plans.return_for_review(
+            session,
+            actor,
+            patient.id,
+            reason=f"Contraindication flags changed by {who}: {words}. Check the plan against them.",
+        )
     return _detail(patient)
 
 
@@ -363,7 +378,7 @@ def add_lab_result(
         errors["value"] = str(exc)
     if taken_on is None:
         errors["taken_on"] = "Enter the date the sample was taken."
-    elif taken_on > _today():
+    elif taken_on > clinic.clinic_clock(session).today():
         errors["taken_on"] = f"The sample date {taken_on.isoformat()} is in the future."
     if errors or value is None or taken_on is None:
         raise ValidationFailed(errors)

@@ -1,14 +1,14 @@
-"""Treatment plans: templates as versioned data, plans from draft to verified to ended, schedules, doses.
+"""Treatment plans: templates as versioned data, plans from draft to verified to ended, and schedules.
 
 A plan is made from one version of a template; a pharmacist who is not its author verifies it by
-re-entering their password; editing a verified plan returns it to draft. No dose can be recorded against
-a plan that is not verified.
+re-entering their password; editing a verified plan returns it to draft, and so does a change of the
+patient's contraindication flags. Doses are recorded by services.administrations, against verified plans.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -16,11 +16,11 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from b12desk.clock import Clock
 from b12desk.data.audit import append_event, canonical_json, changed_values
 from b12desk.data.models import (
     Administration,
     AuditEvent,
-    ClinicSetting,
     Patient,
     PlanPhase,
     Product,
@@ -30,14 +30,13 @@ from b12desk.data.models import (
     TreatmentPlan,
 )
 from b12desk.data.reference import lab_tests, read_resource_json, shipped_regimen_templates
-from b12desk.data.types import utcnow
+from b12desk.domain.dose_check import product_range_problem
 from b12desk.domain.enums import (
     AdministrationOutcome,
     Cause,
     EventKind,
     EventStatus,
     Formulation,
-    InjectionSite,
     PhaseKind,
     PlanStatus,
     RecordStatus,
@@ -52,27 +51,20 @@ from b12desk.domain.plan_rules import (
 )
 from b12desk.domain.regimens import PhaseDef, TemplateDef, TemplateError, parse_template
 from b12desk.domain.schedule import ALL_DAYS, Schedule, build_schedule
-from b12desk.domain.units import dose_volume_ml, format_dose, format_mcg
-from b12desk.services import auth
-from b12desk.services import inventory as inventory_service
+from b12desk.domain.units import format_dose, format_mcg
+from b12desk.services import auth, clinic
+from b12desk.services.clinic import open_days
 from b12desk.services.common import (
     Actor,
     Conflict,
     NotFound,
     PermissionDenied,
-    ServiceError,
     ValidationFailed,
     require,
 )
 
-OPEN_DAYS_KEY = "clinic_open_days"
-DEFAULT_OPEN_DAYS = frozenset(range(5))  # Monday to Friday
 SCHEDULE_HORIZON_DAYS = 400
 LIVE = (PlanStatus.VERIFIED, PlanStatus.ACTIVE)
-
-
-class PlanNotVerified(ServiceError):
-    pass
 
 
 # --- rows ----------------------------------------------------------------------------------------------
@@ -91,6 +83,10 @@ class TemplateRow:
     raw: dict[str, Any]
 
 
+# Every B12 deficiency injection in the seed formulary is 1,000 mcg/mL (clinical-facts 4).
+STANDARD_STRENGTH_MCG_PER_ML = Decimal(1000)
+
+
 @dataclass(frozen=True, slots=True)
 class PlanInput:
     template_id: int
@@ -101,6 +97,8 @@ class PlanInput:
     prescriber: str
     indication: str = ""
     conditions: frozenset[str] = frozenset()
+    strength_mcg_per_ml: Decimal = STANDARD_STRENGTH_MCG_PER_ML  # of the product to be used
+    continues_elsewhere: bool = False  # treatment began at another clinic
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +128,10 @@ class PlanRow:
     formulation: Formulation
     dose_mcg: Decimal
     dose_text: str
+    strength_mcg_per_ml: Decimal
     route: Route
     start_date: date
+    continues_elsewhere: bool
     prescriber: str
     indication: str
     conditions: frozenset[str]
@@ -143,6 +143,7 @@ class PlanRow:
     verification_meaning: str
     end_reason: str
     override_reason: str
+    review_reason: str  # why it came back for verification without an edit (a new contraindication flag)
     phases: tuple[PhaseRow, ...]
 
 
@@ -151,52 +152,6 @@ class QueueItem:
     plan: PlanRow
     changes: dict[str, tuple[Any, Any]]  # since the last verification; empty for a first verification
     previously_verified: bool
-
-
-@dataclass(frozen=True, slots=True)
-class AdministrationRow:
-    id: int
-    plan_id: int | None
-    given_at: datetime
-    dose_mcg: Decimal
-    volume_ml: Decimal
-    route: Route
-    site: InjectionSite | None
-    outcome: AdministrationOutcome
-    given_by: str
-
-
-# --- clinic settings -----------------------------------------------------------------------------------
-
-
-def open_days(session: Session) -> frozenset[int]:
-    row = session.get(ClinicSetting, OPEN_DAYS_KEY)
-    if row is None:
-        return DEFAULT_OPEN_DAYS
-    return frozenset(int(d) for d in json.loads(row.value))
-
-
-def set_open_days(session: Session, actor: Actor, days: frozenset[int]) -> None:
-    require(session, actor, Permission.EDIT_TEMPLATES)
-    if not days or not all(0 <= d <= 6 for d in days):
-        raise ValidationFailed({"open_days": "Choose at least one day the clinic gives injections."})
-    old = sorted(open_days(session))
-    row = session.get(ClinicSetting, OPEN_DAYS_KEY)
-    value = json.dumps(sorted(days))
-    if row is None:
-        session.add(ClinicSetting(key=OPEN_DAYS_KEY, value=value, updated_by_id=actor.id))
-    else:
-        row.value, row.updated_by_id, row.updated_at = value, actor.id, utcnow()
-    session.flush()
-    append_event(
-        session,
-        staff_id=actor.id,
-        action="update",
-        entity="clinic_setting",
-        entity_id=OPEN_DAYS_KEY,
-        old={"days": old},
-        new={"days": sorted(days)},
-    )
 
 
 # --- templates -----------------------------------------------------------------------------------------
@@ -383,22 +338,16 @@ def _phases_for(definition: TemplateDef, dose_mcg: Decimal) -> list[PhaseDef]:
     """A plan's phases: the template's, at the prescribed dose when the template uses one dose throughout."""
     doses = {p.dose_mcg for p in definition.phases}
     if len(doses) == 1:
-        return [
-            PhaseDef(
-                kind=p.kind,
-                dose_mcg=dose_mcg,
-                interval_days=p.interval_days,
-                times_per_week=p.times_per_week,
-                dose_count=p.dose_count,
-                window_days=p.window_days,
-                dose_min_mcg=p.dose_min_mcg,
-                dose_max_mcg=p.dose_max_mcg,
-                label=p.label,
-                tasks=p.tasks,
-            )
-            for p in definition.phases
-        ]
+        return [replace(p, dose_mcg=dose_mcg) for p in definition.phases]
     return list(definition.phases)
+
+
+def _flags(patient: Patient) -> PatientFlags:
+    return PatientFlags(
+        patient.flag_lebers_disease,
+        patient.flag_b12_hypersensitivity,
+        patient.flag_benzyl_alcohol_sensitivity,
+    )
 
 
 def _validate(
@@ -409,6 +358,7 @@ def _validate(
     override_reason: str,
     password: str | None,
     actor: Actor,
+    clock: Clock,
     signature_needed: bool = True,
 ) -> TemplateRow:
     errors: dict[str, str] = {}
@@ -422,8 +372,12 @@ def _validate(
         )
     if not data.prescriber.strip():
         errors["prescriber"] = "Enter the prescriber's name."
-    if data.start_date < date.today() - timedelta(days=3650):
+    if data.start_date < clock.today() - timedelta(days=3650):
         errors["start_date"] = "The start date is more than 10 years ago: check the year."
+    strength = Decimal(data.strength_mcg_per_ml)
+    problem = product_range_problem(strength, Decimal(0), clinic.dose_rules(session))
+    if not strength.is_finite() or strength <= 0 or problem:
+        errors["strength_mcg_per_ml"] = problem or "Choose the strength of the product to be used."
     if (
         data.route not in (template.definition.routes or (template.definition.route,))
         and data.route != Route.IV
@@ -432,17 +386,12 @@ def _validate(
             f"The template allows {', '.join(r.value for r in template.definition.routes)}, "
             f"not {data.route.value}."
         )
-    flags = PatientFlags(
-        patient.flag_lebers_disease,
-        patient.flag_b12_hypersensitivity,
-        patient.flag_benzyl_alcohol_sensitivity,
-    )
     check = check_plan(
         template.definition,
         formulation=data.formulation,
         dose_mcg=Decimal(data.dose_mcg),
         route=data.route,
-        flags=flags,
+        flags=_flags(patient),
     )
     errors.update(check.blocking)
     if check.overridable and not errors:
@@ -459,12 +408,15 @@ def _validate(
 
 
 def _snapshot(plan: TreatmentPlan) -> dict[str, Any]:
+    """What a pharmacist verifies; a change to any of it sends the plan back for verification."""
     return {
         "template_id": plan.template_id,
         "formulation": plan.formulation.value,
         "dose_mcg": format(Decimal(plan.dose_mcg).normalize(), "f"),
+        "strength_mcg_per_ml": format(Decimal(plan.strength_mcg_per_ml).normalize(), "f"),
         "route": plan.route.value,
         "start_date": plan.start_date.isoformat(),
+        "continues_elsewhere": plan.continues_elsewhere,
         "prescriber": plan.prescriber,
         "indication": plan.indication,
         "conditions": plan.conditions,
@@ -472,77 +424,104 @@ def _snapshot(plan: TreatmentPlan) -> dict[str, Any]:
     }
 
 
-def _plan_row(session: Session, plan: TreatmentPlan) -> PlanRow:
-    patient = session.get(Patient, plan.patient_id)
-    template = session.get(RegimenTemplate, plan.template_id)
-    author = session.get(Staff, plan.author_id)
-    verifier = session.get(Staff, plan.verified_by_id) if plan.verified_by_id else None
-    assert patient is not None and template is not None and author is not None
-    phases = session.scalars(select(PlanPhase).where(PlanPhase.plan_id == plan.id).order_by(PlanPhase.seq))
-    strength = strength_for(session, plan.formulation)
-    return PlanRow(
-        id=plan.id,
-        version_id=plan.version_id,
-        patient_id=patient.id,
-        patient_mrn=patient.mrn,
-        patient_name=f"{patient.family_name}, {patient.given_name}",
-        template_id=template.id,
-        template_code=template.code,
-        template_version=template.version,
-        template_name=template.name,
-        formulation=plan.formulation,
-        dose_mcg=Decimal(plan.dose_mcg).normalize(),
-        dose_text=format_dose(plan.dose_mcg, strength),
-        route=plan.route,
-        start_date=plan.start_date,
-        prescriber=plan.prescriber,
-        indication=plan.indication,
-        conditions=frozenset(c for c in plan.conditions.split(",") if c),
-        status=plan.status,
-        author=author.full_name,
-        author_id=author.id,
-        verified_by=verifier.full_name if verifier else None,
-        verified_at=plan.verified_at,
-        verification_meaning=plan.verification_meaning,
-        end_reason=plan.end_reason,
-        override_reason=plan.override_reason,
-        phases=tuple(
-            PhaseRow(
-                id=p.id,
-                seq=p.seq,
-                kind=p.kind,
-                dose_mcg=Decimal(p.dose_mcg).normalize(),
-                interval_days=p.interval_days,
-                times_per_week=p.times_per_week,
-                dose_count=p.dose_count,
-                ended_on=p.ended_on,
-                end_reason=p.end_reason,
-            )
-            for p in phases
-        ),
+def _phase_rows(phases: list[PlanPhase]) -> tuple[PhaseRow, ...]:
+    return tuple(
+        PhaseRow(
+            id=p.id,
+            seq=p.seq,
+            kind=p.kind,
+            dose_mcg=Decimal(p.dose_mcg).normalize(),
+            interval_days=p.interval_days,
+            times_per_week=p.times_per_week,
+            dose_count=p.dose_count,
+            ended_on=p.ended_on,
+            end_reason=p.end_reason,
+        )
+        for p in phases
     )
 
 
-# Every B12 deficiency injection in the seed formulary is 1,000 mcg/mL (clinical-facts 4); used for the
-# volume in "1,000 mcg (1 mL of 1,000 mcg/mL)" until the formulary says otherwise.
-STANDARD_STRENGTH_MCG_PER_ML = Decimal(1000)
+def _plan_rows(session: Session, plans: list[TreatmentPlan]) -> list[PlanRow]:
+    """Rows for several plans in a fixed number of statements, whatever their number."""
+    if not plans:
+        return []
+    ids = [p.id for p in plans]
+    patients = {
+        p.id: p for p in session.scalars(select(Patient).where(Patient.id.in_({p.patient_id for p in plans})))
+    }
+    templates = {
+        t.id: t
+        for t in session.scalars(
+            select(RegimenTemplate).where(RegimenTemplate.id.in_({p.template_id for p in plans}))
+        )
+    }
+    staff_ids = {p.author_id for p in plans} | {p.verified_by_id for p in plans if p.verified_by_id}
+    names = dict(session.execute(select(Staff.id, Staff.full_name).where(Staff.id.in_(staff_ids))).all())
+    phases: dict[int, list[PlanPhase]] = {i: [] for i in ids}
+    for phase in session.scalars(
+        select(PlanPhase).where(PlanPhase.plan_id.in_(ids)).order_by(PlanPhase.plan_id, PlanPhase.seq)
+    ):
+        phases[phase.plan_id].append(phase)
+    rows = []
+    for plan in plans:
+        patient, template = patients[plan.patient_id], templates[plan.template_id]
+        strength = Decimal(plan.strength_mcg_per_ml).normalize()
+        rows.append(
+            PlanRow(
+                id=plan.id,
+                version_id=plan.version_id,
+                patient_id=patient.id,
+                patient_mrn=patient.mrn,
+                patient_name=f"{patient.family_name}, {patient.given_name}",
+                template_id=template.id,
+                template_code=template.code,
+                template_version=template.version,
+                template_name=template.name,
+                formulation=plan.formulation,
+                dose_mcg=Decimal(plan.dose_mcg).normalize(),
+                dose_text=format_dose(plan.dose_mcg, strength),
+                strength_mcg_per_ml=strength,
+                route=plan.route,
+                start_date=plan.start_date,
+                continues_elsewhere=plan.continues_elsewhere,
+                prescriber=plan.prescriber,
+                indication=plan.indication,
+                conditions=frozenset(c for c in plan.conditions.split(",") if c),
+                status=plan.status,
+                author=names.get(plan.author_id, ""),
+                author_id=plan.author_id,
+                verified_by=names.get(plan.verified_by_id) if plan.verified_by_id else None,
+                verified_at=plan.verified_at,
+                verification_meaning=plan.verification_meaning,
+                end_reason=plan.end_reason,
+                override_reason=plan.override_reason,
+                review_reason=plan.review_reason,
+                phases=_phase_rows(phases[plan.id]),
+            )
+        )
+    return rows
 
 
-def strength_for(session: Session, formulation: Formulation) -> Decimal:
-    """The strength stocked for a formulation, or the standard 1,000 mcg/mL when none or several are."""
-    return _strength_for(session, formulation) or STANDARD_STRENGTH_MCG_PER_ML
+def _plan_row(session: Session, plan: TreatmentPlan) -> PlanRow:
+    return _plan_rows(session, [plan])[0]
 
 
-def _strength_for(session: Session, formulation: Formulation) -> Decimal | None:
-    """The strength stocked for this formulation, for "1,000 mcg (1 mL of 1,000 mcg/mL)"; None if mixed."""
-    strengths = set(
-        session.scalars(
+def stocked_strengths(session: Session, formulation: Formulation) -> list[Decimal]:
+    """The strengths of the active deficiency products of a formulation, for the plan editor's choice."""
+    return sorted(
+        Decimal(s).normalize()
+        for s in session.scalars(
             select(Product.strength_mcg_per_ml)
             .where(Product.formulation == formulation, Product.active, Product.for_deficiency)
             .distinct()
         )
     )
-    return Decimal(strengths.pop()).normalize() if len(strengths) == 1 else None
+
+
+def strength_for(session: Session, formulation: Formulation) -> Decimal:
+    """The strength stocked for a formulation, or the standard 1,000 mcg/mL when none or several are."""
+    strengths = set(stocked_strengths(session, formulation))
+    return strengths.pop() if len(strengths) == 1 else STANDARD_STRENGTH_MCG_PER_ML
 
 
 def _write_phases(session: Session, plan: TreatmentPlan, template: TemplateRow) -> None:
@@ -569,21 +548,25 @@ def create_plan(
     *,
     override_reason: str = "",
     password: str | None = None,
+    clock: Clock | None = None,
 ) -> PlanRow:
     require(session, actor, Permission.PRESCRIBE_PLANS)
+    clock = clock or clinic.clinic_clock(session)
     patient = _patient(session, patient_id)
     if patient.archived:
         raise ValidationFailed({"patient": f"{patient.mrn} is archived: restore the patient first."})
     template = _validate(
-        session, patient, data, override_reason=override_reason, password=password, actor=actor
+        session, patient, data, override_reason=override_reason, password=password, actor=actor, clock=clock
     )
     plan = TreatmentPlan(
         patient_id=patient_id,
         template_id=template.id,
         formulation=data.formulation,
         dose_mcg=Decimal(data.dose_mcg),
+        strength_mcg_per_ml=Decimal(data.strength_mcg_per_ml),
         route=data.route,
         start_date=data.start_date,
+        continues_elsewhere=data.continues_elsewhere,
         prescriber=data.prescriber.strip(),
         indication=data.indication.strip(),
         status=PlanStatus.DRAFT,
@@ -617,9 +600,11 @@ def update_plan(
     reason: str = "",
     override_reason: str = "",
     password: str | None = None,
+    clock: Clock | None = None,
 ) -> PlanRow:
     """Any edit returns the plan to draft: it must be verified again before another dose."""
     require(session, actor, Permission.PRESCRIBE_PLANS)
+    clock = clock or clinic.clinic_clock(session)
     plan = _plan(session, plan_id)
     if plan.version_id != expected_version:
         raise Conflict("The plan was changed by someone else while you were editing; reopen it.")
@@ -637,17 +622,20 @@ def update_plan(
         override_reason=override_reason or plan.override_reason,
         password=password,
         actor=actor,
+        clock=clock,
         signature_needed=bool(override_reason.strip()),  # a kept override was signed when it was made
     )
     before = _snapshot(plan)
     template_changed = plan.template_id != template.id
     plan.template_id = template.id
     plan.formulation, plan.dose_mcg, plan.route = data.formulation, Decimal(data.dose_mcg), data.route
+    plan.strength_mcg_per_ml = Decimal(data.strength_mcg_per_ml)
     plan.start_date, plan.prescriber, plan.indication = (
         data.start_date,
         data.prescriber.strip(),
         data.indication.strip(),
     )
+    plan.continues_elsewhere = data.continues_elsewhere
     plan.conditions = ",".join(sorted(data.conditions))
     if override_reason.strip():
         plan.override_reason, plan.override_by_id = override_reason.strip(), actor.id
@@ -695,11 +683,48 @@ def update_plan(
     return _plan_row(session, plan)
 
 
+def verification_problems(session: Session, plan: TreatmentPlan) -> dict[str, str]:
+    """What stops a plan being verified now, against the patient as they are at this moment."""
+    patient = _patient(session, plan.patient_id)
+    problems: dict[str, str] = {}
+    if patient.archived:
+        problems["patient"] = f"{patient.mrn} is archived: a plan cannot be verified for an archived patient."
+    template = session.get(RegimenTemplate, plan.template_id)
+    assert template is not None
+    check = check_plan(
+        _template_row(template).definition,
+        formulation=plan.formulation,
+        dose_mcg=Decimal(plan.dose_mcg),
+        route=plan.route,
+        flags=_flags(patient),
+    )
+    problems.update(check.blocking)
+    if check.overridable and not plan.override_reason.strip():
+        problems.update(
+            {
+                key: f"{text} The plan records no override: the prescriber edits it and records the reason."
+                for key, text in check.overridable.items()
+            }
+        )
+    return problems
+
+
 def verify_plan(
-    session: Session, actor: Actor, plan_id: int, *, password: str, expected_version: int
+    session: Session,
+    actor: Actor,
+    plan_id: int,
+    *,
+    password: str,
+    expected_version: int,
+    clock: Clock | None = None,
 ) -> PlanRow:
-    """A pharmacist who did not write this version re-enters their password: an electronic signature."""
+    """A pharmacist who did not write this version re-enters their password: an electronic signature.
+
+    The plan is checked again against the patient as they are now: a contraindication flag set since the
+    plan was written, or an archived patient, stops the verification.
+    """
     require(session, actor, Permission.VERIFY_PLANS)
+    clock = clock or clinic.clinic_clock(session)
     plan = _plan(session, plan_id)
     if plan.version_id != expected_version:
         raise Conflict("The plan changed since you opened it: review the new version before verifying.")
@@ -709,31 +734,71 @@ def verify_plan(
         )
     if plan.author_id == actor.id:
         raise PermissionDenied("You wrote this version of the plan: another pharmacist must verify it.")
+    problems = verification_problems(session, plan)
+    if problems:
+        raise ValidationFailed(problems)
     auth.reauthenticate(session, actor, password)
     plan.status = PlanStatus.ACTIVE if _given_doses(session, plan.id) else PlanStatus.VERIFIED
     plan.verified_by_id, plan.verified_at, plan.verification_meaning = (
         actor.id,
-        utcnow(),
+        clock.utcnow(),
         VERIFICATION_MEANING,
     )
     plan.verified_snapshot = canonical_json(_snapshot(plan))
+    review_reason, plan.review_reason = plan.review_reason, ""
     session.flush()
-    _sync_events(session, plan)
+    sync_events(session, plan, today=clock.today())
     append_event(
         session,
         staff_id=actor.id,
         action="verify",
         entity="treatment_plan",
         entity_id=plan.id,
-        old={"status": PlanStatus.DRAFT.value},
-        new={"status": plan.status.value, "meaning": VERIFICATION_MEANING},
+        old={"status": PlanStatus.DRAFT.value} | ({"review_reason": review_reason} if review_reason else {}),
+        new={
+            "status": plan.status.value,
+            "meaning": VERIFICATION_MEANING,
+            "strength_mcg_per_ml": plan.strength_mcg_per_ml,
+        },
     )
     return _plan_row(session, plan)
 
 
-def end_phase(session: Session, actor: Actor, plan_id: int, *, on: date, reason: str) -> PlanRow:
+def return_for_review(session: Session, actor: Actor, patient_id: int, *, reason: str) -> list[int]:
+    """The patient's verified plans go back to the pharmacist (e.g. a contraindication flag changed).
+
+    Called by the patient service in the same transaction as the change; returns the plans' ids.
+    """
+    returned = []
+    for plan in session.scalars(
+        select(TreatmentPlan).where(TreatmentPlan.patient_id == patient_id, TreatmentPlan.status.in_(LIVE))
+    ):
+        was = plan.status
+        plan.status = PlanStatus.DRAFT
+        plan.review_reason = reason
+        plan.verified_by_id, plan.verified_at, plan.verification_meaning = None, None, ""
+        session.flush()
+        _cancel_due_events(session, plan.id)
+        append_event(
+            session,
+            staff_id=actor.id,
+            action="return_for_review",
+            entity="treatment_plan",
+            entity_id=plan.id,
+            old={"status": was.value},
+            new={"status": PlanStatus.DRAFT.value},
+            reason=reason,
+        )
+        returned.append(plan.id)
+    return returned
+
+
+def end_phase(
+    session: Session, actor: Actor, plan_id: int, *, on: date, reason: str, clock: Clock | None = None
+) -> PlanRow:
     """A clinical review ends the current phase (e.g. alternate-day doses 'until no further improvement')."""
     require(session, actor, Permission.PRESCRIBE_PLANS)
+    clock = clock or clinic.clinic_clock(session)
     plan = _plan(session, plan_id)
     if plan.status not in LIVE:
         raise ValidationFailed({"status": "Only a verified or active plan has a phase to end."})
@@ -747,11 +812,11 @@ def end_phase(session: Session, actor: Actor, plan_id: int, *, on: date, reason:
         raise ValidationFailed(
             {"phase": "The last phase ends with the plan: stop or complete the plan instead."}
         )
-    if on > date.today():
+    if on > clock.today():
         raise ValidationFailed({"on": "A review ends a phase today or in the past, not in the future."})
     current.ended_on, current.end_reason = on, reason.strip()
     session.flush()
-    _sync_events(session, plan)
+    sync_events(session, plan, today=clock.today())
     append_event(
         session,
         staff_id=actor.id,
@@ -764,14 +829,23 @@ def end_phase(session: Session, actor: Actor, plan_id: int, *, on: date, reason:
     return _plan_row(session, plan)
 
 
-def stop_plan(session: Session, actor: Actor, plan_id: int, *, completed: bool, reason: str) -> PlanRow:
+def stop_plan(
+    session: Session,
+    actor: Actor,
+    plan_id: int,
+    *,
+    completed: bool,
+    reason: str,
+    clock: Clock | None = None,
+) -> PlanRow:
     """End a plan. While the cause persists, maintenance cannot end without a recorded reason."""
     require(session, actor, Permission.PRESCRIBE_PLANS)
+    clock = clock or clinic.clinic_clock(session)
     plan = _plan(session, plan_id)
     if plan.status in (PlanStatus.COMPLETED, PlanStatus.STOPPED):
         raise ValidationFailed({"status": f"The plan is already {plan.status.value}."})
     patient = _patient(session, plan.patient_id)
-    schedule = _schedule(session, plan, today=date.today())
+    schedule = _schedule(session, plan, today=clock.today())
     phases = list(
         session.scalars(select(PlanPhase).where(PlanPhase.plan_id == plan.id).order_by(PlanPhase.seq))
     )
@@ -816,30 +890,33 @@ def get_plan(session: Session, actor: Actor, plan_id: int) -> PlanRow:
 
 def plans_for_patient(session: Session, actor: Actor, patient_id: int) -> list[PlanRow]:
     require(session, actor, Permission.READ_PATIENTS)
-    return [
-        _plan_row(session, p)
-        for p in session.scalars(
-            select(TreatmentPlan)
-            .where(TreatmentPlan.patient_id == patient_id)
-            .order_by(TreatmentPlan.id.desc())
-        )
-    ]
+    return _plan_rows(
+        session,
+        list(
+            session.scalars(
+                select(TreatmentPlan)
+                .where(TreatmentPlan.patient_id == patient_id)
+                .order_by(TreatmentPlan.id.desc())
+            )
+        ),
+    )
 
 
 def verification_queue(session: Session, actor: Actor) -> list[QueueItem]:
     """Draft plans awaiting a pharmacist, with what changed since the last verification."""
     require(session, actor, Permission.VERIFY_PLANS)
+    plans = list(
+        session.scalars(
+            select(TreatmentPlan)
+            .where(TreatmentPlan.status == PlanStatus.DRAFT)
+            .order_by(TreatmentPlan.created_at, TreatmentPlan.id)
+        )
+    )
     items = []
-    for plan in session.scalars(
-        select(TreatmentPlan)
-        .where(TreatmentPlan.status == PlanStatus.DRAFT)
-        .order_by(TreatmentPlan.created_at)
-    ):
+    for plan, row in zip(plans, _plan_rows(session, plans), strict=True):
         previous = json.loads(plan.verified_snapshot) if plan.verified_snapshot else {}
         old, new = changed_values(previous, _snapshot(plan)) if previous else ({}, {})
-        items.append(
-            QueueItem(_plan_row(session, plan), {k: (old.get(k), new[k]) for k in new}, bool(previous))
-        )
+        items.append(QueueItem(row, {k: (old.get(k), new[k]) for k in new}, bool(previous)))
     return items
 
 
@@ -865,10 +942,10 @@ def plan_history(session: Session, actor: Actor, plan_id: int) -> list[tuple[dat
 # --- schedules -----------------------------------------------------------------------------------------
 
 
-def _given_doses(session: Session, plan_id: int) -> list[date]:
-    return [
-        d.date()
-        for d in session.scalars(
+def given_dose_times(session: Session, plan_id: int) -> list[datetime]:
+    """When the plan's current, given doses were given, oldest first."""
+    return list(
+        session.scalars(
             select(Administration.given_at)
             .where(
                 Administration.plan_id == plan_id,
@@ -877,21 +954,30 @@ def _given_doses(session: Session, plan_id: int) -> list[date]:
             )
             .order_by(Administration.given_at)
         )
-    ]
+    )
 
 
-def _plan_phase_defs(
+def _given_doses(session: Session, plan_id: int, clock: Clock | None = None) -> list[date]:
+    """The clinic days of the plan's given doses (a dose at 00:30 clinic time counts for that day)."""
+    clock = clock or clinic.clinic_clock(session)
+    return [clock.day_of(t) for t in given_dose_times(session, plan_id)]
+
+
+def plan_phase_defs(
     session: Session, plan: TreatmentPlan
-) -> tuple[list[PhaseDef], dict[int, date], TemplateDef]:
-    template = _template_row(session.get(RegimenTemplate, plan.template_id))  # type: ignore[arg-type]
+) -> tuple[list[PhaseDef], dict[int, date], TemplateDef, list[PlanPhase]]:
+    """The plan's phases as the engine takes them: its own doses and counts, the template's tasks,
+    windows and minimum intervals; which phases a review ended; and the phase rows."""
+    template_row = session.get(RegimenTemplate, plan.template_id)
+    assert template_row is not None
+    template = _template_row(template_row)
     by_kind = list(template.definition.phases)
     phases = list(
         session.scalars(select(PlanPhase).where(PlanPhase.plan_id == plan.id).order_by(PlanPhase.seq))
     )
     defs = []
     for i, p in enumerate(phases):
-        tasks = by_kind[i].tasks if i < len(by_kind) else ()
-        window = by_kind[i].window_days if i < len(by_kind) else 0
+        base = by_kind[i] if i < len(by_kind) else None
         defs.append(
             PhaseDef(
                 kind=p.kind,
@@ -899,16 +985,24 @@ def _plan_phase_defs(
                 interval_days=p.interval_days,
                 times_per_week=p.times_per_week,
                 dose_count=p.dose_count,
-                window_days=window,
-                tasks=tasks,
+                window_days=base.window_days if base else 0,
+                tasks=base.tasks if base else (),
+                min_interval_days=base.min_interval_days if base else None,
             )
         )
     ended = {i: p.ended_on for i, p in enumerate(phases) if p.ended_on is not None}
-    return defs, ended, template.definition
+    return defs, ended, template.definition, phases
 
 
-def _schedule(session: Session, plan: TreatmentPlan, *, today: date, until: date | None = None) -> Schedule:
-    defs, ended, template = _plan_phase_defs(session, plan)
+def _schedule(
+    session: Session,
+    plan: TreatmentPlan,
+    *,
+    today: date,
+    until: date | None = None,
+    given: list[date] | None = None,
+) -> Schedule:
+    defs, ended, template, _ = plan_phase_defs(session, plan)
     patient = session.get(Patient, plan.patient_id)
     conditions = schedule_conditions(
         frozenset(c for c in plan.conditions.split(",") if c),
@@ -917,7 +1011,7 @@ def _schedule(session: Session, plan: TreatmentPlan, *, today: date, until: date
     return build_schedule(
         defs,
         start=plan.start_date,
-        given=_given_doses(session, plan.id),
+        given=_given_doses(session, plan.id) if given is None else given,
         today=today,
         until=until or today + timedelta(days=SCHEDULE_HORIZON_DAYS),
         open_days=open_days(session),
@@ -937,10 +1031,39 @@ def schedule_conditions(
 
 
 def plan_schedule(
-    session: Session, actor: Actor, plan_id: int, *, today: date | None = None, until: date | None = None
+    session: Session,
+    actor: Actor,
+    plan_id: int,
+    *,
+    today: date | None = None,
+    until: date | None = None,
+    clock: Clock | None = None,
 ) -> Schedule:
     require(session, actor, Permission.READ_PATIENTS)
-    return _schedule(session, _plan(session, plan_id), today=today or date.today(), until=until)
+    if today is None:
+        today = (clock or clinic.clinic_clock(session)).today()
+    return _schedule(session, _plan(session, plan_id), today=today, until=until)
+
+
+def expected_dose(
+    session: Session, plan: TreatmentPlan, *, given: list[date], day: date
+) -> tuple[PhaseDef, int, Decimal] | None:
+    """What the schedule expects of a dose given on `day` after the doses `given`: its phase definition,
+    its number within the phase, and its amount; None when the plan has no further dose."""
+    defs, ended, _template, _ = plan_phase_defs(session, plan)
+    schedule = build_schedule(
+        defs,
+        start=plan.start_date,
+        given=given,
+        today=day,
+        until=day + timedelta(days=SCHEDULE_HORIZON_DAYS),
+        open_days=open_days(session),
+        phase_ended_on=ended,
+    )
+    nxt = schedule.next_dose()
+    if nxt is None:
+        return None
+    return defs[nxt.phase_index], nxt.number, nxt.dose_mcg
 
 
 def preview_schedule(
@@ -975,187 +1098,94 @@ def _cancel_due_events(session: Session, plan_id: int) -> None:
     )
 
 
-def _sync_events(session: Session, plan: TreatmentPlan) -> None:
-    """Replace the plan's outstanding events with what the engine now says is due (history stays)."""
-    _cancel_due_events(session, plan.id)
+def _dose_label(kind: PhaseKind, number: int, dose_mcg: Decimal) -> str:
+    return f"{kind.value.capitalize()} dose {number}: {format_mcg(dose_mcg)}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Due:
+    kind: EventKind
+    phase_id: int | None
+    label: str
+    lab_test_code: str | None
+    due_on: date
+    window_end: date
+
+
+def sync_events(session: Session, plan: TreatmentPlan, *, today: date) -> None:
+    """Bring the plan's outstanding events in line with what the engine now says is due.
+
+    Only what changed is written: an event keeps its row when its date moves, a dose just given becomes
+    done, an event no longer due is cancelled (kept as history), and a new one is added. Events someone
+    closed (done, missed) are never revived.
+    """
     if plan.status not in LIVE:
+        _cancel_due_events(session, plan.id)
         return
-    today = date.today()
     schedule = _schedule(session, plan, today=today)
-    phases = list(
-        session.scalars(select(PlanPhase).where(PlanPhase.plan_id == plan.id).order_by(PlanPhase.seq))
-    )
-    done = {
-        (e.kind, e.label, e.due_on)
-        for e in session.scalars(
-            select(ScheduledEvent).where(
-                ScheduledEvent.plan_id == plan.id, ScheduledEvent.status == EventStatus.DONE
+    _, _, _, phase_rows = plan_phase_defs(session, plan)
+    phase_ids = [p.id for p in phase_rows]
+    closed = {
+        (kind, label, due)
+        for kind, label, due in session.execute(
+            select(ScheduledEvent.kind, ScheduledEvent.label, ScheduledEvent.due_on).where(
+                ScheduledEvent.plan_id == plan.id,
+                ScheduledEvent.status.in_((EventStatus.DONE, EventStatus.MISSED)),
             )
         )
     }
-    for dose in schedule.outstanding():
-        session.add(
-            ScheduledEvent(
-                patient_id=plan.patient_id,
-                plan_id=plan.id,
-                phase_id=phases[dose.phase_index].id,
-                kind=EventKind.DOSE,
-                label=f"{dose.phase_kind.value.capitalize()} dose {dose.number}: {format_mcg(dose.dose_mcg)}",
-                due_on=dose.due,
-                window_start=dose.due,
-                window_end=dose.window_end,
-                status=EventStatus.DUE,
-            )
-        )
+    wanted: list[_Due] = []
+    given_keys: set[tuple[EventKind, int | None, str]] = set()
+    for dose in schedule.doses:
+        label = _dose_label(dose.phase_kind, dose.number, dose.dose_mcg)
+        key = (EventKind.DOSE, phase_ids[dose.phase_index], label)
+        if dose.given_on is not None:
+            given_keys.add(key)
+            continue
+        wanted.append(_Due(key[0], key[1], key[2], None, dose.due, dose.window_end))
     for task in schedule.tasks:
-        if (task.kind, task.label, task.due) in done or task.due < plan.start_date:
+        due, window_end = task.due, task.window_end
+        if due < plan.start_date:
+            # Treatment begun elsewhere: what fell due before this plan starts is due on its first day.
+            due, window_end = plan.start_date, max(window_end, plan.start_date)
+        if (task.kind, task.label, due) in closed:
+            continue
+        phase_id = phase_ids[task.phase_index] if task.phase_index is not None else None
+        wanted.append(_Due(task.kind, phase_id, task.label, task.lab_test_code, due, window_end))
+    existing: dict[tuple[EventKind, int | None, str], list[ScheduledEvent]] = {}
+    for event in session.scalars(
+        select(ScheduledEvent)
+        .where(ScheduledEvent.plan_id == plan.id, ScheduledEvent.status == EventStatus.DUE)
+        .order_by(ScheduledEvent.due_on, ScheduledEvent.id)
+    ):
+        existing.setdefault((event.kind, event.phase_id, event.label), []).append(event)
+    for item in wanted:
+        rows = existing.get((item.kind, item.phase_id, item.label))
+        if rows:
+            event = rows.pop(0)
+            if (event.due_on, event.window_end, event.lab_test_code) != (
+                item.due_on,
+                item.window_end,
+                item.lab_test_code,
+            ):
+                event.due_on, event.window_start, event.window_end = item.due_on, item.due_on, item.window_end
+                event.lab_test_code = item.lab_test_code
             continue
         session.add(
             ScheduledEvent(
                 patient_id=plan.patient_id,
                 plan_id=plan.id,
-                phase_id=phases[task.phase_index].id if task.phase_index is not None else None,
-                kind=task.kind,
-                label=task.label,
-                lab_test_code=task.lab_test_code,
-                due_on=task.due,
-                window_start=task.due,
-                window_end=task.window_end,
+                phase_id=item.phase_id,
+                kind=item.kind,
+                label=item.label,
+                lab_test_code=item.lab_test_code,
+                due_on=item.due_on,
+                window_start=item.due_on,
+                window_end=item.window_end,
                 status=EventStatus.DUE,
             )
         )
+    for event_key, rows in existing.items():
+        for event in rows:
+            event.status = EventStatus.DONE if event_key in given_keys else EventStatus.CANCELLED
     session.flush()
-
-
-# --- doses ---------------------------------------------------------------------------------------------
-
-
-def record_dose(
-    session: Session,
-    actor: Actor,
-    *,
-    plan_id: int,
-    given_at: datetime,
-    dose_mcg: Decimal,
-    route: Route,
-    site: InjectionSite | None,
-    product_id: int | None,
-    vial_id: int | None = None,
-    lot_id: int | None = None,
-    outcome: AdministrationOutcome = AdministrationOutcome.GIVEN,
-    note: str = "",
-    external: bool = False,
-) -> AdministrationRow:
-    """Check the dose against a verified plan before saving it; draw it from stock in the same transaction.
-
-    external: given elsewhere (another clinic, before this plan was entered); nothing is drawn from stock
-    here, and the product and site may be unknown.
-    """
-    require(session, actor, Permission.RECORD_ADMINISTRATIONS)
-    plan = _plan(session, plan_id)
-    if plan.status not in LIVE:
-        raise PlanNotVerified(
-            f"The plan is {plan.status.value}: no dose can be recorded until a pharmacist verifies it."
-        )
-    product = session.get(Product, product_id) if product_id is not None else None
-    errors: dict[str, str] = {}
-    if product is None and not external:
-        raise ValidationFailed({"product": "Choose the product given."})
-    if product is not None and not product.for_deficiency:
-        errors["product"] = "This product is not for B12 deficiency treatment."
-    if product is not None and product.formulation != plan.formulation:
-        errors["product"] = (
-            f"The plan prescribes {plan.formulation.value}; this product is {product.formulation.value}."
-        )
-    schedule = _schedule(session, plan, today=given_at.date())
-    expected = schedule.next_dose()
-    expected_dose = expected.dose_mcg if expected else Decimal(plan.dose_mcg)
-    if Decimal(dose_mcg) != expected_dose:
-        errors["dose_mcg"] = (
-            f"The plan's dose is {format_mcg(expected_dose)}, not {format_mcg(dose_mcg)}: "
-            "check mcg against mg."
-        )
-    if route != plan.route:
-        errors["route"] = f"The plan's route is {plan.route.value.upper()}, not {route.value.upper()}."
-    if outcome == AdministrationOutcome.GIVEN and site is None and route == Route.IM and not external:
-        errors["site"] = "Record the injection site."
-    if given_at > utcnow() + timedelta(minutes=5):
-        errors["given_at"] = "A dose cannot be recorded in the future."
-    patient = _patient(session, plan.patient_id)
-    if (
-        product is not None
-        and patient.flag_benzyl_alcohol_sensitivity
-        and "benzyl" in product.preservative.lower()
-    ):
-        errors["product"] = "The patient is sensitive to benzyl alcohol, which this product contains."
-    if external and outcome != AdministrationOutcome.GIVEN:
-        errors["outcome"] = "Only doses actually given elsewhere are entered afterwards."
-    if errors:
-        raise ValidationFailed(errors)
-    strength = product.strength_mcg_per_ml if product is not None else strength_for(session, plan.formulation)
-    volume = dose_volume_ml(dose_mcg, strength)
-    administration = Administration(
-        patient_id=plan.patient_id,
-        plan_id=plan.id,
-        product_id=product_id,
-        lot_id=lot_id,
-        vial_id=vial_id,
-        given_at=given_at,
-        dose_mcg=Decimal(dose_mcg),
-        volume_ml=volume,
-        route=route,
-        site=site,
-        outcome=outcome,
-        note=note.strip(),
-        given_by_id=actor.id,
-        recorded_at=utcnow(),
-        status=RecordStatus.CURRENT,
-        external=external,
-    )
-    session.add(administration)
-    session.flush()
-    if outcome == AdministrationOutcome.GIVEN and not external:
-        choice = inventory_service.draw_dose(
-            session,
-            actor,
-            volume_ml=volume,
-            vial_id=vial_id,
-            lot_id=lot_id,
-            administration_id=administration.id,
-            now=given_at,
-        )
-        administration.lot_id = choice.lot_id
-    if plan.status == PlanStatus.VERIFIED and outcome == AdministrationOutcome.GIVEN:
-        plan.status = PlanStatus.ACTIVE
-    session.flush()
-    _sync_events(session, plan)
-    append_event(
-        session,
-        staff_id=actor.id,
-        action="create",
-        entity="administration",
-        entity_id=administration.id,
-        new={
-            "plan": plan.id,
-            "patient": plan.patient_id,
-            "dose_mcg": dose_mcg,
-            "volume_ml": volume,
-            "route": route,
-            "site": site,
-            "outcome": outcome,
-            "given_at": given_at,
-            "external": external,
-        },
-    )
-    staff = session.get(Staff, actor.id)
-    return AdministrationRow(
-        administration.id,
-        plan.id,
-        given_at,
-        Decimal(dose_mcg),
-        volume,
-        route,
-        site,
-        outcome,
-        staff.full_name if staff else actor.username,
-    )

@@ -52,9 +52,10 @@ from b12desk.domain.enums import (
 from b12desk.domain.gs1 import gtin_check_digit, valid_gtin
 from b12desk.domain.patients import PatientInput
 from b12desk.domain.regimens import TemplateError, parse_template
-from b12desk.services import auth, demo_data, patients, plans
+from b12desk.services import administrations, auth, demo_data, patients, plans
 from b12desk.services.common import Actor, ValidationFailed
 from b12desk.services.startup import DEMO_PASSWORD, DEMO_USERS
+from tests.clinic_time import clinic_now, clinic_today
 from tests.conftest import Staffing, create_pg_database, drop_pg_database
 
 TODAY = date(2026, 3, 2)  # a Monday
@@ -424,33 +425,44 @@ def test_a_dose_can_be_recorded_against_demo_stock_today(
         demo_data.generate(db, patients=60, years=1, seed=9)  # up to the real today
         with db.sessions.begin() as s:
             nurse = _nurse(s)
-            plan = s.scalars(
+            candidates = s.scalars(
                 select(TreatmentPlan)
                 .where(TreatmentPlan.status == PlanStatus.ACTIVE, TreatmentPlan.route == Route.IM)
                 .where(TreatmentPlan.formulation == Formulation.HYDROXOCOBALAMIN)
                 .order_by(TreatmentPlan.id)
-            ).first()
-            assert plan is not None
+            ).all()
             lot = s.scalars(
                 select(Lot)
                 .join(Product, Product.id == Lot.product_id)
                 .where(Product.container == Container.AMPOULE, Lot.quantity_on_hand > 0)
-                .where(Lot.expiry >= date.today())
+                .where(Lot.expiry >= clinic_today())
                 .order_by(Lot.expiry)
             ).first()
             assert lot is not None
             before = lot.quantity_on_hand
             moves_before = s.scalar(select(func.max(StockMovement.id)))
-            row = plans.record_dose(
+            # The first active plan whose patient may have a dose today (not one dosed already today).
+            for plan in candidates:
+                request = administrations.DoseRequest(
+                    patient_id=plan.patient_id,
+                    plan_id=plan.id,
+                    given_at=clinic_now() - timedelta(minutes=1),
+                    dose_mcg=Decimal(plan.dose_mcg),
+                    site=InjectionSite.VENTROGLUTEAL_LEFT,
+                    product_id=lot.product_id,
+                    lot_id=lot.id,
+                )
+                check = administrations.check_dose(s, nurse, request)
+                if not check.hard_stops:
+                    break
+            else:
+                raise AssertionError("no demo patient can have a dose today")
+            row = administrations.record_dose(
                 s,
                 nurse,
-                plan_id=plan.id,
-                given_at=datetime.now(UTC) - timedelta(minutes=1),
-                dose_mcg=Decimal(plan.dose_mcg),
-                route=Route.IM,
-                site=InjectionSite.VENTROGLUTEAL_LEFT,
-                product_id=lot.product_id,
-                lot_id=lot.id,
+                request,
+                acknowledged={w.code: "demo: checked with the patient" for w in check.warnings},
+                password=DEMO_PASSWORD,
             )
             assert row.id > s.scalar(select(func.min(Administration.id)))  # type: ignore[operator]
             s.refresh(lot)

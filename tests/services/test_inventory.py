@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from b12desk.clock import fixed_clock
 from b12desk.data.models import Lot, StockMovement, Vial
 from b12desk.domain.enums import Container, Formulation, MovementKind, VialStatus
 from b12desk.domain.stock import WasteReason
 from b12desk.services import inventory as inv
 from b12desk.services.common import PermissionDenied, ValidationFailed
+from tests.clinic_time import clinic_now, clinic_today
 from tests.conftest import Staffing
 
-TODAY = date.today()
-NOW = datetime.now(UTC)
+TODAY = clinic_today()
+NOW = clinic_now()  # in the clinic's zone (the computer's, as no zone is set)
 GTIN_MDV = "00305170031251"
 
 
@@ -100,19 +102,22 @@ def test_receive_open_draw_and_discard_keep_the_ledger(session: Session, staff: 
         expiry=TODAY + timedelta(days=400),
         quantity=3,
         supplier="Wholesaler",
+        clock=fixed_clock(NOW),
     )
     assert lot.quantity == 3
-    vial = inv.open_vial(session, staff.nurse, lot_id=lot.id, now=NOW)
+    vial = inv.open_vial(session, staff.nurse, lot_id=lot.id, clock=fixed_clock(NOW))
     assert vial.discard_by == NOW + timedelta(days=28)
     assert vial.remaining_ml == 10
-    inv.draw_dose(session, staff.nurse, vial_id=vial.id, volume_ml=Decimal("1"), now=NOW)
+    inv.draw_dose(session, staff.nurse, vial_id=vial.id, volume_ml=Decimal("1"), clock=fixed_clock(NOW))
     remaining = session.get(Vial, vial.id)
     assert remaining is not None and remaining.remaining_ml == 9
     with pytest.raises(inv.StockUnavailable, match=r"holds 9 mL; 9\.5 mL was asked for"):
-        inv.draw_dose(session, staff.nurse, vial_id=vial.id, volume_ml=Decimal("9.5"), now=NOW)
-    inv.discard_vial(session, staff.nurse, vial_id=vial.id, reason=WasteReason.CONTAMINATED, now=NOW)
+        inv.draw_dose(session, staff.nurse, vial_id=vial.id, volume_ml=Decimal("9.5"), clock=fixed_clock(NOW))
+    inv.discard_vial(
+        session, staff.nurse, vial_id=vial.id, reason=WasteReason.CONTAMINATED, clock=fixed_clock(NOW)
+    )
     with pytest.raises(inv.StockUnavailable, match="discarded"):
-        inv.draw_dose(session, staff.nurse, vial_id=vial.id, volume_ml=Decimal("1"), now=NOW)
+        inv.draw_dose(session, staff.nurse, vial_id=vial.id, volume_ml=Decimal("1"), clock=fixed_clock(NOW))
     kinds = [m.kind for m in inv.lot_history(session, staff.nurse, lot.id)]
     assert kinds == [MovementKind.WASTED, MovementKind.DOSE_DRAWN, MovementKind.OPENED, MovementKind.RECEIVED]
     ledger_matches(session)
@@ -128,7 +133,7 @@ def test_discard_by_never_after_lot_expiry(session: Session, staff: Staffing) ->
         expiry=TODAY + timedelta(days=5),
         quantity=1,
     )
-    vial = inv.open_vial(session, staff.nurse, lot_id=lot.id, now=NOW)
+    vial = inv.open_vial(session, staff.nurse, lot_id=lot.id, clock=fixed_clock(NOW))
     assert vial.discard_by.date() == TODAY + timedelta(days=5)
 
 
@@ -143,10 +148,10 @@ def test_vial_past_discard_by_cannot_be_drawn(session: Session, staff: Staffing)
         quantity=1,
     )
     opened = NOW - timedelta(days=29)
-    vial = inv.open_vial(session, staff.nurse, lot_id=lot.id, now=opened)
+    vial = inv.open_vial(session, staff.nurse, lot_id=lot.id, clock=fixed_clock(opened))
     with pytest.raises(inv.StockUnavailable, match="discard-by"):
-        inv.draw_dose(session, staff.nurse, vial_id=vial.id, volume_ml=Decimal(1), now=NOW)
-    alerts = inv.alerts(session, staff.nurse, now=NOW)
+        inv.draw_dose(session, staff.nurse, vial_id=vial.id, volume_ml=Decimal(1), clock=fixed_clock(NOW))
+    alerts = inv.alerts(session, staff.nurse, clock=fixed_clock(NOW))
     assert [v.id for v in alerts.vials_past_discard_by] == [vial.id]
 
 
@@ -160,8 +165,8 @@ def test_empty_vial_is_closed(session: Session, staff: Staffing) -> None:
         expiry=TODAY + timedelta(days=100),
         quantity=1,
     )
-    vial = inv.open_vial(session, staff.nurse, lot_id=lot.id, now=NOW)
-    inv.draw_dose(session, staff.nurse, vial_id=vial.id, volume_ml=Decimal(1), now=NOW)
+    vial = inv.open_vial(session, staff.nurse, lot_id=lot.id, clock=fixed_clock(NOW))
+    inv.draw_dose(session, staff.nurse, vial_id=vial.id, volume_ml=Decimal(1), clock=fixed_clock(NOW))
     closed = session.get(Vial, vial.id)
     assert closed is not None and closed.status == VialStatus.DISCARDED
 
@@ -187,9 +192,11 @@ def test_expired_stock_cannot_be_received_opened_or_drawn(session: Session, staf
     )
     later = NOW + timedelta(days=5)
     with pytest.raises(inv.StockUnavailable, match="expired"):
-        inv.draw_dose(session, staff.nurse, lot_id=lot.id, volume_ml=Decimal(1), now=later)
+        inv.draw_dose(session, staff.nurse, lot_id=lot.id, volume_ml=Decimal(1), clock=fixed_clock(later))
     assert (
-        inv.suggest_stock(session, staff.nurse, product_id=product.id, volume_ml=Decimal(1), now=later)
+        inv.suggest_stock(
+            session, staff.nurse, product_id=product.id, volume_ml=Decimal(1), clock=fixed_clock(later)
+        )
         is None
     )
     inv.waste_containers(session, staff.nurse, lot_id=lot.id, quantity=2, reason=WasteReason.EXPIRED)
@@ -214,10 +221,14 @@ def test_fefo_suggests_the_open_vial_first_then_the_earliest_lot(session: Sessio
         expiry=TODAY + timedelta(days=100),
         quantity=2,
     )
-    choice = inv.suggest_stock(session, staff.nurse, product_id=product.id, volume_ml=Decimal(1), now=NOW)
+    choice = inv.suggest_stock(
+        session, staff.nurse, product_id=product.id, volume_ml=Decimal(1), clock=fixed_clock(NOW)
+    )
     assert choice is not None and (choice.vial_id, choice.lot_id) == (None, early.id)
-    vial = inv.open_vial(session, staff.nurse, lot_id=late.id, now=NOW)
-    choice = inv.suggest_stock(session, staff.nurse, product_id=product.id, volume_ml=Decimal(1), now=NOW)
+    vial = inv.open_vial(session, staff.nurse, lot_id=late.id, clock=fixed_clock(NOW))
+    choice = inv.suggest_stock(
+        session, staff.nurse, product_id=product.id, volume_ml=Decimal(1), clock=fixed_clock(NOW)
+    )
     assert choice is not None and choice.vial_id == vial.id
 
 
@@ -270,9 +281,12 @@ def test_alerts_bands_and_reorder_count_only_usable_stock(session: Session, staf
     assert [lot.lot_number for lot in a.expiring[30]] == ["S30"]
     assert [lot.lot_number for lot in a.expiring[90]] == ["S90"]
     assert [p.id for p in a.below_reorder] == [product.id]
-    later = inv.alerts(session, staff.nurse, today=TODAY + timedelta(days=30))
+    later = inv.alerts(session, staff.nurse, clock=fixed_clock(NOW + timedelta(days=30)))
     assert [lot.lot_number for lot in later.expiring[0]] == ["S30"]
-    assert inv.list_products(session, staff.nurse, today=TODAY + timedelta(days=30))[0].sealed_usable == 4
+    assert (
+        inv.list_products(session, staff.nurse, clock=fixed_clock(NOW + timedelta(days=30)))[0].sealed_usable
+        == 4
+    )
 
 
 def test_scan_lookup_finds_product_and_lot(session: Session, staff: Staffing) -> None:

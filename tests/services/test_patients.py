@@ -15,6 +15,7 @@ from b12desk.domain.enums import Cause, LabContext, RecordStatus
 from b12desk.domain.patients import PatientInput
 from b12desk.services import patients
 from b12desk.services.common import Conflict, PermissionDenied, ValidationFailed
+from tests.clinic_time import clinic_today
 from tests.conftest import Staffing
 
 
@@ -51,7 +52,7 @@ def test_duplicate_mrn_is_refused_with_a_message(session: Session, staff: Staffi
 def test_future_birth_date_is_refused(session: Session, staff: Staffing) -> None:
     with pytest.raises(ValidationFailed) as err:
         patients.create_patient(
-            session, staff.nurse, make_input(date_of_birth=date.today() + timedelta(days=1))
+            session, staff.nurse, make_input(date_of_birth=clinic_today() + timedelta(days=1))
         )
     assert "in the future" in err.value.errors["date_of_birth"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -21,9 +21,10 @@ from b12desk.domain.enums import (
     Route,
 )
 from b12desk.domain.patients import PatientInput
-from b12desk.services import auth, patients, plans
+from b12desk.services import administrations, auth, patients, plans
 from b12desk.services import inventory as inv
 from b12desk.services.common import PermissionDenied, ValidationFailed
+from tests.clinic_time import clinic_today
 from tests.conftest import PASSWORD, Staffing
 
 MON_TO_FRI = frozenset(range(5))
@@ -162,7 +163,7 @@ def plan_input(t: plans.TemplateRow, **kw: object) -> plans.PlanInput:
         "formulation": t.formulation,
         "dose_mcg": Decimal(1000),
         "route": Route.IM,
-        "start_date": date.today(),
+        "start_date": clinic_today(),
         "prescriber": "Dr Shah",
     }
     values.update(kw)
@@ -223,7 +224,7 @@ def _stock(session: Session, staff: Staffing) -> tuple[int, int]:
         staff.nurse,
         product_id=product.id,
         lot_number="H1",
-        expiry=date.today() + timedelta(days=300),
+        expiry=clinic_today() + timedelta(days=300),
         quantity=10,
     )
     return product.id, lot.id
@@ -235,48 +236,23 @@ def test_no_dose_against_an_unverified_plan(
     pid = make_patient(session, staff)
     product_id, lot_id = _stock(session, staff)
     plan = plans.create_plan(session, staff.pharmacist, pid, plan_input(templates["uk_hoc_no_neuro"]))
-    with pytest.raises(plans.PlanNotVerified, match="until a pharmacist verifies it"):
-        plans.record_dose(
-            session,
-            staff.nurse,
-            plan_id=plan.id,
-            given_at=datetime.now(UTC),
-            dose_mcg=Decimal(1000),
-            route=Route.IM,
-            site=InjectionSite.VENTROGLUTEAL_LEFT,
-            product_id=product_id,
-            lot_id=lot_id,
-        )
-    plan = plans.verify_plan(
-        session, staff.pharmacist2, plan.id, password=PASSWORD, expected_version=plan.version_id
-    )
-    row = plans.record_dose(
-        session,
-        staff.nurse,
+    request = administrations.DoseRequest(
+        patient_id=pid,
         plan_id=plan.id,
-        given_at=datetime.now(UTC),
         dose_mcg=Decimal(1000),
-        route=Route.IM,
         site=InjectionSite.VENTROGLUTEAL_LEFT,
         product_id=product_id,
         lot_id=lot_id,
     )
+    with pytest.raises(administrations.DoseRefused, match="until a pharmacist verifies it"):
+        administrations.record_dose(session, staff.nurse, request)
+    plan = plans.verify_plan(
+        session, staff.pharmacist2, plan.id, password=PASSWORD, expected_version=plan.version_id
+    )
+    row = administrations.record_dose(session, staff.nurse, request)
     assert row.volume_ml == 1
     assert plans.get_plan(session, staff.nurse, plan.id).status == PlanStatus.ACTIVE
     assert inv.list_lots(session, staff.nurse, product_id)[0].quantity == 9
-    # mg typed where mcg was meant: refused, nothing drawn
-    with pytest.raises(ValidationFailed, match="check mcg against mg"):
-        plans.record_dose(
-            session,
-            staff.nurse,
-            plan_id=plan.id,
-            given_at=datetime.now(UTC),
-            dose_mcg=Decimal(1),
-            route=Route.IM,
-            site=InjectionSite.DELTOID_LEFT,
-            product_id=product_id,
-            lot_id=lot_id,
-        )
 
 
 def test_editing_a_verified_plan_returns_it_to_draft_and_shows_the_change(
@@ -413,39 +389,19 @@ def test_stopping_maintenance_while_the_cause_persists_needs_a_reason(
     session: Session, staff: Staffing, templates: dict[str, plans.TemplateRow]
 ) -> None:
     pid = make_patient(session, staff)
-    product_id, lot_id = _stock(session, staff)
-    start = date.today() - timedelta(days=30)
+    product_id, _lot_id = _stock(session, staff)
+    start = clinic_today() - timedelta(days=30)
     plan = plans.create_plan(
         session, staff.pharmacist, pid, plan_input(templates["uk_hoc_no_neuro"], start_date=start)
     )
     plan = plans.verify_plan(
         session, staff.pharmacist2, plan.id, password=PASSWORD, expected_version=plan.version_id
     )
-    for k in range(6):  # the whole induction, given at another clinic: product and site unknown
-        plans.record_dose(
-            session,
-            staff.nurse,
-            plan_id=plan.id,
-            given_at=datetime.combine(start + timedelta(days=2 * k), datetime.min.time(), UTC),
-            dose_mcg=Decimal(1000),
-            route=Route.IM,
-            site=None,
-            product_id=None,
-            external=True,
-        )
-    assert inv.list_lots(session, staff.nurse, product_id)[0].quantity == 10  # nothing drawn from stock here
-    with pytest.raises(ValidationFailed, match="Choose the product"):
-        plans.record_dose(
-            session,
-            staff.nurse,
-            plan_id=plan.id,
-            given_at=datetime.now(UTC),
-            dose_mcg=Decimal(1000),
-            route=Route.IM,
-            site=InjectionSite.DELTOID_LEFT,
-            product_id=None,
-            lot_id=lot_id,
-        )
+    # the whole induction, given at another clinic: product and site unknown, nothing drawn here
+    administrations.record_external_doses(
+        session, staff.nurse, plan_id=plan.id, days=[start + timedelta(days=2 * k) for k in range(6)]
+    )
+    assert inv.list_lots(session, staff.nurse, product_id)[0].quantity == 10
     schedule = plans.plan_schedule(session, staff.nurse, plan.id)
     assert schedule.next_dose() is not None and schedule.next_dose().phase_kind == PhaseKind.MAINTENANCE  # type: ignore[union-attr]
     with pytest.raises(ValidationFailed, match="relapse"):
@@ -461,14 +417,14 @@ def test_review_ends_the_open_ended_induction(
 ) -> None:
     pid = make_patient(session, staff, neuro_involvement=True, neuro_symptoms="numb feet")
     plan = plans.create_plan(
-        session, staff.pharmacist, pid, plan_input(templates["uk_hoc_neuro"], start_date=date.today())
+        session, staff.pharmacist, pid, plan_input(templates["uk_hoc_neuro"], start_date=clinic_today())
     )
     plan = plans.verify_plan(
         session, staff.pharmacist2, plan.id, password=PASSWORD, expected_version=plan.version_id
     )
     before = plans.plan_schedule(session, staff.nurse, plan.id)
     assert {x.phase_kind for x in before.doses} == {PhaseKind.INDUCTION}
-    plans.end_phase(session, staff.pharmacist, plan.id, on=date.today(), reason="no further improvement")
+    plans.end_phase(session, staff.pharmacist, plan.id, on=clinic_today(), reason="no further improvement")
     after = plans.plan_schedule(session, staff.nurse, plan.id)
     assert after.next_dose() is not None and after.next_dose().phase_kind == PhaseKind.MAINTENANCE  # type: ignore[union-attr]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -15,6 +15,7 @@ from b12desk.data.migrate import upgrade
 from b12desk.domain.enums import Container, Formulation, Role
 from b12desk.services import inventory as inv
 from b12desk.services.common import Actor
+from tests.clinic_time import clinic_today
 from tests.conftest import Staffing, _seed_staff, create_pg_database, drop_pg_database
 
 PROCESSES, ATTEMPTS = 4, 6
@@ -71,7 +72,7 @@ def _race(db: Database, nurse: Actor, target: dict[str, int]) -> int:
 @pytest.mark.postgres
 def test_four_processes_never_oversell(pg_db: tuple[Database, Staffing]) -> None:
     db, staff = pg_db
-    expiry = date.today() + timedelta(days=365)
+    expiry = clinic_today() + timedelta(days=365)
     with db.sessions.begin() as s:
         mdv = inv.create_product(
             s,

@@ -1,0 +1,803 @@
+"""Doses: checking one before it is saved, recording it, and correcting a record afterwards.
+
+The facts are read from the database as they are at the moment of the act (the patient's flags and
+state, the plan's status and verified strength, the stock's expiry, discard-by and volume, the clinic's
+limits) and handed to the one rule function, domain.dose_check.check_dose. A dose is written only when
+nothing blocks and every warning is acknowledged with a reason and the nurse's password; the
+administration, its stock movement, the schedule's update and the audit event are then written together
+in one savepoint, so a refusal or a failure at any step leaves no trace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from b12desk.clock import Clock
+from b12desk.data.audit import append_event
+from b12desk.data.models import (
+    Administration,
+    DoseAcknowledgement,
+    Lot,
+    Patient,
+    Product,
+    Staff,
+    TreatmentPlan,
+    Vial,
+)
+from b12desk.domain.dose_check import (
+    DoseAttempt,
+    DoseFacts,
+    ExpectedDose,
+    Finding,
+    LotFacts,
+    PastDose,
+    PatientFacts,
+    PlanFacts,
+    ProductFacts,
+    VialFacts,
+    volume_to_draw,
+)
+from b12desk.domain.dose_check import (
+    check_dose as run_checks,
+)
+from b12desk.domain.enums import (
+    AdministrationOutcome,
+    InjectionSite,
+    PlanStatus,
+    RecordStatus,
+    Route,
+    VialStatus,
+)
+from b12desk.domain.permissions import Permission
+from b12desk.domain.stock import preservatives_from_text
+from b12desk.services import auth, clinic, plans
+from b12desk.services import inventory as inventory_service
+from b12desk.services.common import Actor, NotFound, ServiceError, ValidationFailed, require
+
+HISTORY_WINDOW = timedelta(days=400)  # doses this near are enough for the spacing and site rules
+
+
+@dataclass(frozen=True, slots=True)
+class DoseRequest:
+    """What the nurse entered. Left out: the patient's live plan, the plan's route, and now."""
+
+    patient_id: int
+    dose_mcg: Decimal
+    site: InjectionSite | None = None
+    product_id: int | None = None
+    lot_id: int | None = None
+    vial_id: int | None = None
+    given_at: datetime | None = None
+    plan_id: int | None = None
+    route: Route | None = None
+    outcome: AdministrationOutcome = AdministrationOutcome.GIVEN
+    note: str = ""
+    external: bool = False  # given at another clinic: no stock drawn here
+
+
+@dataclass(frozen=True, slots=True)
+class DoseCheck:
+    """The findings for one attempt, and what the screen shows beside them."""
+
+    findings: tuple[Finding, ...]
+    plan_id: int | None
+    given_at: datetime
+    expected: ExpectedDose | None
+    strength_mcg_per_ml: Decimal | None
+    volume_ml: Decimal | None
+
+    @property
+    def hard_stops(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.blocks)
+
+    @property
+    def warnings(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if not f.blocks)
+
+    def unacknowledged(self, acknowledged: Mapping[str, str]) -> tuple[Finding, ...]:
+        return tuple(w for w in self.warnings if not acknowledged.get(w.code, "").strip())
+
+
+class DoseRefused(ServiceError):
+    """The dose was not saved: a hard stop, or a warning not acknowledged. Nothing was written."""
+
+    def __init__(self, findings: Sequence[Finding], unacknowledged: Sequence[Finding] = ()) -> None:
+        self.findings = tuple(findings)
+        self.unacknowledged = tuple(unacknowledged)
+        stops = [f for f in self.findings if f.blocks]
+        if stops:
+            text = "The dose cannot be saved: " + " ".join(f.message for f in stops)
+        else:
+            text = "Acknowledge each warning with a reason (and your password) before saving: " + " ".join(
+                f.message for f in self.unacknowledged
+            )
+        super().__init__(text)
+
+
+@dataclass(frozen=True, slots=True)
+class AcknowledgementRow:
+    code: str
+    message: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AdministrationRow:
+    id: int
+    patient_id: int
+    plan_id: int | None
+    given_at: datetime
+    dose_mcg: Decimal
+    volume_ml: Decimal
+    route: Route
+    site: InjectionSite | None
+    outcome: AdministrationOutcome
+    given_by: str
+    status: RecordStatus
+    external: bool
+    product_id: int | None
+    lot_id: int | None
+    vial_id: int | None
+    note: str
+    amends_id: int | None
+    amendment_reason: str
+    corrected_by: str
+    corrected_at: datetime | None
+    acknowledgements: tuple[AcknowledgementRow, ...] = ()
+
+
+# --- gathering the facts -------------------------------------------------------------------------------
+
+
+def _live_plan(session: Session, patient_id: int) -> TreatmentPlan | None:
+    """The patient's verified or active plan (the newest, should there be two)."""
+    return session.scalar(
+        select(TreatmentPlan)
+        .where(TreatmentPlan.patient_id == patient_id, TreatmentPlan.status.in_(plans.LIVE))
+        .order_by(TreatmentPlan.id.desc())
+        .limit(1)
+    )
+
+
+def _lot_facts(lot: Lot) -> LotFacts:
+    return LotFacts(lot.id, lot.product_id, lot.lot_number, lot.expiry, lot.quantity_on_hand)
+
+
+def _product_facts(product: Product) -> ProductFacts:
+    return ProductFacts(
+        id=product.id,
+        label=inventory_service.label_of(product),
+        formulation=product.formulation,
+        strength_mcg_per_ml=Decimal(product.strength_mcg_per_ml).normalize(),
+        container=product.container,
+        volume_ml=Decimal(product.volume_ml).normalize(),
+        for_deficiency=product.for_deficiency,
+        active=product.active,
+        preservatives=preservatives_from_text(product.preservatives),
+    )
+
+
+def _history(
+    session: Session, patient_id: int, around: datetime, *, excluding: int | None = None
+) -> list[PastDose]:
+    """The patient's current, given doses near `around`, any plan."""
+    stmt = select(Administration.id, Administration.given_at, Administration.site).where(
+        Administration.patient_id == patient_id,
+        Administration.outcome == AdministrationOutcome.GIVEN,
+        Administration.status == RecordStatus.CURRENT,
+        Administration.given_at >= around - HISTORY_WINDOW,
+        Administration.given_at <= around + HISTORY_WINDOW,
+    )
+    if excluding is not None:
+        stmt = stmt.where(Administration.id != excluding)
+    return [PastDose(i, t, site) for i, t, site in session.execute(stmt)]
+
+
+def _expected(
+    session: Session, plan: TreatmentPlan, given_at: datetime, clock: Clock, *, excluding: int | None
+) -> ExpectedDose | None:
+    times = [
+        t
+        for i, t in session.execute(
+            select(Administration.id, Administration.given_at).where(
+                Administration.plan_id == plan.id,
+                Administration.outcome == AdministrationOutcome.GIVEN,
+                Administration.status == RecordStatus.CURRENT,
+                Administration.given_at < given_at,
+            )
+        )
+        if i != excluding
+    ]
+    found = plans.expected_dose(
+        session, plan, given=sorted(clock.day_of(t) for t in times), day=clock.day_of(given_at)
+    )
+    if found is None:
+        return None
+    phase, number, dose = found
+    return ExpectedDose(phase.kind, number, Decimal(dose).normalize(), phase.min_interval)
+
+
+def _facts(
+    session: Session, request: DoseRequest, clock: Clock, *, excluding: int | None = None
+) -> tuple[DoseFacts, TreatmentPlan | None, Product | None]:
+    patient = session.get(Patient, request.patient_id)
+    if patient is None:
+        raise NotFound(f"No patient with id {request.patient_id}.")
+    plan = (
+        session.get(TreatmentPlan, request.plan_id)
+        if request.plan_id is not None
+        else _live_plan(session, patient.id)
+    )
+    if request.plan_id is not None and plan is None:
+        raise NotFound(f"No treatment plan with id {request.plan_id}.")
+    now = clock.now()
+    given_at = request.given_at or now
+    if given_at.tzinfo is None:
+        raise ValidationFailed({"given_at": "Give the time with its zone (clinic time)."})
+    product = session.get(Product, request.product_id) if request.product_id is not None else None
+    if request.product_id is not None and product is None:
+        raise NotFound(f"No product with id {request.product_id}.")
+    lot = session.get(Lot, request.lot_id) if request.lot_id is not None else None
+    if request.lot_id is not None and lot is None:
+        raise NotFound(f"No lot with id {request.lot_id}.")
+    vial_facts = None
+    if request.vial_id is not None:
+        vial = session.get(Vial, request.vial_id)
+        if vial is None:
+            raise NotFound(f"No vial with id {request.vial_id}.")
+        vial_lot = session.get(Lot, vial.lot_id)
+        assert vial_lot is not None
+        vial_facts = VialFacts(
+            vial.id, _lot_facts(vial_lot), vial.status == VialStatus.OPEN, vial.discard_by, vial.remaining_ml
+        )
+    plan_facts = None
+    expected = None
+    if plan is not None:
+        plan_facts = PlanFacts(
+            id=plan.id,
+            patient_id=plan.patient_id,
+            status=plan.status,
+            formulation=plan.formulation,
+            strength_mcg_per_ml=Decimal(plan.strength_mcg_per_ml).normalize(),
+            route=plan.route,
+            start_date=plan.start_date,
+            continues_elsewhere=plan.continues_elsewhere,
+            hypersensitivity_override=bool(plan.override_reason.strip()),
+        )
+        expected = _expected(session, plan, given_at, clock, excluding=excluding)
+    attempt = DoseAttempt(
+        patient_id=patient.id,
+        given_at=given_at,
+        dose_mcg=Decimal(request.dose_mcg).normalize(),
+        route=request.route or (plan.route if plan is not None else Route.IM),
+        site=request.site,
+        outcome=request.outcome,
+        external=request.external,
+        note=request.note,
+    )
+    facts = DoseFacts(
+        attempt=attempt,
+        patient=PatientFacts(
+            patient.id,
+            patient.archived,
+            patient.flag_lebers_disease,
+            patient.flag_b12_hypersensitivity,
+            patient.flag_benzyl_alcohol_sensitivity,
+        ),
+        plan=plan_facts,
+        expected=expected,
+        product=_product_facts(product) if product is not None else None,
+        lot=_lot_facts(lot) if lot is not None else None,
+        vial=vial_facts,
+        history=_history(session, patient.id, given_at, excluding=excluding),
+        rules=clinic.dose_rules(session),
+        now=now,
+        zone=clock.zone,
+    )
+    return facts, plan, product
+
+
+def _evaluate(session: Session, request: DoseRequest, clock: Clock) -> tuple[DoseCheck, DoseFacts]:
+    facts, plan, _product = _facts(session, request, clock)
+    strength = facts.product.strength_mcg_per_ml if facts.product is not None else None
+    if strength is None and facts.plan is not None:
+        strength = facts.plan.strength_mcg_per_ml
+    check = DoseCheck(
+        findings=run_checks(facts),
+        plan_id=plan.id if plan is not None else None,
+        given_at=facts.attempt.given_at,
+        expected=facts.expected,
+        strength_mcg_per_ml=strength,
+        volume_ml=volume_to_draw(facts.attempt.dose_mcg, strength) if strength else None,
+    )
+    return check, facts
+
+
+def check_dose(
+    session: Session, actor: Actor, request: DoseRequest, *, clock: Clock | None = None
+) -> DoseCheck:
+    """The findings a dose would meet if it were saved now; writes nothing (the screen shows them)."""
+    require(session, actor, Permission.READ_PATIENTS)
+    check, _ = _evaluate(session, request, (clock or clinic.clinic_clock(session)).frozen())
+    return check
+
+
+# --- recording -----------------------------------------------------------------------------------------
+
+
+def _signed_acknowledgements(
+    session: Session,
+    actor: Actor,
+    check: DoseCheck,
+    acknowledged: Mapping[str, str],
+    password: str | None,
+) -> list[Finding]:
+    """Refuse unless nothing blocks and every warning carries a reason and the nurse's signature."""
+    if check.hard_stops:
+        raise DoseRefused(check.findings)
+    missing = check.unacknowledged(acknowledged)
+    if missing:
+        raise DoseRefused(check.findings, missing)
+    if check.warnings:
+        if not password:
+            raise ValidationFailed(
+                {"password": "Acknowledging a warning needs your password again, as a signature."}
+            )
+        auth.reauthenticate(session, actor, password)
+    return list(check.warnings)
+
+
+def _write(
+    session: Session,
+    actor: Actor,
+    request: DoseRequest,
+    check: DoseCheck,
+    facts: DoseFacts,
+    warnings: list[Finding],
+    acknowledged: Mapping[str, str],
+    clock: Clock,
+) -> Administration:
+    """Stock first (a conditional update that may still find the vial emptied by another workstation),
+    then the record, its movement, acknowledgements, the plan's status and schedule, and the audit."""
+    attempt = facts.attempt
+    assert check.plan_id is not None and check.volume_ml is not None
+    plan = session.get(TreatmentPlan, check.plan_id)
+    assert plan is not None
+    draws = attempt.outcome == AdministrationOutcome.GIVEN and not attempt.external
+    stock = None
+    if draws:
+        stock = inventory_service.reserve_dose_stock(
+            session, volume_ml=check.volume_ml, vial_id=request.vial_id, lot_id=request.lot_id, clock=clock
+        )
+    administration = Administration(
+        patient_id=attempt.patient_id,
+        plan_id=plan.id,
+        product_id=request.product_id,
+        lot_id=stock.lot_id if stock is not None else request.lot_id,
+        vial_id=request.vial_id,
+        given_at=attempt.given_at,
+        dose_mcg=attempt.dose_mcg,
+        volume_ml=check.volume_ml if attempt.outcome == AdministrationOutcome.GIVEN else Decimal(0),
+        route=attempt.route,
+        site=attempt.site,
+        outcome=attempt.outcome,
+        note=attempt.note.strip(),
+        given_by_id=actor.id,
+        recorded_at=clock.utcnow(),
+        status=RecordStatus.CURRENT,
+        external=attempt.external,
+    )
+    session.add(administration)
+    session.flush()
+    if stock is not None:
+        inventory_service.record_dose_drawn(
+            session, actor, stock, administration_id=administration.id, clock=clock
+        )
+    for warning in warnings:
+        session.add(
+            DoseAcknowledgement(
+                administration_id=administration.id,
+                code=warning.code,
+                message=warning.message,
+                reason=acknowledged[warning.code].strip(),
+                staff_id=actor.id,
+            )
+        )
+    if plan.status == PlanStatus.VERIFIED and attempt.outcome == AdministrationOutcome.GIVEN:
+        plan.status = PlanStatus.ACTIVE
+    session.flush()
+    plans.sync_events(session, plan, today=clock.today())
+    append_event(
+        session,
+        staff_id=actor.id,
+        action="create",
+        entity="administration",
+        entity_id=administration.id,
+        new={
+            "plan": plan.id,
+            "patient": attempt.patient_id,
+            "dose_mcg": attempt.dose_mcg,
+            "volume_ml": administration.volume_ml,
+            "route": attempt.route,
+            "site": attempt.site,
+            "outcome": attempt.outcome,
+            "given_at": attempt.given_at,
+            "external": attempt.external,
+            "product": request.product_id,
+            "lot": administration.lot_id,
+            "vial": request.vial_id,
+            "acknowledged": {w.code: acknowledged[w.code].strip() for w in warnings},
+        },
+    )
+    return administration
+
+
+def record_dose(
+    session: Session,
+    actor: Actor,
+    request: DoseRequest,
+    *,
+    acknowledged: Mapping[str, str] | None = None,
+    password: str | None = None,
+    clock: Clock | None = None,
+) -> AdministrationRow:
+    """Check the dose against the facts as they are now and save it only if nothing blocks.
+
+    acknowledged: {finding code: reason} for each warning the nurse accepts; with any warning, the
+    nurse's password signs the acknowledgement. Raises DoseRefused, writing nothing, otherwise.
+    """
+    require(session, actor, Permission.RECORD_ADMINISTRATIONS)
+    clock = (clock or clinic.clinic_clock(session)).frozen()
+    acknowledged = dict(acknowledged or {})
+    check, facts = _evaluate(session, request, clock)
+    warnings = _signed_acknowledgements(session, actor, check, acknowledged, password)
+    with session.begin_nested():
+        administration = _write(session, actor, request, check, facts, warnings, acknowledged, clock)
+    return _rows(session, [administration.id])[0]
+
+
+def record_external_doses(
+    session: Session,
+    actor: Actor,
+    *,
+    plan_id: int,
+    days: Sequence[date],
+    note: str = "",
+    acknowledged: Mapping[str, str] | None = None,
+    password: str | None = None,
+    clock: Clock | None = None,
+) -> list[AdministrationRow]:
+    """Doses a patient had at another clinic, one per day (at noon, clinic time), all or none.
+
+    Each goes through the same check as a dose given here, without the stock rules: a future date, a
+    second dose the same day or a date before the plan starts (unless the plan continues treatment begun
+    elsewhere) is refused, and a warning (doses closer than the phase allows) must be acknowledged.
+    """
+    require(session, actor, Permission.RECORD_ADMINISTRATIONS)
+    clock = (clock or clinic.clinic_clock(session)).frozen()
+    plan = session.get(TreatmentPlan, plan_id)
+    if plan is None:
+        raise NotFound(f"No treatment plan with id {plan_id}.")
+    if not days:
+        raise ValidationFailed({"given_at": "Add the date of at least one dose given elsewhere."})
+    if len(set(days)) != len(days):
+        raise ValidationFailed({"given_at": "The same date is listed twice."})
+    acknowledged = dict(acknowledged or {})
+    written: list[int] = []
+    signed = False
+    with session.begin_nested():
+        for day in sorted(days):
+            request = DoseRequest(
+                patient_id=plan.patient_id,
+                plan_id=plan.id,
+                dose_mcg=_expected_amount(session, plan, clock, day),
+                given_at=_noon_or_now(day, clock),
+                route=plan.route,
+                note=note,
+                external=True,
+            )
+            check, facts = _evaluate(session, request, clock)
+            if check.hard_stops or check.unacknowledged(acknowledged):
+                raise DoseRefused(
+                    [replace(f, message=f"{day.isoformat()}: {f.message}") for f in check.findings],
+                    [
+                        replace(f, message=f"{day.isoformat()}: {f.message}")
+                        for f in check.unacknowledged(acknowledged)
+                    ],
+                )
+            if check.warnings and not signed:
+                _signed_acknowledgements(session, actor, check, acknowledged, password)
+                signed = True
+            administration = _write(
+                session, actor, request, check, facts, list(check.warnings), acknowledged, clock
+            )
+            written.append(administration.id)
+    return _rows(session, written)
+
+
+def _noon_or_now(day: date, clock: Clock) -> datetime:
+    """A dose given elsewhere on `day`: at noon, clinic time (the hour is not known), or now if today's
+    noon has not come yet; a later day stays in the future, and the check refuses it."""
+    noon = clock.at(day)
+    return min(noon, clock.now()) if day == clock.today() else noon
+
+
+def _expected_amount(session: Session, plan: TreatmentPlan, clock: Clock, day: date) -> Decimal:
+    """The dose the plan's schedule expects on that day (doses given elsewhere were the plan's dose)."""
+    expected = _expected(session, plan, clock.at(day), clock, excluding=None)
+    return expected.dose_mcg if expected is not None else Decimal(plan.dose_mcg).normalize()
+
+
+# --- corrections ---------------------------------------------------------------------------------------
+
+
+def _current(session: Session, administration_id: int) -> Administration:
+    administration = session.get(Administration, administration_id)
+    if administration is None:
+        raise NotFound(f"No dose record with id {administration_id}.")
+    if administration.status != RecordStatus.CURRENT:
+        raise ValidationFailed(
+            {
+                "status": f"Dose record {administration_id} is already "
+                f"{administration.status.value.replace('_', ' ')}: correct the current record instead."
+            }
+        )
+    return administration
+
+
+def _original_id(session: Session, administration: Administration) -> int:
+    """The first record of an amendment chain: the one its stock movement names."""
+    current = administration
+    while current.amends_id is not None:
+        earlier = session.get(Administration, current.amends_id)
+        assert earlier is not None
+        current = earlier
+    return current.id
+
+
+def mark_entered_in_error(
+    session: Session,
+    actor: Actor,
+    administration_id: int,
+    *,
+    reason: str,
+    password: str,
+    clock: Clock | None = None,
+) -> tuple[AdministrationRow, str]:
+    """A dose record that should never have been made: it stays readable, marked, with the reason.
+
+    What it drew goes back to its vial or lot when that can still be used; otherwise the ledger says why
+    not. The schedule is worked out again. Returns the marked record and what happened to the stock.
+    """
+    require(session, actor, Permission.RECORD_ADMINISTRATIONS)
+    clock = (clock or clinic.clinic_clock(session)).frozen()
+    if not reason.strip():
+        raise ValidationFailed(
+            {"reason": "Say why the record is wrong (e.g. recorded for the wrong patient)."}
+        )
+    administration = _current(session, administration_id)
+    auth.reauthenticate(session, actor, password)
+    with session.begin_nested():
+        administration.status = RecordStatus.ENTERED_IN_ERROR
+        administration.amendment_reason = reason.strip()
+        administration.corrected_by_id, administration.corrected_at = actor.id, clock.utcnow()
+        session.flush()
+        stock = "nothing was drawn from stock for this dose"
+        if administration.outcome == AdministrationOutcome.GIVEN and not administration.external:
+            stock = inventory_service.return_dose_stock(
+                session,
+                actor,
+                administration_id=_original_id(session, administration),
+                reason=reason.strip(),
+                clock=clock,
+            )
+        _resync(session, administration, clock)
+        append_event(
+            session,
+            staff_id=actor.id,
+            action="entered_in_error",
+            entity="administration",
+            entity_id=administration.id,
+            old={"status": RecordStatus.CURRENT.value},
+            new={"status": RecordStatus.ENTERED_IN_ERROR.value, "stock": stock},
+            reason=reason.strip(),
+        )
+    return _rows(session, [administration.id])[0], stock
+
+
+_UNCHANGED: object = object()
+
+
+def amend_administration(
+    session: Session,
+    actor: Actor,
+    administration_id: int,
+    *,
+    reason: str,
+    site: InjectionSite | object | None = _UNCHANGED,
+    given_at: datetime | None = None,
+    note: str | None = None,
+    clock: Clock | None = None,
+) -> AdministrationRow:
+    """Correct the site, time or note of a dose: a new record replaces the old, which stays readable,
+    marked amended and linked. Stock is not touched (the same dose, the same draw)."""
+    require(session, actor, Permission.RECORD_ADMINISTRATIONS)
+    clock = (clock or clinic.clinic_clock(session)).frozen()
+    if not reason.strip():
+        raise ValidationFailed({"reason": "Say why the record is corrected."})
+    old = _current(session, administration_id)
+    new_site = old.site if site is _UNCHANGED else site
+    assert new_site is None or isinstance(new_site, InjectionSite)
+    new_time = given_at or old.given_at
+    new_note = old.note if note is None else note.strip()
+    if (new_site, new_time, new_note) == (old.site, old.given_at, old.note):
+        raise ValidationFailed({"reason": "Nothing differs from the record: change the site, time or note."})
+    if given_at is not None and old.outcome == AdministrationOutcome.GIVEN:
+        request = DoseRequest(
+            patient_id=old.patient_id,
+            plan_id=old.plan_id,
+            dose_mcg=old.dose_mcg,
+            given_at=new_time,
+            route=old.route,
+            site=new_site,
+            external=True,  # the time is corrected; the stock was checked when the dose was drawn
+        )
+        facts, _, _ = _facts(session, request, clock, excluding=old.id)
+        timing = [
+            f
+            for f in run_checks(facts)
+            if f.blocks and f.code in ("time_in_future", "second_dose_same_day", "before_plan_start")
+        ]
+        if timing:
+            raise ValidationFailed({"given_at": " ".join(f.message for f in timing)})
+    elif given_at is not None and new_time > clock.now() + clinic.dose_rules(session).future_tolerance:
+        raise ValidationFailed({"given_at": "A dose time cannot be in the future."})
+    with session.begin_nested():
+        new = Administration(
+            patient_id=old.patient_id,
+            plan_id=old.plan_id,
+            scheduled_event_id=old.scheduled_event_id,
+            product_id=old.product_id,
+            lot_id=old.lot_id,
+            vial_id=old.vial_id,
+            given_at=new_time,
+            dose_mcg=old.dose_mcg,
+            volume_ml=old.volume_ml,
+            route=old.route,
+            site=new_site,
+            outcome=old.outcome,
+            note=new_note,
+            given_by_id=old.given_by_id,
+            recorded_at=clock.utcnow(),
+            status=RecordStatus.CURRENT,
+            amends_id=old.id,
+            amendment_reason=reason.strip(),
+            external=old.external,
+        )
+        old.status = RecordStatus.AMENDED
+        old.corrected_by_id, old.corrected_at = actor.id, clock.utcnow()
+        old.amendment_reason = reason.strip()
+        session.add(new)
+        session.flush()
+        for ack in session.scalars(
+            select(DoseAcknowledgement).where(DoseAcknowledgement.administration_id == old.id)
+        ):
+            session.add(
+                DoseAcknowledgement(
+                    administration_id=new.id,
+                    code=ack.code,
+                    message=ack.message,
+                    reason=ack.reason,
+                    staff_id=ack.staff_id,
+                )
+            )
+        session.flush()
+        _resync(session, new, clock)
+        changes_old: dict[str, object] = {}
+        changes_new: dict[str, object] = {}
+        for name, before, after in (
+            ("site", old.site, new_site),
+            ("given_at", old.given_at, new_time),
+            ("note", old.note, new_note),
+        ):
+            if before != after:
+                changes_old[name], changes_new[name] = before, after
+        append_event(
+            session,
+            staff_id=actor.id,
+            action="amend",
+            entity="administration",
+            entity_id=old.id,
+            old=changes_old,
+            new=changes_new | {"replaced_by": new.id},
+            reason=reason.strip(),
+        )
+    return _rows(session, [new.id])[0]
+
+
+def _resync(session: Session, administration: Administration, clock: Clock) -> None:
+    if administration.plan_id is None:
+        return
+    plan = session.get(TreatmentPlan, administration.plan_id)
+    assert plan is not None
+    plans.sync_events(session, plan, today=clock.today())
+
+
+# --- reading -------------------------------------------------------------------------------------------
+
+
+def _rows(session: Session, ids: Sequence[int]) -> list[AdministrationRow]:
+    if not ids:
+        return []
+    records = {a.id: a for a in session.scalars(select(Administration).where(Administration.id.in_(ids)))}
+    staff_ids = {a.given_by_id for a in records.values()} | {
+        a.corrected_by_id for a in records.values() if a.corrected_by_id
+    }
+    names = dict(session.execute(select(Staff.id, Staff.full_name).where(Staff.id.in_(staff_ids))).all())
+    acks: dict[int, list[AcknowledgementRow]] = {}
+    for ack in session.scalars(
+        select(DoseAcknowledgement)
+        .where(DoseAcknowledgement.administration_id.in_(ids))
+        .order_by(DoseAcknowledgement.id)
+    ):
+        acks.setdefault(ack.administration_id, []).append(
+            AcknowledgementRow(ack.code, ack.message, ack.reason)
+        )
+    out = []
+    for i in ids:
+        a = records[i]
+        out.append(
+            AdministrationRow(
+                id=a.id,
+                patient_id=a.patient_id,
+                plan_id=a.plan_id,
+                given_at=a.given_at,
+                dose_mcg=Decimal(a.dose_mcg).normalize(),
+                volume_ml=Decimal(a.volume_ml).normalize(),
+                route=a.route,
+                site=a.site,
+                outcome=a.outcome,
+                given_by=names.get(a.given_by_id, ""),
+                status=a.status,
+                external=a.external,
+                product_id=a.product_id,
+                lot_id=a.lot_id,
+                vial_id=a.vial_id,
+                note=a.note,
+                amends_id=a.amends_id,
+                amendment_reason=a.amendment_reason,
+                corrected_by=names.get(a.corrected_by_id, "") if a.corrected_by_id else "",
+                corrected_at=a.corrected_at,
+                acknowledgements=tuple(acks.get(a.id, ())),
+            )
+        )
+    return out
+
+
+def get_administration(session: Session, actor: Actor, administration_id: int) -> AdministrationRow:
+    require(session, actor, Permission.READ_PATIENTS)
+    if session.get(Administration, administration_id) is None:
+        raise NotFound(f"No dose record with id {administration_id}.")
+    return _rows(session, [administration_id])[0]
+
+
+def patient_administrations(
+    session: Session, actor: Actor, patient_id: int, *, limit: int = 200
+) -> list[AdministrationRow]:
+    """A patient's dose records, newest first, corrected ones included (the screen strikes them through)."""
+    require(session, actor, Permission.READ_PATIENTS)
+    ids = list(
+        session.scalars(
+            select(Administration.id)
+            .where(Administration.patient_id == patient_id)
+            .order_by(Administration.given_at.desc(), Administration.id.desc())
+            .limit(limit)
+        )
+    )
+    return _rows(session, ids)

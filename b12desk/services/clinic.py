@@ -1,0 +1,133 @@
+"""Clinic-wide settings shared by every workstation: time zone, open days, and the dose-safety limits.
+
+Each is a row of clinic_settings holding JSON; a change is audited with its old and new values. Defaults
+come from the computer (time zone) and from resources/dose_safety.json (limits, with their sources).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from b12desk.clock import Clock, UnknownTimeZone, system_zone_name, zone_named
+from b12desk.data.audit import append_event
+from b12desk.data.models import ClinicSetting
+from b12desk.data.reference import read_resource_json
+from b12desk.data.types import utcnow
+from b12desk.domain.dose_check import DoseRules, RulesError, parse_dose_rules
+from b12desk.domain.permissions import Permission
+from b12desk.services.common import Actor, ValidationFailed, require
+
+TIME_ZONE_KEY = "clinic_time_zone"
+OPEN_DAYS_KEY = "clinic_open_days"
+DOSE_RULES_KEY = "dose_safety_rules"
+DEFAULT_OPEN_DAYS = frozenset(range(5))  # Monday to Friday
+
+
+def _read(session: Session, key: str) -> Any | None:
+    row = session.get(ClinicSetting, key)
+    return None if row is None else json.loads(row.value)
+
+
+def _write(session: Session, actor: Actor, key: str, value: Any, *, reason: str = "") -> None:
+    """Store a setting and audit the change (nothing is written when the value is the same)."""
+    row = session.get(ClinicSetting, key)
+    old = None if row is None else json.loads(row.value)
+    if old == value:
+        return
+    text = json.dumps(value, sort_keys=True)
+    if row is None:
+        session.add(ClinicSetting(key=key, value=text, updated_by_id=actor.id))
+    else:
+        row.value, row.updated_by_id, row.updated_at = text, actor.id, utcnow()
+    session.flush()
+    append_event(
+        session,
+        staff_id=actor.id,
+        action="update",
+        entity="clinic_setting",
+        entity_id=key,
+        old={"value": old},
+        new={"value": value},
+        reason=reason,
+    )
+
+
+# --- time zone -----------------------------------------------------------------------------------------
+
+
+def time_zone_name(session: Session) -> str:
+    """The clinic's IANA zone: as set, else the computer's."""
+    stored = _read(session, TIME_ZONE_KEY)
+    return str(stored) if stored else system_zone_name()
+
+
+def clinic_clock(session: Session) -> Clock:
+    """The real time in the clinic's zone: what every service uses when no clock is passed."""
+    name = time_zone_name(session)
+    try:
+        return Clock(zone_named(name))
+    except UnknownTimeZone:  # a zone this computer's tz database lacks: fall back, never fail a read
+        return Clock(zone_named(system_zone_name()))
+
+
+def set_time_zone(session: Session, actor: Actor, name: str) -> Clock:
+    require(session, actor, Permission.CONFIGURE_CLINIC)
+    try:
+        zone = zone_named(name)
+    except UnknownTimeZone as exc:
+        raise ValidationFailed({"time_zone": str(exc)}) from None
+    _write(session, actor, TIME_ZONE_KEY, name.strip())
+    return Clock(zone)
+
+
+# --- open days -----------------------------------------------------------------------------------------
+
+
+def open_days(session: Session) -> frozenset[int]:
+    stored = _read(session, OPEN_DAYS_KEY)
+    return DEFAULT_OPEN_DAYS if stored is None else frozenset(int(d) for d in stored)
+
+
+def set_open_days(session: Session, actor: Actor, days: frozenset[int]) -> None:
+    require(session, actor, Permission.EDIT_TEMPLATES)
+    if not days or not all(0 <= d <= 6 for d in days):
+        raise ValidationFailed({"open_days": "Choose at least one day the clinic gives injections."})
+    _write(session, actor, OPEN_DAYS_KEY, sorted(days))
+
+
+# --- dose-safety limits --------------------------------------------------------------------------------
+
+
+def shipped_dose_rules_raw() -> dict[str, Any]:
+    data: dict[str, Any] = read_resource_json("dose_safety.json")
+    return data
+
+
+def dose_rules_raw(session: Session) -> dict[str, Any]:
+    """The limits in their data form: the clinic's own where set, the shipped defaults otherwise."""
+    stored = _read(session, DOSE_RULES_KEY)
+    return dict(stored) if isinstance(stored, dict) else shipped_dose_rules_raw()
+
+
+def dose_rules(session: Session) -> DoseRules:
+    try:
+        return parse_dose_rules(dose_rules_raw(session))
+    except RulesError:
+        # A stored value that no longer parses must not switch the checks off: use the shipped limits.
+        return parse_dose_rules(shipped_dose_rules_raw())
+
+
+def set_dose_rules(session: Session, actor: Actor, raw: dict[str, Any], *, reason: str) -> DoseRules:
+    """A pharmacist changes the clinic's limits (sites switched off, site volumes, product range)."""
+    require(session, actor, Permission.CONFIGURE_CLINIC)
+    if not reason.strip():
+        raise ValidationFailed({"reason": "Say why the limits change (e.g. local policy on dorsogluteal)."})
+    try:
+        rules = parse_dose_rules(raw)
+    except (RulesError, ValueError, TypeError) as exc:
+        raise ValidationFailed({"rules": f"The limits cannot be used: {exc}"}) from None
+    _write(session, actor, DOSE_RULES_KEY, raw, reason=reason.strip())
+    return rules
