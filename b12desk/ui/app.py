@@ -11,6 +11,7 @@ from types import TracebackType
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 
+from b12desk.services import clinic
 from b12desk.services.common import Actor, ServiceError
 from b12desk.services.startup import OpenedDatabase
 from b12desk.ui import style
@@ -93,7 +94,9 @@ def run_gui(
             return 0
         actor = login.actor
 
-    ctx = AppContext(db=opened.db, actor=actor, demo=opened.demo, bus=DataBus())
+    with opened.db.sessions() as s:
+        clock = clinic.clinic_clock(s)
+    ctx = AppContext(db=opened.db, actor=actor, demo=opened.demo, bus=DataBus(), clock=clock)
     window = MainWindow(ctx)
     window.load()
     if exit_after_shown:

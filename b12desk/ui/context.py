@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
 
+from b12desk.clock import Clock
 from b12desk.data.db import Database
 from b12desk.services.common import Actor
 
@@ -23,12 +24,13 @@ class DataBus(QObject):
         self.changed.emit(what)
 
 
-@dataclass(frozen=True)
+@dataclass
 class AppContext:
     db: Database
     actor: Actor
     demo: bool
     bus: DataBus
+    clock: Clock  # the clinic's time zone, read at sign-in; "today" on every screen is the clinic's day
 
     def describe_db(self) -> str:
         return self.db.describe()

@@ -196,9 +196,9 @@ class ProductsModel(SortedRowsModel[ProductRow]):
 
 
 class LotsModel(SortedRowsModel[LotRow]):
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, today: date, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.today = date.today()
+        self.today = today
         self.columns = (
             SortColumn[LotRow]("Lot", lambda lot: lot.lot_number, width=80),
             SortColumn[LotRow]("Expiry", lambda lot: lot.expiry.isoformat(), width=84),
@@ -220,7 +220,7 @@ class LotsModel(SortedRowsModel[LotRow]):
     COL_EXPIRY, COL_EXPIRES = 1, 2
 
     def set_rows(self, rows: Sequence[LotRow], today: date | None = None) -> None:
-        self.today = today or date.today()
+        self.today = today or self.today
         super().set_rows(rows)
 
     def extra(self, row: LotRow, column: int, role: int) -> Any:
@@ -464,7 +464,7 @@ class InventoryTab(QWidget):
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
-        self.today = date.today()
+        self.today = ctx.clock.today()
         self._alerts: Alerts | None = None
         self._loading = False
 
@@ -480,7 +480,7 @@ class InventoryTab(QWidget):
         product_header = self.products_table.horizontalHeader()
         product_header.setStretchLastSection(False)
         product_header.setSectionResizeMode(ProductsModel.COL_LABEL, QHeaderView.ResizeMode.Stretch)
-        self.lots = LotsModel(self)
+        self.lots = LotsModel(self.today, self)
         self.lots_table = _table(self.lots, self.lots.columns)
         self.vials = VialsModel(self)
         self.vials_table = _table(self.vials, VialsModel.columns)
@@ -608,11 +608,11 @@ class InventoryTab(QWidget):
     def reload(self) -> None:
         """Read products and alerts again, keeping the selected product, lot and vial."""
         keep = self.selected_product()
-        self.today = date.today()
+        self.today = self.ctx.clock.today()
         try:
             with self.ctx.db.sessions.begin() as s:
-                rows = inventory.list_products(s, self.ctx.actor, today=self.today)
-                alerts = inventory.alerts(s, self.ctx.actor, today=self.today)
+                rows = inventory.list_products(s, self.ctx.actor, clock=self.ctx.clock)
+                alerts = inventory.alerts(s, self.ctx.actor, clock=self.ctx.clock)
         except ServiceError as exc:
             show_message(self, "Inventory", str(exc))
             return
@@ -644,9 +644,11 @@ class InventoryTab(QWidget):
                         self.ctx.actor,
                         product.id,
                         include_empty=self.show_empty.isChecked(),
-                        today=self.today,
+                        clock=self.ctx.clock,
                     )
-                    vials = inventory.list_open_vials(s, self.ctx.actor, product_id=product.id)
+                    vials = inventory.list_open_vials(
+                        s, self.ctx.actor, product_id=product.id, clock=self.ctx.clock
+                    )
             except ServiceError as exc:
                 show_message(self, "Inventory", str(exc))
         self.lots.set_rows(lots, self.today)

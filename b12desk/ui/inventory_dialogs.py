@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from html import escape
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -28,8 +28,7 @@ from PySide6.QtWidgets import (
 )
 from sqlalchemy.orm import Session
 
-from b12desk.data.types import utcnow
-from b12desk.domain.enums import Container, Formulation, MovementKind
+from b12desk.domain.enums import PRESERVATIVE_LABELS, Container, Formulation, MovementKind, Preservative
 from b12desk.domain.gs1 import GS, looks_like_gs1
 from b12desk.domain.permissions import Permission, role_can
 from b12desk.domain.stock import (
@@ -40,7 +39,7 @@ from b12desk.domain.stock import (
     discard_by,
     is_multi_use,
 )
-from b12desk.domain.units import format_ml
+from b12desk.domain.units import QuantityError, format_ml, parse_strength, parse_volume_ml
 from b12desk.services import inventory
 from b12desk.services.common import ServiceError, ValidationFailed
 from b12desk.services.inventory import LotRow, MovementRow, ProductInput, ProductRow, ScanResult, VialRow
@@ -248,7 +247,7 @@ class ReceiveDialog(FitsWrappedText, QDialog):
         self.quantity.setSuffix(" containers")
         self.supplier = QLineEdit()
         self.supplier.setPlaceholderText("wholesaler or manufacturer")
-        self.received_on = QLineEdit(date.today().isoformat())
+        self.received_on = QLineEdit(ctx.clock.today().isoformat())
         self.received_on.setPlaceholderText(DATE_PLACEHOLDER)
         self.received_on.setMaxLength(10)
         self.summary = MessageLabel()
@@ -542,8 +541,7 @@ class _StockActionDialog(FitsWrappedText, QDialog):
         return self.errors.message(name)
 
 
-def _lot_heading(product: ProductRow, lot: LotRow) -> str:
-    today = date.today()
+def _lot_heading(product: ProductRow, lot: LotRow, today: date) -> str:
     return (
         f"<b>{escape(product.label)}</b><br>Lot <b>{escape(lot.lot_number)}</b>, expires "
         f"{lot.expiry.isoformat()} ({days_text(lot.expiry, today)}); {lot.quantity:,} sealed on hand"
@@ -575,7 +573,9 @@ class WasteDialog(_StockActionDialog):
     action_text = "Waste"
 
     def __init__(self, ctx: AppContext, product: ProductRow, lot: LotRow, parent: QWidget | None = None):
-        super().__init__(ctx, "Waste sealed containers", _lot_heading(product, lot), parent)
+        super().__init__(
+            ctx, "Waste sealed containers", _lot_heading(product, lot, ctx.clock.today()), parent
+        )
         self.lot = lot
         self.quantity = _spin()
         self.quantity.setValue(1)
@@ -610,7 +610,7 @@ class ReturnDialog(_StockActionDialog):
     action_text = "Return"
 
     def __init__(self, ctx: AppContext, product: ProductRow, lot: LotRow, parent: QWidget | None = None):
-        super().__init__(ctx, "Return to supplier", _lot_heading(product, lot), parent)
+        super().__init__(ctx, "Return to supplier", _lot_heading(product, lot, ctx.clock.today()), parent)
         self.lot = lot
         self.quantity = _spin()
         self.quantity.setValue(lot.quantity)
@@ -638,7 +638,7 @@ class AdjustCountDialog(_StockActionDialog):
             fresh = {r.id: r for r in inventory.list_lots(s, ctx.actor, product.id, include_empty=True)}.get(
                 lot.id, lot
             )
-        super().__init__(ctx, "Adjust count", _lot_heading(product, fresh), parent)
+        super().__init__(ctx, "Adjust count", _lot_heading(product, fresh, ctx.clock.today()), parent)
         self.lot = fresh
         self.expected = fresh.quantity
         self.expected_label = QLabel(
@@ -694,7 +694,7 @@ class OpenVialDialog(_StockActionDialog):
         self.product = product
         with ctx.db.sessions.begin() as s:
             self.lot_rows = [r for r in inventory.list_lots(s, ctx.actor, product.id) if r.quantity > 0]
-        today = date.today()
+        today = ctx.clock.today()
         self.lot = QComboBox()
         self.lot.addItem("Choose the lot…", None)
         for r in self.lot_rows:
@@ -721,8 +721,8 @@ class OpenVialDialog(_StockActionDialog):
             self.discard_by.setText("–")
             return
         days = self.product.data.beyond_use_days or DEFAULT_MULTI_DOSE_BEYOND_USE_DAYS
-        now = utcnow()
-        when = discard_by(now, days, lot.expiry)
+        now = self.ctx.clock.now()
+        when = discard_by(now, days, lot.expiry, self.ctx.clock.zone)
         why = (
             "the lot's expiry date, which comes first"
             if when < now + timedelta(days=days)
@@ -831,7 +831,7 @@ class LotHistoryDialog(QDialog):
         self.model = MovementsModel(self)
         self.model.set_rows(rows)
         heading = QLabel(
-            _lot_heading(product, lot)
+            _lot_heading(product, lot, ctx.clock.today())
             + f"<br>Supplier: {escape(lot.supplier) or '–'}; received {lot.received_on.isoformat()}; "
             f"{len(rows):,} movement(s)"
         )
@@ -855,7 +855,8 @@ PRODUCT_FIELD_LABELS = {
     "strength_mcg_per_ml": "Strength (mcg/mL)",
     "container": "Container",
     "volume_ml": "Volume (mL)",
-    "preservative": "Preservative",
+    "preservative": "Preservative (label)",
+    "preservatives": "Preservatives",
     "gtin": "GTIN",
     "ndc": "NDC",
     "storage_note": "Storage",
@@ -866,13 +867,48 @@ PRODUCT_FIELD_LABELS = {
 }
 
 
-def _decimal(text: str) -> Decimal:
-    """The typed number, or 0 (which the service then refuses with its own message)."""
-    try:
-        value = Decimal(text.replace(",", "").strip())
-    except InvalidOperation:
-        return Decimal(0)
-    return value if value.is_finite() else Decimal(0)
+class PreservativesField(QWidget):
+    """The preservatives as structured data: not confirmed, none, or the ones ticked.
+
+    A sensitivity (benzyl alcohol) is checked against this, never against the label's free text.
+    """
+
+    NOT_CONFIRMED, NONE, CONTAINS = 0, 1, 2
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = QComboBox()
+        self.state.addItem("Not confirmed yet: read the label", self.NOT_CONFIRMED)
+        self.state.addItem("None: preservative-free", self.NONE)
+        self.state.addItem("Contains:", self.CONTAINS)
+        self.boxes = {p: QCheckBox(text) for p, text in PRESERVATIVE_LABELS.items()}
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.state)
+        for box in self.boxes.values():
+            layout.addWidget(box)
+        layout.addStretch(1)
+        self.state.currentIndexChanged.connect(self._enable)
+        self._enable()
+
+    def _enable(self) -> None:
+        contains = self.state.currentData() == self.CONTAINS
+        for box in self.boxes.values():
+            box.setEnabled(contains)
+
+    def value(self) -> frozenset[Preservative] | None:
+        state = self.state.currentData()
+        if state == self.NOT_CONFIRMED:
+            return None
+        if state == self.NONE:
+            return frozenset()
+        return frozenset(p for p, box in self.boxes.items() if box.isChecked())
+
+    def set_value(self, value: frozenset[Preservative] | None) -> None:
+        state = self.NOT_CONFIRMED if value is None else (self.CONTAINS if value else self.NONE)
+        self.state.setCurrentIndex(self.state.findData(state))
+        for p, box in self.boxes.items():
+            box.setChecked(bool(value) and p in (value or ()))
 
 
 class ProductDialog(FitsWrappedText, QDialog):
@@ -904,7 +940,8 @@ class ProductDialog(FitsWrappedText, QDialog):
         self.volume_ml.setAlignment(Qt.AlignmentFlag.AlignRight)
         self.volume_ml.setPlaceholderText("e.g. 1 or 30")
         self.preservative = QLineEdit()
-        self.preservative.setPlaceholderText("e.g. benzyl alcohol 1.5%, or none")
+        self.preservative.setPlaceholderText("as the label words it, e.g. benzyl alcohol 1.5%")
+        self.preservatives = PreservativesField()
         self.gtin = QLineEdit()
         self.gtin.setMaxLength(14)
         self.gtin.setPlaceholderText("14 digits from the pack's barcode")
@@ -997,6 +1034,7 @@ class ProductDialog(FitsWrappedText, QDialog):
         self.container.setCurrentIndex(self.container.findData(d.container))
         self.volume_ml.setText(f"{Decimal(d.volume_ml).normalize():f}")
         self.preservative.setText(d.preservative)
+        self.preservatives.set_value(d.preservatives)
         self.gtin.setText(d.gtin or "")
         self.ndc.setText(d.ndc or "")
         self.storage_note.setPlainText(d.storage_note)
@@ -1009,21 +1047,34 @@ class ProductDialog(FitsWrappedText, QDialog):
         """Beyond-use days only mean something for a multi-dose vial; show the label the product gets."""
         container = Container(self.container.currentData())
         self.beyond_use_days.setEnabled(is_multi_use(container))
-        data = self.read_input()
-        ok = data.strength_mcg_per_ml > 0 and data.volume_ml > 0 and data.manufacturer.strip()
+        data, problems = self.read_input()
+        ok = not problems and data.manufacturer.strip()
         self.label_preview.setText(inventory.product_label(data) if ok else "–")
 
-    def read_input(self) -> ProductInput:
+    def read_input(self) -> tuple[ProductInput, dict[str, str]]:
+        """The form as a ProductInput, and the fields whose numbers cannot be read as typed (sent as 0,
+        which the service refuses, so every other field's message shows at the same time)."""
         container = Container(self.container.currentData())
         formulation = Formulation(self.formulation.currentData())
+        problems: dict[str, str] = {}
+        strength = volume = None
+        try:
+            strength = parse_strength(self.strength_mcg_per_ml.text())
+        except QuantityError as exc:
+            problems["strength_mcg_per_ml"] = str(exc)
+        try:
+            volume = parse_volume_ml(self.volume_ml.text())
+        except QuantityError as exc:
+            problems["volume_ml"] = str(exc)
         return ProductInput(
             formulation=formulation,
             manufacturer=self.manufacturer.text(),
-            strength_mcg_per_ml=_decimal(self.strength_mcg_per_ml.text()),
+            strength_mcg_per_ml=strength if strength is not None else Decimal(0),
             container=container,
-            volume_ml=_decimal(self.volume_ml.text()),
+            volume_ml=volume if volume is not None else Decimal(0),
             brand=self.brand.text(),
             preservative=self.preservative.text(),
+            preservatives=self.preservatives.value(),
             gtin=self.gtin.text(),
             ndc=self.ndc.text(),
             storage_note=self.storage_note.toPlainText(),
@@ -1031,10 +1082,10 @@ class ProductDialog(FitsWrappedText, QDialog):
             reorder_level=self.reorder_level.value(),
             for_deficiency=self.for_deficiency.isChecked(),
             source=self.source.toPlainText(),
-        )
+        ), problems
 
     def save(self) -> None:
-        data = self.read_input()
+        data, problems = self.read_input()
         try:
             with self.ctx.db.sessions.begin() as s:
                 if self.product is None:
@@ -1049,8 +1100,9 @@ class ProductDialog(FitsWrappedText, QDialog):
                         reason=self.change_reason.text(),
                     )
         except ValidationFailed as exc:
-            unclaimed = self.errors.show(exc.errors)
-            claimed = [PRODUCT_FIELD_LABELS[n] for n in self.errors.in_form_order(exc.errors)]
+            errors = {**exc.errors, **problems}  # "not a number" says more than "must be positive"
+            unclaimed = self.errors.show(errors)
+            claimed = [PRODUCT_FIELD_LABELS[n] for n in self.errors.in_form_order(errors)]
             lines = ["The product was not saved."]
             if claimed:
                 lines.append(f"Correct: {', '.join(claimed)}.")

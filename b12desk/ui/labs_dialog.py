@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from html import escape
 from typing import Any
@@ -163,7 +162,7 @@ class LabsDialog(QDialog):
         self.context = QComboBox()
         for context, label in CONTEXT_LABELS.items():
             self.context.addItem(label, context)
-        self.taken_on = QLineEdit(date.today().isoformat())
+        self.taken_on = QLineEdit(ctx.clock.today().isoformat())
         self.taken_on.setPlaceholderText("YYYY-MM-DD")
         self.taken_on.setMaxLength(10)
         self.value = QLineEdit()

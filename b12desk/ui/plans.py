@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from html import escape
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, Qt, Signal
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtGui import QColor, QFont, QKeyEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -41,13 +41,22 @@ from b12desk.domain.patients import PATIENT_FIELD_LABELS
 from b12desk.domain.permissions import Permission, role_can
 from b12desk.domain.regimens import PhaseDef
 from b12desk.domain.schedule import DoseStatus, Schedule
-from b12desk.domain.units import dose_volume_ml, format_dose, format_mcg, format_ml, format_strength
-from b12desk.services import auth, patients
+from b12desk.domain.units import (
+    QuantityError,
+    dose_volume_ml,
+    format_dose,
+    format_mcg,
+    format_ml,
+    format_strength,
+    parse_dose_mcg,
+)
+from b12desk.services import administrations, auth, clinic, patients
 from b12desk.services import plans as plan_service
 from b12desk.services.common import ServiceError, ValidationFailed
 from b12desk.services.patients import PatientDetail
 from b12desk.services.plans import PlanInput, PlanRow, TemplateRow
 from b12desk.ui.context import AppContext
+from b12desk.ui.findings import FindingsPanel
 from b12desk.ui.style import ERROR_RED, WARNING_AMBER
 from b12desk.ui.table_model import (
     FIRST_FREE_ROLE,
@@ -120,10 +129,12 @@ ACTION_LABELS = {
     "end_phase": "Phase ended at review",
     "complete": "Completed",
     "stop": "Stopped",
+    "return_for_review": "Back to the pharmacist – patient changed",
 }
 FIELD_LABELS = {
     "template": "Template",
     "formulation": "Formulation",
+    "strength_mcg_per_ml": "Strength",
     "dose_mcg": "Dose",
     "route": "Route",
     "start_date": "Start date",
@@ -135,8 +146,6 @@ FIELD_LABELS = {
 }
 OVERDUE_RED = QColor(ERROR_RED)
 DUE_AMBER = QColor(WARNING_AMBER)
-_THOUSANDS = re.compile(r"^\d{1,3}(,\d{3})+(\.\d+)?$")
-_PLAIN_NUMBER = re.compile(r"^\d+(\.\d+)?$|^\.\d+$")
 
 
 def route_text(route: Route) -> str:
@@ -145,23 +154,6 @@ def route_text(route: Route) -> str:
 
 def conditions_text(conditions: frozenset[str] | set[str]) -> str:
     return ", ".join(CONDITION_LABELS.get(c, c.replace("_", " ")) for c in sorted(conditions)) or "none"
-
-
-def parse_dose_mcg(text: str) -> Decimal:
-    """Micrograms as typed: "1000", "1,000" or "0.5"; anything else (e.g. "1 mg") raises ValueError.
-
-    A comma is read only as a thousands separator in its proper places, so "1,5" is refused rather than
-    read as 15 or 1.5.
-    """
-    text = text.strip()
-    if _THOUSANDS.match(text):
-        text = text.replace(",", "")
-    if not _PLAIN_NUMBER.match(text):
-        raise ValueError(text)
-    try:
-        return Decimal(text)
-    except InvalidOperation:
-        raise ValueError(text) from None
 
 
 def phase_description(phase: plan_service.PhaseRow) -> str:
@@ -329,8 +321,11 @@ CHANGE_LABELS = {
     "template_id": "template",
     "formulation": "formulation",
     "dose_mcg": "dose",
+    "strength_mcg_per_ml": "strength",
     "route": "route",
     "start_date": "start date",
+    "continues_elsewhere": "continues treatment begun elsewhere",
+    "review_reason": "why it came back",
     "prescriber": "prescriber",
     "indication": "indication",
     "conditions": "conditions",
@@ -351,11 +346,14 @@ def change_value_text(field: str, value: Any, template_names: Mapping[int, str])
     text = str(value)
     if field == "template_id" and text.isdigit():
         return template_names.get(int(text), f"template {text}")
-    if field == "dose_mcg":
+    if field in ("dose_mcg", "strength_mcg_per_ml"):
         try:
-            return format_mcg(Decimal(text))
+            number = Decimal(text)
         except InvalidOperation:
             return text
+        return format_mcg(number) if field == "dose_mcg" else format_strength(number)
+    if field == "continues_elsewhere":
+        return "yes" if text.lower() in ("true", "1", "yes") else "no"
     if field == "route" and text in Route._value2member_map_:
         return route_text(Route(text))
     if field == "conditions":
@@ -576,7 +574,7 @@ class PlanActionDialog(QDialog):
         grid = QGridLayout()
         grid.setColumnStretch(1, 1)
         row = 0
-        self.on_date = QLineEdit(date.today().isoformat())
+        self.on_date = QLineEdit(ctx.clock.today().isoformat())
         self.on_date.setPlaceholderText(DATE_PLACEHOLDER)
         self.completed = QRadioButton("Completed – the course is finished")
         self.stopped = QRadioButton("Stopped – treatment ends early")
@@ -659,11 +657,13 @@ class PlanActionDialog(QDialog):
 
 
 class ExternalDosesDialog(QDialog):
-    """Doses a patient had at another clinic before this plan, so the schedule starts in the right phase.
+    """Doses a patient had at another clinic, so the schedule starts in the right phase.
 
     Each date becomes a dose of the plan's dose and route, marked as given elsewhere (nothing is drawn
-    from this clinic's stock). All are saved in one transaction: a refusal of any one saves none, and the
-    service's message stays in the dialog so the date can be corrected.
+    from this clinic's stock), and goes through the same check as a dose given here. A future date, or one
+    before the plan starts (unless the plan continues treatment begun elsewhere), is refused as it is
+    added. All are saved in one transaction: a refusal of any one saves none, and the findings stay in the
+    dialog, warnings with their acknowledge boxes.
     """
 
     def __init__(
@@ -684,9 +684,16 @@ class ExternalDosesDialog(QDialog):
         what = QLabel(escape(plan_summary_line(plan)))
         what.setWordWrap(True)
         layout.addWidget(what)
+        earliest = (
+            "Dates before the plan's start may be entered: the plan continues treatment begun elsewhere."
+            if plan.continues_elsewhere
+            else f"Dates from the plan's start ({format_date(plan.start_date)}) to today. For doses before "
+            "it, a pharmacist marks the plan as continuing treatment begun elsewhere."
+        )
         prompt = QLabel(
-            "Enter the doses given at another clinic, one date at a time. The schedule counts them "
-            "first (induction, then maintenance); nothing is drawn from this clinic's stock."
+            "Enter the doses given at another clinic, one date at a time (Enter or Add puts the date in the "
+            "list). The schedule counts them first (induction, then maintenance); nothing is drawn from "
+            f"this clinic's stock. {earliest}"
         )
         prompt.setWordWrap(True)
         prompt.setObjectName("muted")
@@ -742,9 +749,16 @@ class ExternalDosesDialog(QDialog):
         grid.addWidget(label("&Note", self.note), 5, 0, right)
         grid.addWidget(self.note, 5, 1)
         layout.addLayout(grid)
+        self.findings = FindingsPanel()
+        layout.addWidget(self.findings)
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.save_button = buttons.addButton("Save doses", QDialogButtonBox.ButtonRole.AcceptRole)
+        # Enter belongs to the date field (it adds the date): no button is pressed by Enter.
+        for button in buttons.buttons():
+            if isinstance(button, QPushButton):
+                button.setAutoDefault(False)
+                button.setDefault(False)
         buttons.accepted.connect(self.save)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
@@ -756,12 +770,19 @@ class ExternalDosesDialog(QDialog):
             lambda: self.remove_button.setEnabled(bool(self.dates.selectedItems()))
         )
 
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            event.accept()  # Enter never saves (in the date field it adds the date): Save is a click
+            return
+        super().keyPressEvent(event)
+
     def entered_dates(self) -> list[date]:
         """The dates in the list, oldest first."""
         return [self.dates.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.dates.count())]
 
     def add_date(self) -> bool:
-        """Move the typed date into the list; an unreadable or repeated date is said beside the field."""
+        """Move the typed date into the list; a date that cannot be a dose given elsewhere is said beside
+        the field (the service checks again when saving)."""
         try:
             given = parse_iso_date(self.date.text())
         except ValueError:
@@ -769,11 +790,27 @@ class ExternalDosesDialog(QDialog):
         if given is None:
             self.errors.show({"given_at": f"Write the date as {DATE_PLACEHOLDER}."})
             return False
+        today = self.ctx.clock.today()
+        if given > today:
+            self.errors.show(
+                {"given_at": f"{format_date(given)} is in the future: only doses already given are entered."}
+            )
+            return False
+        if given < self.plan.start_date and not self.plan.continues_elsewhere:
+            self.errors.show(
+                {
+                    "given_at": f"{format_date(given)} is before the plan starts "
+                    f"({format_date(self.plan.start_date)}). If treatment began at another clinic, a "
+                    "pharmacist marks the plan as continuing that treatment."
+                }
+            )
+            return False
         if given in self.entered_dates():
             self.errors.show({"given_at": f"{format_date(given)} is already in the list."})
             return False
         self.errors.clear()
         self.summary.show_text("")
+        self.findings.clear()
         item = QListWidgetItem(f"{format_date(given)}  ({WEEKDAYS[given.weekday()]})")
         item.setData(Qt.ItemDataRole.UserRole, given)
         position = sum(1 for d in self.entered_dates() if d < given)
@@ -785,43 +822,50 @@ class ExternalDosesDialog(QDialog):
     def remove_date(self) -> None:
         for item in self.dates.selectedItems():
             self.dates.takeItem(self.dates.row(item))
+        self.findings.clear()
 
     def save(self) -> None:
         if self.date.text().strip() and not self.add_date():
             return  # a date typed but not yet added counts, once it reads as a date
-        dates = self.entered_dates()
-        if not dates:
+        days = self.entered_dates()
+        if not days:
             self.errors.show({"given_at": "Add the date of at least one dose given elsewhere."})
             return
-        current: date | None = None
         try:
             with self.ctx.db.sessions.begin() as s:
-                for current in dates:
-                    plan_service.record_dose(
-                        s,
-                        self.ctx.actor,
-                        plan_id=self.plan.id,
-                        given_at=datetime.combine(current, time(12, 0), tzinfo=UTC),
-                        dose_mcg=self.plan.dose_mcg,
-                        route=self.plan.route,
-                        site=None,
-                        product_id=None,
-                        external=True,
-                        note=self.note.text(),
-                    )
+                administrations.record_external_doses(
+                    s,
+                    self.ctx.actor,
+                    plan_id=self.plan.id,
+                    days=days,
+                    note=self.note.text(),
+                    acknowledged=self.findings.acknowledged(),
+                    password=self.findings.password.text() or None,
+                    clock=self.ctx.clock,
+                )
+        except administrations.DoseRefused as exc:
+            self.errors.clear()
+            self.findings.show_findings(exc.findings)
+            self.summary.show_text(
+                "Nothing was saved. "
+                + (
+                    "Correct the dates marked Stop."
+                    if any(f.blocks for f in exc.findings)
+                    else "Acknowledge each warning with a reason and your password, then save again."
+                )
+            )
+            return
         except ValidationFailed as exc:
-            when = f"{format_date(current)}: " if current is not None else ""
-            errors = {name: when + message for name, message in exc.errors.items()}
-            unclaimed = self.errors.show(errors)
+            unclaimed = self.errors.show(exc.errors)
             self.summary.show_text("\n".join(["Nothing was saved.", *unclaimed.values()]))
             return
-        except ServiceError as exc:  # PlanNotVerified, PermissionDenied, NotFound
+        except ServiceError as exc:  # PermissionDenied, NotFound, a wrong password
             self.errors.clear()
             self.summary.show_text(f"Nothing was saved. {exc}")
             return
         self.accept()
         self.ctx.bus.notify(PLANS)
-        self._on_done(len(dates))
+        self._on_done(len(days))
 
     def field_error(self, name: str) -> str:
         """The message shown beside a field ('' when none); for tests and accessibility checks."""
@@ -898,8 +942,8 @@ class PlanEditorDialog(QDialog):
             if plan is not None and plan.template_id not in self.templates:
                 self.templates[plan.template_id] = plan_service.get_template(s, ctx.actor, plan.template_id)
             self.suggested = plan_service.suggest_template(s, ctx.actor, patient_id)
-            self.open_days = plan_service.open_days(s)
-            self.strengths = {f: plan_service.strength_for(s, f) for f in Formulation}
+            self.open_days = clinic.open_days(s)
+            self.strengths = {f: plan_service.stocked_strengths(s, f) for f in Formulation}
         d = self.patient.data
         title = "New treatment plan" if plan is None else "Edit treatment plan"
         self.setWindowTitle(f"{title} — {d.family_name.upper()}, {d.given_name} ({d.mrn})")
@@ -912,6 +956,7 @@ class PlanEditorDialog(QDialog):
             self._select_template(preselect, prefill=True)
         self.template.currentIndexChanged.connect(lambda _i: self._template_changed())
         self.dose.textChanged.connect(lambda _t: self._refresh())
+        self.strength.currentIndexChanged.connect(lambda _i: self._refresh())
         self.start_date.textChanged.connect(lambda _t: self._refresh())
         self.severe_anaemia.toggled.connect(lambda _c: self._refresh())
         self._refresh()
@@ -930,6 +975,11 @@ class PlanEditorDialog(QDialog):
             self.template.addItem(f"{t.name} (v{t.version})", t.id)
         self.formulation = QLabel()
         self.formulation.setStyleSheet("QLabel { font-size: 13pt; font-weight: bold; }")
+        self.strength = QComboBox()
+        self.strength.setToolTip(
+            "The strength of the product the doses will be drawn from. The pharmacist verifies it with "
+            "the plan, and a dose from another strength is refused."
+        )
         self.dose = QLineEdit()
         self.dose.setMaximumWidth(110)
         self.dose.setAlignment(Qt.AlignmentFlag.AlignRight)
@@ -948,7 +998,7 @@ class PlanEditorDialog(QDialog):
         dose_layout.addStretch(1)
         dose_layout.addWidget(self.dose_range)
         self.route = QComboBox()
-        self.start_date = QLineEdit(date.today().isoformat())
+        self.start_date = QLineEdit(self.ctx.clock.today().isoformat())
         self.start_date.setPlaceholderText(DATE_PLACEHOLDER)
         self.start_date.setMaximumWidth(110)
         self.weekday = QLabel()
@@ -963,6 +1013,10 @@ class PlanEditorDialog(QDialog):
         self.indication = QLineEdit()
         self.indication.setPlaceholderText("e.g. pernicious anaemia, Hb 84 g/L")
         self.severe_anaemia = QCheckBox("Severe anaemia: add the potassium check in the first 48 hours")
+        self.continues_elsewhere = QCheckBox(
+            "Continues treatment begun at another clinic (doses given there before the start date may "
+            "be entered)"
+        )
 
         form = QGridLayout()
         form.setColumnStretch(1, 1)
@@ -970,6 +1024,7 @@ class PlanEditorDialog(QDialog):
         rows: list[tuple[str, str, QWidget, QWidget]] = [
             ("template", "Template", self.template, self.template),
             ("formulation", "Formulation", self.formulation, self.formulation),
+            ("strength_mcg_per_ml", "Strength", self.strength, self.strength),
             ("dose_mcg", "Dose", self.dose, dose_row),
             ("route", "Route", self.route, self.route),
             ("start_date", "Start date", self.start_date, start_row),
@@ -981,6 +1036,8 @@ class PlanEditorDialog(QDialog):
             self._add_field(form, r, name, text, field, shown)
             r += 2
         form.addWidget(self.severe_anaemia, r, 1)
+        r += 1
+        form.addWidget(self.continues_elsewhere, r, 1)
         r += 1
 
         self.template_info = QLabel()
@@ -1115,10 +1172,16 @@ class PlanEditorDialog(QDialog):
             self.template_info.setText("")
             return
         d = t.definition
-        strength = self.strengths.get(t.formulation)
-        self.formulation.setText(
-            f"{t.formulation.value.capitalize()}" + (f" {format_strength(strength)}" if strength else "")
-        )
+        self.formulation.setText(t.formulation.value.capitalize())
+        keep_strength = self.strength.currentData()
+        self.strength.blockSignals(True)
+        self.strength.clear()
+        stocked = self.strengths.get(t.formulation) or [plan_service.STANDARD_STRENGTH_MCG_PER_ML]
+        for value in stocked:
+            self.strength.addItem(format_strength(value), value)
+        found = self.strength.findData(keep_strength) if keep_strength is not None else -1
+        self.strength.setCurrentIndex(max(found, 0))
+        self.strength.blockSignals(False)
         for route in d.routes or (d.route,):
             self.route.addItem(ROUTE_LABELS.get(route, route.value), route)
         index = self.route.findData(keep_route) if keep_route is not None else -1
@@ -1139,8 +1202,12 @@ class PlanEditorDialog(QDialog):
     def dose_value(self) -> Decimal | None:
         try:
             return parse_dose_mcg(self.dose.text())
-        except ValueError:
+        except QuantityError:
             return None
+
+    def strength_value(self) -> Decimal | None:
+        value = self.strength.currentData()
+        return Decimal(value) if value is not None else None
 
     def start_value(self) -> date | None:
         try:
@@ -1155,13 +1222,16 @@ class PlanEditorDialog(QDialog):
         """Volume, weekday and schedule preview, from what is typed now."""
         t = self.current_template()
         dose = self.dose_value()
-        strength = self.strengths.get(t.formulation) if t is not None else None
+        strength = self.strength_value() if t is not None else None
         if dose is not None and strength:
             self.volume.setText(
                 f"= {format_ml(dose_volume_ml(dose, strength))} of {format_strength(strength)}"
             )
         elif self.dose.text().strip():
-            self.volume.setText("not a number of micrograms")
+            try:
+                parse_dose_mcg(self.dose.text())
+            except QuantityError as exc:
+                self.volume.setText(str(exc).replace("The dose", "The dose").rstrip("."))
         else:
             self.volume.setText("")
         start = self.start_value()
@@ -1208,6 +1278,12 @@ class PlanEditorDialog(QDialog):
     def _load(self, plan: PlanRow) -> None:
         self._select_template(plan.template_id, prefill=False)
         self.dose.setText(format(plan.dose_mcg.normalize(), "f"))
+        found = self.strength.findData(plan.strength_mcg_per_ml)
+        if found < 0:  # a strength no longer stocked stays what it was until someone changes it
+            self.strength.addItem(format_strength(plan.strength_mcg_per_ml), plan.strength_mcg_per_ml)
+            found = self.strength.count() - 1
+        self.strength.setCurrentIndex(found)
+        self.continues_elsewhere.setChecked(plan.continues_elsewhere)
         self.route.setCurrentIndex(max(self.route.findData(plan.route), 0))
         self.start_date.setText(plan.start_date.isoformat())
         self.prescriber.setText(plan.prescriber)
@@ -1228,16 +1304,18 @@ class PlanEditorDialog(QDialog):
         t = self.current_template()
         if t is None:
             problems["template"] = "Choose a regimen template."
-        dose = self.dose_value()
-        if dose is None:
-            problems["dose_mcg"] = (
-                "Enter the dose in micrograms as a number, e.g. 1000 (1 mg = 1,000 mcg): "
-                "check mcg against mg."
-            )
+        dose = None
+        try:
+            dose = parse_dose_mcg(self.dose.text())
+        except QuantityError as exc:
+            problems["dose_mcg"] = f"{exc} Enter it in micrograms, e.g. 1000 (1 mg = 1,000 mcg)."
+        strength = self.strength_value()
+        if strength is None and t is not None:
+            problems["strength_mcg_per_ml"] = "Choose the strength of the product to be used."
         start = self.start_value()
         if start is None:
             problems["start_date"] = f"Write the start date as {DATE_PLACEHOLDER}, e.g. 2026-01-05."
-        if problems or t is None or dose is None or start is None:
+        if problems or t is None or dose is None or start is None or strength is None:
             return None, problems
         data = PlanInput(
             template_id=t.id,
@@ -1248,6 +1326,8 @@ class PlanEditorDialog(QDialog):
             prescriber=self.prescriber.text(),
             indication=self.indication.text(),
             conditions=self.conditions(),
+            strength_mcg_per_ml=strength,
+            continues_elsewhere=self.continues_elsewhere.isChecked(),
         )
         return data, {}
 
@@ -1514,7 +1594,7 @@ class PatientPlansDialog(QDialog):
         self._load_schedule_and_history(plan)
 
     def _load_schedule_and_history(self, plan: PlanRow) -> None:
-        today = date.today()
+        today = self.ctx.clock.today()
         try:
             with self.ctx.db.sessions.begin() as s:
                 history = plan_service.plan_history(s, self.ctx.actor, plan.id)
@@ -1525,10 +1605,10 @@ class PatientPlansDialog(QDialog):
                 schedule = plan_service.plan_schedule(
                     s, self.ctx.actor, plan.id, today=today, until=today + timedelta(days=PREVIEW_DAYS)
                 )
-                strength = plan_service.strength_for(s, plan.formulation)
         except ServiceError as exc:
             self.show_refusal(str(exc))
             return
+        strength = plan.strength_mcg_per_ml
         self.history_model.set_rows(history_lines(history, names))
         if plan.status in (PlanStatus.COMPLETED, PlanStatus.STOPPED):
             self.schedule_model.set_rows([])
@@ -1645,6 +1725,7 @@ def plan_details_html(plan: PlanRow, changed: frozenset[str] = frozenset()) -> s
         row("status", "Status", STATUS_LABELS.get(plan.status, plan.status.value)),
         row("template_id", "Template", f"{plan.template_name} (v{plan.template_version})"),
         row("formulation", "Formulation", plan.formulation.value.capitalize()),
+        row("strength_mcg_per_ml", "Strength", format_strength(plan.strength_mcg_per_ml)),
         row("dose_mcg", "Dose", plan.dose_text),
         row("route", "Route", ROUTE_LABELS.get(plan.route, plan.route.value)),
         row("start_date", "Start", format_date(plan.start_date)),
@@ -1654,12 +1735,26 @@ def plan_details_html(plan: PlanRow, changed: frozenset[str] = frozenset()) -> s
         row("author", "Written by", plan.author),
         row("verified", "Verified", verified_text(plan)),
     ]
+    if plan.continues_elsewhere:
+        rows.append(
+            row(
+                "continues_elsewhere",
+                "Continues",
+                "treatment begun at another clinic: doses dated before the start may be entered",
+            )
+        )
     if plan.override_reason:
         rows.append(row("override_reason", "Override", plan.override_reason))
     if plan.end_reason:
         rows.append(row("end_reason", "Ended because", plan.end_reason))
+    review = (
+        f'<p style="color:{ERROR_RED}"><b>Back for verification:</b> {escape(plan.review_reason)}</p>'
+        if plan.review_reason
+        else ""
+    )
     return (
-        "<table cellspacing='0' cellpadding='3'>"
+        review
+        + "<table cellspacing='0' cellpadding='3'>"
         + "".join(rows)
         + "</table>"
         + (f"<p><b>Phases</b></p><ul style='margin-top:0'>{phases}</ul>" if phases else "")

@@ -138,14 +138,14 @@ class RosterModel(QAbstractTableModel):
     is a few list comprehensions over ints and short strings rather than millions of calls to data().
     """
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, today: date, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._rows: list[RosterRow] = []
         self._search_keys: list[str] = []
         self._sort_keys: dict[int, list[Any]] = {}
         self._order: list[int] = []  # every row, in the current sort order
         self._visible: list[int] = []  # the rows that pass the filters, in sort order
-        self._today = date.today()
+        self._today = today
         self._sort_column = COL_FAMILY
         self._sort_order = Qt.SortOrder.AscendingOrder
         self._words: list[str] = []
@@ -154,10 +154,10 @@ class RosterModel(QAbstractTableModel):
 
     # --- loading, filtering, sorting -------------------------------------------------------------------
 
-    def set_rows(self, rows: Sequence[RosterRow]) -> None:
+    def set_rows(self, rows: Sequence[RosterRow], today: date | None = None) -> None:
         self.beginResetModel()
         self._rows = list(rows)
-        self._today = date.today()
+        self._today = today or self._today
         self._search_keys = [fold(f"{r.mrn} {r.family_name} {r.given_name}") for r in self._rows]
         self._sort_keys = {}
         self._order = self._sorted_order()
@@ -303,7 +303,7 @@ class RosterTab(QWidget):
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
-        self.model = RosterModel(self)
+        self.model = RosterModel(ctx.clock.today(), self)
         self._painted = False
 
         self.search = QLineEdit()
@@ -402,7 +402,7 @@ class RosterTab(QWidget):
         except ServiceError as exc:
             show_message(self, "Roster", str(exc))
             return
-        self.model.set_rows(rows)
+        self.model.set_rows(rows, self.ctx.clock.today())
         self._reselect(keep)
 
     def _data_changed(self, what: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from html import escape
 
 from PySide6.QtCore import Qt
@@ -131,7 +132,7 @@ class ScannerTestDialog(FitsWrappedText, QDialog):
         for name, text in shown[:5]:
             self.values[name].setText(text)
         self.values["Other AIs"].setText("; ".join(f"{ai} {text}" for ai, text in shown[5:]) or NOT_YET)
-        self.match.setText(match_text(result))
+        self.match.setText(match_text(result, self.ctx.clock.today()))
         self.fit_height()
 
     def field_text(self) -> dict[str, str]:
@@ -139,7 +140,7 @@ class ScannerTestDialog(FitsWrappedText, QDialog):
         return {name: label.text() for name, label in self.values.items()}
 
 
-def match_text(result: ScanResult) -> str:
+def match_text(result: ScanResult, today: date) -> str:
     d = result.data
     lines = []
     if result.product is not None:
@@ -159,7 +160,7 @@ def match_text(result: ScanResult) -> str:
         )
     elif result.product is not None:
         lines.append("<b>Lot record:</b> not received yet")
-    if d.expiry is not None and not inventory.scan_as_dict(result)["usable"]:
+    if d.expiry is not None and not inventory.scan_as_dict(result, today=today)["usable"]:
         lines.append(
             f"<span style='color:#b3261e'><b>This pack expired on {d.expiry.isoformat()}.</b></span>"
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from html import escape
 
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from b12desk.domain.enums import EventKind, Formulation
 from b12desk.domain.permissions import Permission, role_can
 from b12desk.domain.regimens import TaskDef
+from b12desk.services import clinic
 from b12desk.services import plans as plan_service
 from b12desk.services.common import ServiceError, ValidationFailed
 from b12desk.services.plans import TemplateRow
@@ -125,7 +126,7 @@ class TemplatesDialog(QDialog):
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.setWindowTitle("Regimen templates")
         self.can_edit = role_can(ctx.actor.role, Permission.EDIT_TEMPLATES)
-        self.open_days: frozenset[int] = plan_service.DEFAULT_OPEN_DAYS
+        self.open_days: frozenset[int] = clinic.DEFAULT_OPEN_DAYS
         self.strengths: dict[Formulation, Decimal] = {}
 
         self.message = MessageLabel()
@@ -147,7 +148,7 @@ class TemplatesDialog(QDialog):
         self.details = QTextBrowser()
         self.details.setOpenLinks(False)
 
-        self.preview_start = QLineEdit(date.today().isoformat())
+        self.preview_start = QLineEdit(ctx.clock.today().isoformat())
         self.preview_start.setPlaceholderText(DATE_PLACEHOLDER)
         self.preview_start.setMaximumWidth(110)
         self.preview_note = QLabel()
@@ -252,7 +253,7 @@ class TemplatesDialog(QDialog):
         try:
             with self.ctx.db.sessions.begin() as s:
                 rows = plan_service.list_templates(s, self.ctx.actor, include_inactive=True)
-                self.open_days = plan_service.open_days(s)
+                self.open_days = clinic.open_days(s)
                 self.strengths = {f: plan_service.strength_for(s, f) for f in Formulation}
         except ServiceError as exc:
             self.show_refusal(str(exc))
@@ -366,7 +367,7 @@ class TemplatesDialog(QDialog):
         days = frozenset(day for day, box in enumerate(self.day_boxes) if box.isChecked())
         try:
             with self.ctx.db.sessions.begin() as s:
-                plan_service.set_open_days(s, self.ctx.actor, days)
+                clinic.set_open_days(s, self.ctx.actor, days)
         except ValidationFailed as exc:
             self.days_error.set_error("\n".join(exc.errors.values()))
             return

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, timedelta
+from datetime import timedelta
 from html import escape
 
 from PySide6.QtCore import Qt
@@ -222,14 +222,14 @@ class VerificationQueueDialog(QDialog):
             self.schedule_model.set_rows([])
             return
         self.details.setHtml(self._details_html(item))
-        today = date.today()
+        today = self.ctx.clock.today()
         plan = item.plan
+        strength = plan.strength_mcg_per_ml
         try:
             with self.ctx.db.sessions.begin() as s:
                 schedule = plan_service.plan_schedule(
                     s, self.ctx.actor, plan.id, today=today, until=today + timedelta(days=PREVIEW_DAYS)
                 )
-                strength = plan_service.strength_for(s, plan.formulation)
         except ServiceError as exc:
             self.show_refusal(str(exc))
             return

@@ -13,7 +13,7 @@ from b12desk.data.db import Database
 from b12desk.data.migrate import UpgradeResult
 from b12desk.domain.enums import Cause
 from b12desk.domain.patients import PatientInput
-from b12desk.services import patients
+from b12desk.services import clinic, patients
 from b12desk.services.common import Actor
 from b12desk.services.startup import OpenedDatabase
 from b12desk.ui.context import AppContext, DataBus
@@ -62,7 +62,9 @@ def opened(db: Database) -> OpenedDatabase:
 @pytest.fixture
 def make_ctx(db: Database) -> MakeContext:
     def make(actor: Actor) -> AppContext:
-        return AppContext(db=db, actor=actor, demo=False, bus=DataBus())
+        with db.sessions() as s:
+            clock = clinic.clinic_clock(s)
+        return AppContext(db=db, actor=actor, demo=False, bus=DataBus(), clock=clock)
 
     return make
 

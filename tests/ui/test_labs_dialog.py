@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from PySide6.QtCore import Qt
@@ -16,6 +16,7 @@ from b12desk.domain.enums import RecordStatus
 from b12desk.services import patients
 from b12desk.ui.labs_dialog import LAB_STATUS_ROLE, LabsDialog
 from b12desk.ui.widgets import ReasonDialog
+from tests.clinic_time import clinic_today
 from tests.conftest import Staffing
 from tests.ui.conftest import AddPatient, MakeContext
 
@@ -98,7 +99,7 @@ def test_wrong_value_and_future_date_are_shown_beside_their_fields(
     _choose(dialog.test, "hb")
     _choose(dialog.unit, "g/L")
     qtbot.keyClicks(dialog.value, "abc")
-    dialog.taken_on.setText((date.today() + timedelta(days=2)).isoformat())
+    dialog.taken_on.setText((clinic_today() + timedelta(days=2)).isoformat())
     qtbot.mouseClick(dialog.add_button, Qt.MouseButton.LeftButton)
     assert dialog.errors.message("value") == "Haemoglobin: 'abc' is not a number."
     assert "is in the future" in dialog.errors.message("taken_on")

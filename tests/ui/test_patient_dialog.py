@@ -16,6 +16,7 @@ from b12desk.services import patients
 from b12desk.ui.history_dialog import HistoryDialog
 from b12desk.ui.patient_dialog import PatientDialog
 from b12desk.ui.roster import COL_FAMILY, RosterTab
+from tests.clinic_time import clinic_today
 from tests.conftest import Staffing
 from tests.ui.conftest import AddPatient, MakeContext
 
@@ -85,7 +86,7 @@ def test_future_birth_date_is_shown_beside_the_field_and_nothing_is_saved(
     qtbot: QtBot, db: Database, tab: RosterTab, staff: Staffing
 ) -> None:
     dialog = _open_new(qtbot, tab)
-    future = (date.today() + timedelta(days=3)).isoformat()
+    future = (clinic_today() + timedelta(days=3)).isoformat()
     _fill(qtbot, dialog, mrn="H43", born=future)
     qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
     assert dialog.isVisible()

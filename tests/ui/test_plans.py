@@ -19,8 +19,8 @@ from b12desk.data.db import Database
 from b12desk.data.models import Administration
 from b12desk.domain.enums import Cause, Container, Formulation, InjectionSite, PlanStatus, Route
 from b12desk.domain.schedule import DoseStatus
+from b12desk.services import administrations, plans
 from b12desk.services import inventory as inv
-from b12desk.services import plans
 from b12desk.services.common import Actor
 from b12desk.ui.plans import (
     DUE_DATE_ROLE,
@@ -28,11 +28,11 @@ from b12desk.ui.plans import (
     STATUS_ROLE,
     PatientPlansDialog,
     PlanEditorDialog,
-    parse_dose_mcg,
 )
 from b12desk.ui.style import ERROR_RED
 from b12desk.ui.templates import TemplatesDialog
 from b12desk.ui.verification import FIRST_VERIFICATION, VerificationQueueDialog
+from tests.clinic_time import clinic_today
 from tests.conftest import PASSWORD, Staffing
 from tests.ui.conftest import AddPatient, MakeContext
 
@@ -67,7 +67,7 @@ def _plan_input(t: plans.TemplateRow, **kw: object) -> plans.PlanInput:
         "formulation": t.formulation,
         "dose_mcg": Decimal(1000),
         "route": Route.IM,
-        "start_date": date.today(),
+        "start_date": clinic_today(),
         "prescriber": "Dr A",
     }
     values.update(kw)
@@ -111,7 +111,8 @@ def test_create_a_plan_through_the_editor_with_its_preview(
     pid = add_patient("H1", "Okafor", "Grace")
     dialog = open_editor(staff.pharmacist, pid)
     assert dialog.template.currentData() == templates["uk_hoc_no_neuro"].id
-    assert dialog.formulation.text() == "Hydroxocobalamin 1,000 mcg/mL"
+    assert dialog.formulation.text() == "Hydroxocobalamin"
+    assert dialog.strength.currentText() == "1,000 mcg/mL"
     assert dialog.dose.text() == "1000"
     assert dialog.volume.text() == "= 1 mL of 1,000 mcg/mL"
     assert dialog.route.currentData() == Route.IM and dialog.route.count() == 1  # IM only for HOC
@@ -212,12 +213,16 @@ def test_one_mcg_typed_for_one_mg_is_refused_beside_the_dose_and_nothing_is_save
     assert dialog.dose.property("invalid")
     assert "Dose" in dialog.summary.text()
     assert _plans(db, staff, pid) == []
-    # "1 mg" is not read as a number of micrograms at all.
+    # "1 mg" is read as what it says, 1,000 mcg, and the volume shows it.
     dialog.dose.clear()
     qtbot.keyClicks(dialog.dose, "1 mg")
-    assert dialog.volume.text() == "not a number of micrograms"
+    assert dialog.volume.text() == "= 1 mL of 1,000 mcg/mL"
+    # A decimal comma is never guessed at: "1,5" could be 1.5 or 15.
+    dialog.dose.clear()
+    qtbot.keyClicks(dialog.dose, "1,5")
+    assert "write decimals with a point" in dialog.volume.text()
     _click(qtbot, dialog.save_button)
-    assert "check mcg against mg" in dialog.field_error("dose_mcg")
+    assert "write decimals with a point" in dialog.field_error("dose_mcg")
     assert _plans(db, staff, pid) == []
 
 
@@ -509,7 +514,7 @@ def _stock(db: Database, staff: Staffing) -> tuple[int, int]:
             staff.nurse,
             product_id=product.id,
             lot_number="H1",
-            expiry=date.today() + timedelta(days=300),
+            expiry=clinic_today() + timedelta(days=300),
             quantity=10,
         )
         return product.id, lot.id
@@ -525,7 +530,7 @@ def test_patient_plans_show_schedule_with_overdue_in_red_and_history(
     templates: Templates,
 ) -> None:
     pid = add_patient("H1", "Okafor", "Grace")
-    start = date.today() - timedelta(days=21)
+    start = clinic_today() - timedelta(days=21)
     plan = _verify(
         db,
         staff.pharmacist2,
@@ -533,16 +538,20 @@ def test_patient_plans_show_schedule_with_overdue_in_red_and_history(
     )
     product_id, lot_id = _stock(db, staff)
     with db.sessions.begin() as s:
-        plans.record_dose(
+        administrations.record_dose(
             s,
             staff.nurse,
-            plan_id=plan.id,
-            given_at=datetime.combine(start, time(10), UTC),
-            dose_mcg=Decimal(1000),
-            route=Route.IM,
-            site=InjectionSite.DELTOID_LEFT,
-            product_id=product_id,
-            lot_id=lot_id,
+            administrations.DoseRequest(
+                patient_id=pid,
+                plan_id=plan.id,
+                given_at=datetime.combine(start, time(10), UTC),
+                dose_mcg=Decimal(1000),
+                site=InjectionSite.DELTOID_LEFT,
+                product_id=product_id,
+                lot_id=lot_id,
+            ),
+            acknowledged={"backdated": "entered from the paper record"},
+            password=PASSWORD,
         )
     dialog = PatientPlansDialog(make_ctx(staff.pharmacist), pid, parent=host)
     dialog.show()
@@ -591,7 +600,7 @@ def test_stop_and_end_phase_from_the_patients_plans(
         _click(qtbot, review.ok_button)
     assert not review.isVisible()
     [after] = _plans(db, staff, pid)
-    assert after.phases[0].ended_on == date.today()
+    assert after.phases[0].ended_on == clinic_today()
     assert any(e.phase.startswith("Maintenance") for e in dialog.schedule_model.records())
     assert "Phase ended at review" in dialog.history_model.data(dialog.history_model.index(0, 2))
 
@@ -619,15 +628,15 @@ def test_end_phase_takes_a_past_review_date_typed_in_the_dialog(
     templates: Templates,
 ) -> None:
     pid = add_patient("H1", "Okafor", "Grace", neuro_involvement=True, neuro_symptoms="numb feet")
-    start = date.today() - timedelta(days=60)
+    start = clinic_today() - timedelta(days=60)
     _verify(
         db, staff.pharmacist2, _create(db, staff.pharmacist, pid, templates["uk_hoc_neuro"], start_date=start)
     )
     dialog = PatientPlansDialog(make_ctx(staff.pharmacist), pid, parent=host)
     dialog.show()
     review = dialog.end_phase()
-    assert review is not None and review.on_date.text() == date.today().isoformat()
-    reviewed = date.today() - timedelta(days=20)
+    assert review is not None and review.on_date.text() == clinic_today().isoformat()
+    reviewed = clinic_today() - timedelta(days=20)
     review.on_date.clear()
     qtbot.keyClicks(review.on_date, reviewed.isoformat())
     qtbot.keyClicks(review.reason, "induction completed elsewhere")
@@ -692,7 +701,7 @@ def test_a_nurse_enters_doses_given_elsewhere_and_the_schedule_moves_to_maintena
     templates: Templates,
 ) -> None:
     pid = add_patient("H1", "Okafor", "Grace")
-    start = date.today() - timedelta(days=30)
+    start = clinic_today() - timedelta(days=30)
     plan = _verify(
         db,
         staff.pharmacist2,
@@ -734,7 +743,7 @@ def test_a_nurse_enters_doses_given_elsewhere_and_the_schedule_moves_to_maintena
     assert "6 doses given elsewhere recorded." in dialog.notice.text()
 
 
-def test_a_future_dose_given_elsewhere_shows_the_services_message_and_saves_none(
+def test_doses_given_elsewhere_refuse_bad_dates_at_entry_and_enter_never_saves(
     qtbot: QtBot,
     db: Database,
     staff: Staffing,
@@ -744,7 +753,7 @@ def test_a_future_dose_given_elsewhere_shows_the_services_message_and_saves_none
     templates: Templates,
 ) -> None:
     pid = add_patient("H1", "Okafor", "Grace")
-    start = date.today() - timedelta(days=30)
+    start = clinic_today() - timedelta(days=30)
     plan = _verify(
         db,
         staff.pharmacist2,
@@ -754,18 +763,37 @@ def test_a_future_dose_given_elsewhere_shows_the_services_message_and_saves_none
     dialog.show()
     external = dialog.doses_elsewhere()
     assert external is not None
-    future = date.today() + timedelta(days=3)
-    for day in (start, start + timedelta(days=2), future):
-        qtbot.keyClicks(external.date, day.isoformat())
-        _click(qtbot, external.add_button)
+    # Enter in the date field puts the date in the list and saves nothing.
+    qtbot.keyClicks(external.date, start.isoformat())
+    qtbot.keyClick(external.date, Qt.Key.Key_Return)
+    assert external.isVisible() and external.entered_dates() == [start]
+    assert _doses_in_db(db, plan.id) == 0
+    # A future date, or one before the plan starts, never reaches the list.
+    future = clinic_today() + timedelta(days=3)
+    qtbot.keyClicks(external.date, future.isoformat())
+    qtbot.keyClick(external.date, Qt.Key.Key_Return)
+    assert "in the future" in external.field_error("given_at")
+    external.date.clear()
+    qtbot.keyClicks(external.date, (start - timedelta(days=7)).isoformat())
+    _click(qtbot, external.add_button)
+    assert "before the plan starts" in external.field_error("given_at")
+    assert "continuing" in external.field_error("given_at")
+    assert external.entered_dates() == [start]
+    # The day after the first: sooner than the induction allows, so a warning to acknowledge first.
+    external.date.clear()
+    qtbot.keyClicks(external.date, (start + timedelta(days=1)).isoformat())
+    _click(qtbot, external.add_button)
     _click(qtbot, external.save_button)
-    assert external.isVisible()
-    assert external.field_error("given_at") == (
-        f"{future.isoformat()}: A dose cannot be recorded in the future."
-    )
-    assert "Nothing was saved." in external.summary.text() and external.summary.isVisible()
-    assert _doses_in_db(db, plan.id) == 0  # the two good dates went back with the bad one
-    assert _plans(db, staff, pid)[0].status == PlanStatus.VERIFIED
+    assert external.isVisible() and "Nothing was saved." in external.summary.text()
+    assert external.findings.warning_codes() == ["interval_too_short"]
+    assert not external.findings.has_hard_stop()
+    assert _doses_in_db(db, plan.id) == 0  # all or none
+    external.findings.acknowledge("interval_too_short", "the other clinic gave them on consecutive days")
+    qtbot.keyClicks(external.findings.password, PASSWORD)
+    _click(qtbot, external.save_button)
+    assert not external.isVisible()
+    assert _doses_in_db(db, plan.id) == 2
+    assert _plans(db, staff, pid)[0].status == PlanStatus.ACTIVE
 
 
 def test_doses_given_elsewhere_is_off_for_a_draft_plan_and_the_service_refuses_one(
@@ -785,9 +813,11 @@ def test_doses_given_elsewhere_is_off_for_a_draft_plan_and_the_service_refuses_o
     assert not dialog.external_button.isEnabled()
     external = dialog.doses_elsewhere()  # reached anyway: the service has the last word
     assert external is not None
-    qtbot.keyClicks(external.date, (date.today() - timedelta(days=1)).isoformat())
+    qtbot.keyClicks(external.date, clinic_today().isoformat())
     _click(qtbot, external.save_button)
-    assert external.isVisible() and "until a pharmacist verifies it" in external.summary.text()
+    assert external.isVisible() and "Nothing was saved." in external.summary.text()
+    assert any("until a pharmacist verifies it" in m for m in external.findings.messages())
+    assert external.findings.has_hard_stop()
     assert _doses_in_db(db, draft.id) == 0
 
 
@@ -911,7 +941,7 @@ def test_every_table_model_passes_the_model_tester(
             staff.pharmacist2,
             plan.id,
             _plan_input(
-                templates["uk_hoc_no_neuro"], prescriber="Dr B", start_date=date.today() - timedelta(9)
+                templates["uk_hoc_no_neuro"], prescriber="Dr B", start_date=clinic_today() - timedelta(9)
             ),
             expected_version=plan.version_id,
             reason="x",
@@ -935,25 +965,6 @@ def test_every_table_model_passes_the_model_tester(
     templates_dialog = TemplatesDialog(make_ctx(staff.pharmacist), parent=host)
     qtmodeltester.check(templates_dialog.model)
     qtmodeltester.check(templates_dialog.preview_model)
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("1000", Decimal(1000)),
-        ("1,000", Decimal(1000)),
-        (" 0.5 ", Decimal("0.5")),
-        ("12,500", Decimal(12500)),
-    ],
-)
-def test_dose_parsing_accepts_plain_micrograms(text: str, expected: Decimal) -> None:
-    assert parse_dose_mcg(text) == expected
-
-
-@pytest.mark.parametrize("text", ["", "1 mg", "1,5", "1000mcg", "-100", "1e3", "10,00"])
-def test_dose_parsing_refuses_what_could_be_misread(text: str) -> None:
-    with pytest.raises(ValueError):
-        parse_dose_mcg(text)
 
 
 # --- wiring into the roster and the main window --------------------------------------------------------

@@ -30,6 +30,7 @@ from b12desk.ui.roster import (
     RosterTab,
 )
 from b12desk.ui.widgets import ReasonDialog
+from tests.clinic_time import clinic_today
 from tests.conftest import Staffing
 from tests.ui.conftest import AddPatient, MakeContext
 
@@ -241,7 +242,7 @@ def _synthetic_rows(n: int) -> list[RosterRow]:
 def test_model_passes_qt_model_checks_through_filter_and_sort_changes(
     qtmodeltester: ModelTester,
 ) -> None:
-    model = RosterModel()
+    model = RosterModel(clinic_today())
     model.set_rows(_synthetic_rows(300))
     qtmodeltester.check(model, force_py=False)
     model.set_search("smith")
@@ -258,7 +259,7 @@ def test_model_passes_qt_model_checks_through_filter_and_sort_changes(
 
 
 def test_sort_orders_every_column_both_ways() -> None:
-    model = RosterModel()
+    model = RosterModel(clinic_today())
     model.set_status_filter(STATUS_ALL)
     model.set_rows(_synthetic_rows(500))
     for column in range(model.columnCount()):
@@ -271,7 +272,7 @@ def test_sort_orders_every_column_both_ways() -> None:
 
 
 def test_a_keystroke_over_20000_patients_filters_quickly() -> None:
-    model = RosterModel()
+    model = RosterModel(clinic_today())
     model.set_rows(_synthetic_rows(20_000))
     times = []
     for text in ("s", "sm", "smi", "smit", "smith", "smith ann", ""):
