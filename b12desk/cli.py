@@ -249,8 +249,15 @@ def _jsonable(value: Any) -> Any:
     if hasattr(value, "value"):
         return value.value
     if value.__class__.__name__ == "Decimal":
-        return str(value)
+        return _decimal_text(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
     return value
+
+
+def _decimal_text(value: Any) -> str:
+    """1000, not 1E+3; 0.5, not 0.500."""
+    return format(value.normalize(), "f")
 
 
 # --- commands ------------------------------------------------------------------------------------------
@@ -854,10 +861,10 @@ def _print_check(args: argparse.Namespace, check: Any, clock: Any, *, refused: b
                     else {
                         "phase": check.expected.phase_kind.value,
                         "number": check.expected.number,
-                        "dose_mcg": str(check.expected.dose_mcg),
+                        "dose_mcg": _decimal_text(check.expected.dose_mcg),
                         "min_interval_days": check.expected.min_interval_days,
                     },
-                    "volume_ml": None if check.volume_ml is None else str(check.volume_ml),
+                    "volume_ml": None if check.volume_ml is None else _decimal_text(check.volume_ml),
                     "findings": [_finding_json(f) for f in check.findings],
                 },
                 indent=1,

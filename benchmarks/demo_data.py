@@ -14,7 +14,6 @@ import resource
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 TARGET_ROWS_PER_SECOND = 50_000
@@ -36,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         args.years = 10
 
     started = time.perf_counter()
+    from b12desk.clock import system_clock
     from b12desk.data.db import open_database
     from b12desk.data.migrate import upgrade
     from b12desk.services import demo_data
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             years=args.years,
             seed=args.seed,
             progress=progress,
-            today=date.today(),
+            today=system_clock().today(),
         )
         size = Path(tmp, "demo.sqlite3").stat().st_size if not args.db else None
         db.dispose()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -21,6 +22,11 @@ from b12desk.data.migrate import upgrade
 from b12desk.domain.enums import Role
 from b12desk.services import auth
 from b12desk.services.common import Actor
+
+# No per-example deadline: a busy shared machine makes any time limit fail at random. Speed is measured
+# by the scripts in benchmarks/, never by the test suite.
+settings.register_profile("b12desk", deadline=None)
+settings.load_profile("b12desk")
 
 PG_URL_ENV = "B12DESK_TEST_PG_URL"
 PASSWORD = "correct horse battery"

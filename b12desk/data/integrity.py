@@ -50,11 +50,13 @@ def check_database(db: Database) -> list[str]:
             .group_by(StockMovement.vial_id)
             .subquery()
         )
-        for vial_id, remaining, total in conn.execute(
-            select(Vial.id, Vial.remaining_ml, func.coalesce(vial_ledger.c.total, 0))
+        total = func.coalesce(vial_ledger.c.total, 0)
+        # Volumes have three decimals; SQLite sums them as floating point, so compare to the thousandth.
+        for vial_id, remaining, summed in conn.execute(
+            select(Vial.id, Vial.remaining_ml, total)
             .outerjoin(vial_ledger, vial_ledger.c.vial_id == Vial.id)
-            .where(Vial.remaining_ml != func.coalesce(vial_ledger.c.total, 0))
+            .where(func.abs(Vial.remaining_ml - total) >= 0.0005)
         ):
-            faults.append(f"vial {vial_id} holds {remaining} mL but its ledger sums to {total} mL")
+            faults.append(f"vial {vial_id} holds {remaining} mL but its ledger sums to {summed} mL")
         conn.rollback()
     return faults

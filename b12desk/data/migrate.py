@@ -97,7 +97,6 @@ def upgrade(db: Database, *, backup_dir: Path | None) -> UpgradeResult:
     quick = _stored_revision(db)
     if quick == SCHEMA_HEAD:
         return UpgradeResult(quick, SCHEMA_HEAD, None)
-    from alembic import command
 
     before = current_revision(db)
     head = head_revision(db)
@@ -107,8 +106,41 @@ def upgrade(db: Database, *, backup_dir: Path | None) -> UpgradeResult:
     path = sqlite_path(db.url)
     if before is not None and path is not None and path.exists() and backup_dir is not None:
         backup = backup_sqlite(path, backup_dir, f"before-{head}")
-    with db.engine.begin() as conn:
-        cfg = alembic_config(db)
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    migrate_to(db, "head")
     return UpgradeResult(before, head, backup)
+
+
+class MigrationFailed(RuntimeError):
+    pass
+
+
+def migrate_to(db: Database, revision: str, *, downgrade: bool = False) -> None:
+    """Run the migrations to `revision` in one transaction: all of them, or (on any error) none.
+
+    On SQLite, batch mode rebuilds a table by copying it and dropping the old one, which foreign keys
+    would refuse while other rows refer to it. They are switched off for the migration (SQLite allows
+    that only outside a transaction), every reference is checked before the commit, and they are
+    switched on again: a migration that broke a reference is rolled back.
+    """
+    from alembic import command
+
+    run = command.downgrade if downgrade else command.upgrade
+    with db.engine.connect() as conn:
+        raw = conn.connection.driver_connection if db.is_sqlite else None
+        if raw is not None:
+            raw.execute("PRAGMA foreign_keys=OFF")  # before SQLAlchemy begins the transaction
+        try:
+            with conn.begin():
+                cfg = alembic_config(db)
+                cfg.attributes["connection"] = conn
+                run(cfg, revision)
+                if raw is not None:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise MigrationFailed(
+                            f"the migration would leave {len(broken)} broken reference(s), first in "
+                            f"{broken[0][0]}; nothing was changed"
+                        )
+        finally:
+            if raw is not None:
+                raw.execute("PRAGMA foreign_keys=ON")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from PySide6.QtCore import QEvent, Qt  # noqa: E402 - after the environment is s
 from PySide6.QtGui import QKeyEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
+from b12desk.clock import system_clock  # noqa: E402
 from b12desk.data import migrate  # noqa: E402
 from b12desk.data.db import Database, open_database  # noqa: E402
 from b12desk.data.reference import formulary  # noqa: E402
@@ -37,8 +38,8 @@ from b12desk.ui.inventory_dialogs import LotHistoryDialog, ProductDialog, Receiv
 from b12desk.ui.scanner_test import ScannerTestDialog  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
-TODAY = date.today()
-NOW = datetime.now(UTC)
+TODAY = system_clock().today()
+NOW = system_clock().now()
 
 
 def build_database() -> tuple[Database, Actor, Actor]:

@@ -19,6 +19,7 @@ os.environ["B12DESK_DATA_DIR"] = str(WORK / "data")
 
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
+from b12desk.clock import system_clock  # noqa: E402
 from b12desk.data import migrate  # noqa: E402
 from b12desk.data.db import Database, open_database  # noqa: E402
 from b12desk.domain.enums import Cause, Container, Formulation, InjectionSite, Role, Route  # noqa: E402
@@ -42,7 +43,7 @@ def next_monday(today: date) -> date:
 def build() -> tuple[Database, dict[str, Actor], dict[str, int]]:
     db = open_database(f"sqlite:///{WORK / 'plans.sqlite3'}")
     migrate.upgrade(db, backup_dir=None)
-    today = date.today()
+    today = system_clock().today()
     with db.sessions.begin() as s:
         admin = auth.create_first_admin(s, username="admin", full_name="Ada Admin", password=PASSWORD)
         staff = {"admin": admin}
@@ -205,7 +206,7 @@ def main() -> int:
     host.resize(1300, 850)
 
     editor = PlanEditorDialog(ctx("pharmacist"), ids["nguyen"], parent=host)
-    editor.start_date.setText(next_monday(date.today()).isoformat())
+    editor.start_date.setText(next_monday(system_clock().today()).isoformat())
     editor.prescriber.setText("Dr B. Evans")
     editor.indication.setText("Total gastrectomy 2019, Hb 101 g/L")
     editor.show()

@@ -19,6 +19,7 @@ os.environ["B12DESK_DATA_DIR"] = str(WORK / "data")  # fresh settings, backups k
 from PySide6.QtCore import QThreadPool  # noqa: E402 - after the environment is set
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
+from b12desk.clock import system_clock  # noqa: E402
 from b12desk.data import migrate  # noqa: E402
 from b12desk.data.db import open_database  # noqa: E402
 from b12desk.domain.enums import Cause, LabContext, Role  # noqa: E402
@@ -112,7 +113,7 @@ def main() -> int:
             with_plan.id,
             test_code="serum_b12",
             context=LabContext.FOLLOW_UP,
-            taken_on=date.today() - timedelta(days=3),
+            taken_on=system_clock().today() - timedelta(days=3),
             value_text="1,800",
             unit="pmol/L",
         )
@@ -122,7 +123,7 @@ def main() -> int:
             with_plan.id,
             test_code="hb",
             context=LabContext.FOLLOW_UP,
-            taken_on=date.today() - timedelta(days=3),
+            taken_on=system_clock().today() - timedelta(days=3),
             value_text="12.1",
             unit="g/dL",
         )
@@ -136,7 +137,7 @@ def main() -> int:
     new = PatientDialog(ctx, parent=window)
     new.mrn.setText(detail.data.mrn)  # already taken
     new.family_name.setText("Okafor")
-    new.date_of_birth.setText((date.today() + timedelta(days=30)).isoformat())
+    new.date_of_birth.setText((system_clock().today() + timedelta(days=30)).isoformat())
     new.neuro_involvement.setChecked(True)
     new.flags["flag_b12_hypersensitivity"].setChecked(True)
     new.show()

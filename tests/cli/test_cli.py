@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from b12desk.cli import main
+from tests.clinic_time import clinic_now
 from tests.conftest import PASSWORD, Staffing
 
 Capture = pytest.CaptureFixture[str]
@@ -269,3 +271,114 @@ def test_a_bad_date_says_the_expected_form(capsys: Capture) -> None:
     with pytest.raises(SystemExit):
         main(["schedule", "uk_hoc_no_neuro", "--start", "2026-13-01"])
     assert "'2026-13-01' is not a date; write it as YYYY-MM-DD" in capsys.readouterr().err
+
+
+# --- doses from the command line, on the demo database --------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A demo clinic (demo users, password "demo") in a file of its own, shared by the dose tests."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.sqlite3'}"
+    assert main(["db", "upgrade", "--db", url]) == 0
+    assert main(["demo-data", "--db", url, "--patients", "80", "--years", "1", "--seed", "4"]) == 0
+    return url
+
+
+def _demo_candidates(url: str) -> list[tuple[str, int, str]]:
+    """(MRN, product id, lot number) of active hydroxocobalamin plans and an in-date ampoule lot."""
+    raw = sqlite3.connect(url.removeprefix("sqlite:///"))
+    lot = raw.execute(
+        "SELECT l.product_id, l.lot_number FROM lots l JOIN products p ON p.id = l.product_id "
+        "WHERE p.container = 'ampoule' AND l.quantity_on_hand > 0 AND l.expiry >= date('now', '+2 day') "
+        "ORDER BY l.expiry LIMIT 1"
+    ).fetchone()
+    mrns = [
+        r[0]
+        for r in raw.execute(
+            "SELECT pa.mrn FROM treatment_plans t JOIN patients pa ON pa.id = t.patient_id "
+            "WHERE t.status = 'active' AND t.formulation = 'hydroxocobalamin' AND NOT pa.archived "
+            "AND NOT pa.flag_b12_hypersensitivity ORDER BY pa.mrn"
+        )
+    ]
+    raw.close()
+    return [(mrn, lot[0], lot[1]) for mrn in mrns]
+
+
+def test_dose_check_json_and_record_on_the_demo_database(
+    demo_db: str, capsys: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    monkeypatch.setenv("B12DESK_PASSWORD", "demo")
+    base = ["--db", demo_db, "--user", "nurse"]
+    chosen = None
+    for mrn, product, lot in _demo_candidates(demo_db):
+        args = ["dose", "check", "--patient", mrn, "--product", str(product), "--lot", lot]
+        code = main([*args, "--dose", "1,000 mcg", "--site", "left ventrogluteal", "--json", *base])
+        report = json.loads(capsys.readouterr().out)
+        assert code == (1 if any(f["kind"] == "hard_stop" for f in report["findings"]) else 0)
+        if code == 0 and not report["findings"]:
+            chosen = (mrn, product, lot, report)
+            break
+    assert chosen is not None, "no demo patient can have a dose now"
+    mrn, product, lot, report = chosen
+    assert report["can_save"] and report["volume_ml"] == "1" and report["expected"]["dose_mcg"] == "1000"
+
+    # One fact wrong at a time: each refused with its message, nothing saved.
+    common = ["--patient", mrn, "--product", str(product), "--lot", lot, "--site", "ventrogluteal_left"]
+    assert main(["dose", "record", *common, "--dose", "1 mcg", *base]) == 1
+    err = capsys.readouterr().err
+    assert "[dose_mismatch]" in err and "check mcg against mg" in err and "Nothing was saved." in err
+    assert main(["dose", "record", *common, "--dose", "0,5 mg", *base]) == 1
+    assert "write decimals with a point" in capsys.readouterr().err
+    assert main(["dose", "record", *common, "--dose", "1 mg", "--at", "2999-01-01 10:00", *base]) == 1
+    assert "[time_in_future]" in capsys.readouterr().err
+    assert main(["dose", "record", *common[:6], "--site", "dorsogluteal_left", "--dose", "1 mg", *base]) == 1
+    assert "[site_disabled]" in capsys.readouterr().err
+    assert main(["dose", "record", *common, "--dose", "1 mg", "--site", "elbow", *base]) == 1
+    assert "is not an injection site" in capsys.readouterr().err
+
+    assert main(["dose", "record", *common, "--dose", "1 mg", *base]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Recorded dose ") and "1,000 mcg (1 mL) IM ventrogluteal_left" in out
+    dose_id = int(out.split()[2].rstrip(":"))
+    # The same day again: a hard stop.
+    assert main(["dose", "check", *common, "--dose", "1 mg", *base]) == 1
+    assert "[second_dose_same_day]" in capsys.readouterr().out
+
+    assert main(["dose", "list", "--patient", mrn, *base]) == 0
+    assert str(dose_id) in capsys.readouterr().out
+    assert (
+        main(["dose", "correct", str(dose_id), "--entered-in-error", "--reason", "wrong patient", *base]) == 0
+    )
+    assert "marked entered in error; 1 container returned to lot" in capsys.readouterr().out
+    assert main(["db", "check", "--db", demo_db]) == 0
+
+
+def test_a_warning_is_recorded_only_when_acknowledged_with_a_reason(
+    demo_db: str, capsys: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("B12DESK_PASSWORD", "demo")
+    base = ["--db", demo_db, "--user", "nurse"]
+    import json
+
+    for mrn, product, lot in _demo_candidates(demo_db)[::-1]:
+        common = ["--patient", mrn, "--product", str(product), "--lot", lot, "--dose", "1 mg"]
+        common += ["--site", "deltoid_right", "--at", _yesterday_or_earlier()]
+        main(["dose", "check", *common, "--json", *base])
+        if [f["code"] for f in json.loads(capsys.readouterr().out)["findings"]] == ["backdated"]:
+            break
+    else:
+        pytest.fail("no demo patient for a backdated dose")
+    assert main(["dose", "record", *common, *base]) == 1
+    err = capsys.readouterr().err
+    assert "WARNING [backdated]" in err and "--acknowledge backdated" in err
+    assert (
+        main(["dose", "record", *common, "--acknowledge", "backdated", "--reason", "paper chart", *base]) == 0
+    )
+    assert "Recorded dose" in capsys.readouterr().out
+
+
+def _yesterday_or_earlier() -> str:
+    return (clinic_now() - timedelta(hours=30)).strftime("%Y-%m-%d %H:%M")

@@ -4,7 +4,7 @@ valid dose, and a refusal writes nothing at all (no dose, stock movement, audit 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -28,7 +28,6 @@ from b12desk.data.models import (
 )
 from b12desk.domain.enums import (
     AdministrationOutcome,
-    Cause,
     Container,
     EventKind,
     EventStatus,
@@ -41,145 +40,23 @@ from b12desk.domain.enums import (
     Route,
     VialStatus,
 )
-from b12desk.domain.patients import PatientInput
 from b12desk.domain.stock import WasteReason
 from b12desk.services import administrations as adm
 from b12desk.services import auth, clinic, patients, plans
 from b12desk.services import inventory as inv
-from b12desk.services.common import Actor, ValidationFailed
-from tests.conftest import PASSWORD, Staffing
-
-LONDON = ZoneInfo("Europe/London")
-NOW = datetime(2026, 12, 1, 10, 0, tzinfo=LONDON)  # a Tuesday
-CLOCK = fixed_clock(NOW, LONDON)
-
-
-def at(moment: datetime) -> Clock:
-    return fixed_clock(moment, LONDON)
-
-
-# --- a small clinic with one patient on a verified plan --------------------------------------------------
-
-
-@dataclass
-class World:
-    session: Session
-    staff: Staffing
-    patient_id: int
-    plan_id: int
-    ampoule_id: int
-    ampoule_lot_id: int
-    vial_product_id: int
-    vial_lot_id: int
-    vial_id: int
-    templates: dict[str, plans.TemplateRow]
-
-    def request(self, **changes: Any) -> adm.DoseRequest:
-        base = adm.DoseRequest(
-            patient_id=self.patient_id,
-            plan_id=self.plan_id,
-            dose_mcg=Decimal(1000),
-            site=InjectionSite.VENTROGLUTEAL_LEFT,
-            product_id=self.ampoule_id,
-            lot_id=self.ampoule_lot_id,
-            given_at=NOW,
-        )
-        return replace(base, **changes)
-
-    def vial_request(self, **changes: Any) -> adm.DoseRequest:
-        values: dict[str, Any] = {"product_id": self.vial_product_id, "lot_id": None, "vial_id": self.vial_id}
-        return self.request(**(values | changes))
-
-
-def _product(session: Session, actor: Actor, **kw: Any) -> int:
-    values: dict[str, Any] = {
-        "formulation": Formulation.HYDROXOCOBALAMIN,
-        "manufacturer": "Advanz",
-        "brand": "Cobalin-H",
-        "strength_mcg_per_ml": Decimal(1000),
-        "container": Container.AMPOULE,
-        "volume_ml": Decimal(1),
-        "preservatives": frozenset(),
-    }
-    values.update(kw)
-    return inv.create_product(session, actor, inv.ProductInput(**values)).id
-
-
-def _lot(
-    session: Session, actor: Actor, product_id: int, number: str, expiry: date, clock: Clock = CLOCK
-) -> int:
-    return inv.receive_stock(
-        session, actor, product_id=product_id, lot_number=number, expiry=expiry, quantity=10, clock=clock
-    ).id
-
-
-def _patient(session: Session, actor: Actor, mrn: str = "P1", **kw: Any) -> int:
-    values: dict[str, Any] = {
-        "mrn": mrn,
-        "family_name": "Reid",
-        "given_name": "Ann",
-        "date_of_birth": date(1950, 5, 5),
-        "cause": Cause.PERNICIOUS_ANAEMIA,
-    }
-    values.update(kw)
-    return patients.create_patient(session, actor, PatientInput(**values)).id
-
-
-def _verified_plan(
-    w_session: Session,
-    staff: Staffing,
-    templates: dict[str, plans.TemplateRow],
-    patient_id: int,
-    *,
-    code: str = "uk_hoc_no_neuro",
-    start: date = NOW.date(),
-    clock: Clock = CLOCK,
-    **kw: Any,
-) -> plans.PlanRow:
-    t = templates[code]
-    data = plans.PlanInput(
-        template_id=t.id,
-        formulation=t.formulation,
-        dose_mcg=kw.pop("dose_mcg", t.definition.phases[0].dose_mcg),
-        route=t.definition.route,
-        start_date=start,
-        prescriber="Dr Shah",
-        **kw,
-    )
-    plan = plans.create_plan(w_session, staff.pharmacist, patient_id, data, clock=clock)
-    return plans.verify_plan(
-        w_session,
-        staff.pharmacist2,
-        plan.id,
-        password=PASSWORD,
-        expected_version=plan.version_id,
-        clock=clock,
-    )
-
-
-@pytest.fixture
-def world(session: Session, staff: Staffing) -> World:
-    plans.ensure_shipped_templates(session)
-    templates = {t.code: t for t in plans.list_templates(session, staff.admin)}
-    clinic.set_time_zone(session, staff.admin, "Europe/London")
-    patient_id = _patient(session, staff.nurse)
-    plan = _verified_plan(session, staff, templates, patient_id)
-    ampoule = _product(session, staff.pharmacist)
-    ampoule_lot = _lot(session, staff.nurse, ampoule, "H1", date(2027, 6, 30))
-    vial_product = _product(
-        session,
-        staff.pharmacist,
-        manufacturer="Actavis",
-        brand="",
-        container=Container.MULTI_DOSE_VIAL,
-        volume_ml=Decimal(30),
-        preservatives=frozenset({Preservative.METHYLPARABEN, Preservative.PROPYLPARABEN}),
-    )
-    vial_lot = _lot(session, staff.nurse, vial_product, "A1", date(2027, 3, 31))
-    vial = inv.open_vial(session, staff.nurse, lot_id=vial_lot, clock=at(NOW - timedelta(days=2)))
-    return World(
-        session, staff, patient_id, plan.id, ampoule, ampoule_lot, vial_product, vial_lot, vial.id, templates
-    )
+from b12desk.services.common import ValidationFailed
+from tests.conftest import PASSWORD
+from tests.services.dose_world import (
+    CLOCK,
+    LONDON,
+    NOW,
+    World,
+    _lot,
+    _patient,
+    _product,
+    _verified_plan,
+    at,
+)
 
 
 def snapshot(session: Session) -> dict[str, Any]:
@@ -473,7 +350,7 @@ def test_volume_above_one_container(world: World) -> None:
 
 
 def test_lebers_disease_flagged_after_verification(world: World) -> None:
-    """The flag set through the roster sends the plan back; set any other way, the dose check still sees it."""
+    """Set through the roster the flag sends the plan back; set any other way, the check still sees it."""
     w = world
     other = _patient(w.session, w.staff.nurse, "P2")
     cnc = _product(
@@ -650,7 +527,7 @@ def test_a_vial_emptied_by_another_workstation_meanwhile_writes_nothing(
     monkeypatch.setattr(inv, "reserve_dose_stock", race)
     w.session.flush()
     count = w.session.scalar(select(func.count()).select_from(Administration))
-    with pytest.raises(inv.StockUnavailable, match="holds 0.5 mL"):
+    with pytest.raises(inv.StockUnavailable, match=r"holds 0\.5 mL"):
         give(w, w.vial_request())
     assert w.session.scalar(select(func.count()).select_from(Administration)) == count
 

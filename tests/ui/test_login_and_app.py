@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QLabel
@@ -68,13 +70,19 @@ def test_demo_mode_lists_accounts_and_a_click_fills_the_name(qtbot: QtBot, db: D
 
 
 def test_run_gui_signs_in_directly_and_reports_when_the_roster_is_shown(
-    qtbot: QtBot, opened: OpenedDatabase, capsys: pytest.CaptureFixture[str]
+    qtbot: QtBot,
+    opened: OpenedDatabase,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The time is counted from the launcher's B12DESK_T0, not from when the GUI code loaded: pretend the
+    # process started 1,000 s ago (how long this machine takes to paint is the benchmark's business).
+    monkeypatch.setenv("B12DESK_T0", str(time.time() - 1000))
     assert run_gui(opened, username="admin", password=PASSWORD, exit_after_shown=True) == 0
     out = capsys.readouterr().out
     line = next(line for line in out.splitlines() if line.startswith("ROSTER_SHOWN "))
     seconds = float(line.split()[1])
-    assert 0 <= seconds < 60
+    assert seconds >= 1000
     assert "rows=0" in line
 
 
