@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -60,6 +60,8 @@ class PatientDetail:
     archive_reason: str
     created_at: datetime
     updated_at: datetime
+    # After an edit: the verified plans a changed contraindication flag sent back to the pharmacist.
+    plans_returned_for_review: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,12 +279,13 @@ def update_patient(
     if flags:
         words = "; ".join(f"{PATIENT_FIELD_LABELS[f]} {'recorded' if new[f] else 'removed'}" for f in flags)
         who = actor.full_name or actor.username
-        plans.return_for_review(
+        returned = plans.return_for_review(
             session,
             actor,
             patient.id,
             reason=f"Contraindication flags changed by {who}: {words}. Check the plan against them.",
         )
+        return replace(_detail(patient), plans_returned_for_review=tuple(returned))
     return _detail(patient)
 
 

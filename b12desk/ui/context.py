@@ -10,9 +10,14 @@ from b12desk.clock import Clock
 from b12desk.data.db import Database
 from b12desk.services.common import Actor
 
-# What a "data changed" notification names; each tab decides whether it cares.
+# What a "data changed" notification names; each tab decides whether it cares. The one list of topics.
 PATIENTS = "patients"
 LABS = "labs"
+PLANS = "plans"  # any plan write: the roster shows regimen, phase and next due
+TEMPLATES = "templates"  # a template or the clinic's open days
+STOCK = "stock"  # products, lots, vials
+DOSES = "doses"  # a dose recorded or corrected
+CLINIC = "clinic"  # clinic settings: time zone, sites, dose-safety limits
 
 
 class DataBus(QObject):

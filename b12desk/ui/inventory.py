@@ -30,7 +30,7 @@ from b12desk.domain.units import format_ml
 from b12desk.services import inventory
 from b12desk.services.common import ServiceError
 from b12desk.services.inventory import Alerts, LotRow, ProductRow, VialRow
-from b12desk.ui.context import AppContext
+from b12desk.ui.context import STOCK, AppContext
 from b12desk.ui.table_model import FIRST_FREE_ROLE, RIGHT, SortColumn, SortedRowsModel
 from b12desk.ui.widgets import format_date, format_local_time, show_message
 
@@ -50,7 +50,6 @@ if TYPE_CHECKING:  # the dialogs import this module; they are loaded when first 
     _D = TypeVar("_D", bound=_StockActionDialog)
 
 # What the data bus names after any change of stock or formulary (see ui/context.py).
-STOCK = "stock"
 
 URGENCY_ROLE = FIRST_FREE_ROLE  # lots: expiry band (0 expired, 30/60/90, None); vials: bool
 

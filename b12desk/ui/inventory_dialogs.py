@@ -43,10 +43,9 @@ from b12desk.domain.units import QuantityError, format_ml, parse_strength, parse
 from b12desk.services import inventory
 from b12desk.services.common import ServiceError, ValidationFailed
 from b12desk.services.inventory import LotRow, MovementRow, ProductInput, ProductRow, ScanResult, VialRow
-from b12desk.ui.context import AppContext
+from b12desk.ui.context import STOCK, AppContext
 from b12desk.ui.inventory import (
     FORMULATION_LABELS,
-    STOCK,
     _table,
     days_text,
     lot_choice_text,

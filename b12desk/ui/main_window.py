@@ -6,6 +6,7 @@ from pathlib import Path
 
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QDialog,
     QFileDialog,
     QLabel,
     QMainWindow,
@@ -107,8 +108,12 @@ class MainWindow(QMainWindow):
         self.verification_action.triggered.connect(self.open_verification_queue)
         self.regimen_templates_action = QAction("&Regimen templates…", self)
         self.regimen_templates_action.triggered.connect(self.open_regimen_templates)
+        self.clinic_settings_action = QAction("&Clinic settings…", self)
+        self.clinic_settings_action.setStatusTip("Time zone, injection sites and dose-safety limits")
+        self.clinic_settings_action.triggered.connect(self.open_clinic_settings)
         treatment_menu.addAction(self.verification_action)
         treatment_menu.addAction(self.regimen_templates_action)
+        treatment_menu.addAction(self.clinic_settings_action)
         tools_menu = self.menuBar().addMenu("T&ools")
         self.scanner_test_action = QAction("&Scanner set-up test…", self)
         self.scanner_test_action.triggered.connect(self.open_scanner_test)
@@ -169,6 +174,13 @@ class MainWindow(QMainWindow):
         from b12desk.ui.templates import TemplatesDialog  # loaded when first used
 
         TemplatesDialog(self.ctx, parent=self).open()
+
+    def open_clinic_settings(self) -> QDialog:
+        from b12desk.ui.clinic_settings import ClinicSettingsDialog  # loaded when first used
+
+        dialog = ClinicSettingsDialog(self.ctx, parent=self)
+        dialog.open()
+        return dialog
 
     def open_scanner_test(self) -> None:
         from b12desk.ui.scanner_test import ScannerTestDialog  # loaded when first used

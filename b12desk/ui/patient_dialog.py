@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPlainTextEdit,
     QVBoxLayout,
     QWidget,
@@ -25,8 +26,15 @@ from b12desk.domain.patients import MAX_NAME, PATIENT_FIELD_LABELS, PatientInput
 from b12desk.services import patients
 from b12desk.services.common import ServiceError, ValidationFailed
 from b12desk.services.patients import PatientDetail
-from b12desk.ui.context import PATIENTS, AppContext
-from b12desk.ui.widgets import ErrorLabel, FieldErrors, MessageLabel, mark_invalid, parse_iso_date
+from b12desk.ui.context import PATIENTS, PLANS, AppContext
+from b12desk.ui.widgets import (
+    ErrorLabel,
+    FieldErrors,
+    MessageLabel,
+    mark_invalid,
+    parse_iso_date,
+    show_message,
+)
 
 FLAG_FIELDS = ("flag_b12_hypersensitivity", "flag_lebers_disease", "flag_benzyl_alcohol_sensitivity")
 DATE_PLACEHOLDER = "YYYY-MM-DD"
@@ -254,6 +262,18 @@ class PatientDialog(QDialog):
             return
         self.result_detail = result
         self.ctx.bus.notify(PATIENTS)
+        if result.plans_returned_for_review:
+            self.ctx.bus.notify(PLANS)
+            parent = self.parentWidget()
+            if parent is not None:
+                show_message(
+                    parent,
+                    "Plan back to the pharmacist",
+                    "A contraindication flag changed, so the patient's verified plan goes back to a "
+                    "pharmacist, who checks it against the flag. No dose can be recorded until it is "
+                    "verified again.",
+                    QMessageBox.Icon.Information,
+                )
         self.saved.emit(result.id)
         self.accept()
 

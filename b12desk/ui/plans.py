@@ -55,7 +55,7 @@ from b12desk.services import plans as plan_service
 from b12desk.services.common import ServiceError, ValidationFailed
 from b12desk.services.patients import PatientDetail
 from b12desk.services.plans import PlanInput, PlanRow, TemplateRow
-from b12desk.ui.context import AppContext
+from b12desk.ui.context import PLANS, TEMPLATES, AppContext
 from b12desk.ui.findings import FindingsPanel
 from b12desk.ui.style import ERROR_RED, WARNING_AMBER
 from b12desk.ui.table_model import (
@@ -76,9 +76,6 @@ from b12desk.ui.widgets import (
     setup_record_table,
     text_width,
 )
-
-PLANS = "plans"  # the data-changed topic after any plan write (the roster shows regimen and next due)
-TEMPLATES = "templates"  # after a template or the clinic's open days change
 
 # Named roles of the plan screens' tables, besides table_model.ROW_ROLE (the row's dataclass).
 RECORD_ID_ROLE = ROW_ID_ROLE  # its database id, where it has one

@@ -37,7 +37,7 @@ from b12desk.services import patients
 from b12desk.services.common import ServiceError
 from b12desk.services.patients import RosterRow
 from b12desk.ui import settings
-from b12desk.ui.context import PATIENTS, AppContext
+from b12desk.ui.context import DOSES, PATIENTS, PLANS, AppContext
 from b12desk.ui.widgets import ReasonDialog, format_date, setup_record_table, show_message, text_width
 
 PATIENT_ID_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -406,9 +406,8 @@ class RosterTab(QWidget):
         self._reselect(keep)
 
     def _data_changed(self, what: str) -> None:
-        # "plans" is b12desk.ui.plans.PLANS, written out so the roster does not load the plan screens at
-        # start-up: a plan changes the regimen, phase and next due columns.
-        if what in (PATIENTS, "plans"):
+        # A plan or a dose changes the regimen, phase and next due columns.
+        if what in (PATIENTS, PLANS, DOSES):
             self.reload()
 
     def _search_changed(self, text: str) -> None:

@@ -32,12 +32,11 @@ from b12desk.services import clinic
 from b12desk.services import plans as plan_service
 from b12desk.services.common import ServiceError, ValidationFailed
 from b12desk.services.plans import TemplateRow
-from b12desk.ui.context import AppContext
+from b12desk.ui.context import TEMPLATES, AppContext
 from b12desk.ui.plans import (
     CONDITION_LABELS,
     DATE_PLACEHOLDER,
     PREVIEW_DAYS,
-    TEMPLATES,
     WEEKDAY_NAMES,
     ScheduleModel,
     list_over_details,

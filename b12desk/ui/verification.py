@@ -22,10 +22,9 @@ from PySide6.QtWidgets import (
 from b12desk.services import plans as plan_service
 from b12desk.services.common import ServiceError
 from b12desk.services.plans import PlanRow, QueueItem
-from b12desk.ui.context import AppContext
+from b12desk.ui.context import PLANS, AppContext
 from b12desk.ui.plans import (
     CHANGE_LABELS,
-    PLANS,
     PREVIEW_DAYS,
     ScheduleModel,
     VerifyDialog,

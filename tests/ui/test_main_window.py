@@ -71,6 +71,11 @@ def test_file_menu_opens_the_import_dialog_and_help_shows_about(
     dialog = window.findChild(ImportDialog)
     assert dialog is not None and dialog.isVisible()
     dialog.reject()
+    treatment = [a.text().replace("&", "") for a in menus["Treatment"].actions()]
+    assert "Clinic settings…" in treatment
+    settings_dialog = window.open_clinic_settings()
+    assert settings_dialog.isVisible() and settings_dialog.windowTitle() == "Clinic settings"
+    settings_dialog.reject()
     box = window.show_about()
     assert isinstance(box, QMessageBox) and "b12desk" in box.text()
     box.accept()

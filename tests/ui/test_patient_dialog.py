@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtWidgets import QCheckBox, QComboBox, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QMessageBox, QWidget
 from pytestqt.qtbot import QtBot
 
 from b12desk.data.db import Database
-from b12desk.domain.enums import Cause
-from b12desk.services import patients
+from b12desk.domain.enums import Cause, PlanStatus, Route
+from b12desk.services import patients, plans
 from b12desk.ui.history_dialog import HistoryDialog
 from b12desk.ui.patient_dialog import PatientDialog
 from b12desk.ui.roster import COL_FAMILY, RosterTab
 from tests.clinic_time import clinic_today
-from tests.conftest import Staffing
+from tests.conftest import PASSWORD, Staffing
 from tests.ui.conftest import AddPatient, MakeContext
 
 
@@ -182,3 +183,36 @@ def test_someone_elses_save_in_between_asks_to_reopen(
     assert "reopen the patient" in dialog.summary.text()
     with db.sessions.begin() as s:
         assert patients.get_patient(s, staff.nurse, pid).data.notes == ""
+
+
+def test_a_new_contraindication_sends_the_verified_plan_back_and_says_so(
+    qtbot: QtBot, db: Database, tab: RosterTab, staff: Staffing, add_patient: AddPatient
+) -> None:
+    pid = add_patient("H48", "Okafor", "Grace")
+    with db.sessions.begin() as s:
+        plans.ensure_shipped_templates(s)
+        t = next(x for x in plans.list_templates(s, staff.admin) if x.code == "uk_hoc_no_neuro")
+        draft = plans.create_plan(
+            s,
+            staff.pharmacist,
+            pid,
+            plans.PlanInput(t.id, t.formulation, Decimal(1000), Route.IM, clinic_today(), "Dr Shah"),
+        )
+        plans.verify_plan(
+            s, staff.pharmacist2, draft.id, password=PASSWORD, expected_version=draft.version_id
+        )
+    tab.reload()
+    assert tab.select_patient(pid)
+    qtbot.mouseClick(tab.edit_button, Qt.MouseButton.LeftButton)
+    dialog = tab.findChild(PatientDialog)
+    assert dialog is not None
+    _tick(qtbot, dialog.flags["flag_b12_hypersensitivity"])
+    with qtbot.waitSignals([tab.ctx.bus.changed, tab.ctx.bus.changed]):
+        qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    assert not dialog.isVisible()
+    notice = next(box for box in tab.findChildren(QMessageBox) if box.isVisible())
+    assert "goes back to a pharmacist" in notice.text()
+    notice.accept()
+    with db.sessions.begin() as s:
+        plan = plans.get_plan(s, staff.nurse, draft.id)
+    assert plan.status == PlanStatus.DRAFT and "hypersensitivity recorded" in plan.review_reason

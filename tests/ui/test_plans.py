@@ -149,6 +149,28 @@ def test_create_a_plan_through_the_editor_with_its_preview(
     assert (saved.template_code, saved.dose_mcg, saved.start_date) == ("uk_hoc_no_neuro", 1000, MONDAY)
     assert saved.prescriber == "Dr A. Shah" and saved.conditions == frozenset({"severe_anaemia"})
     assert saved.dose_text == "1,000 mcg (1 mL of 1,000 mcg/mL)"
+    assert saved.strength_mcg_per_ml == 1000 and not saved.continues_elsewhere
+
+
+def test_a_plan_continuing_treatment_begun_elsewhere_is_marked_for_the_pharmacist(
+    qtbot: QtBot,
+    db: Database,
+    staff: Staffing,
+    add_patient: AddPatient,
+    open_editor: OpenEditor,
+    make_ctx: MakeContext,
+    host: QWidget,
+) -> None:
+    pid = add_patient("H1", "Okafor", "Grace")
+    dialog = open_editor(staff.pharmacist, pid)
+    qtbot.keyClicks(dialog.prescriber, "Dr A. Shah")
+    _tick(qtbot, dialog.continues_elsewhere)
+    _click(qtbot, dialog.save_button)
+    [saved] = _plans(db, staff, pid)
+    assert saved.continues_elsewhere
+    queue = VerificationQueueDialog(make_ctx(staff.pharmacist2), parent=host)
+    queue.show()
+    assert "treatment begun at another clinic" in queue.details.toPlainText()
 
 
 @pytest.mark.parametrize(
@@ -1011,7 +1033,11 @@ def test_main_window_treatment_menu_opens_the_queue_and_the_templates(
     window.show()
     menus = {a.text(): a.menu() for a in window.menuBar().actions()}
     treatment = menus["&Treatment"]
-    assert [a.text() for a in treatment.actions()] == ["&Verification queue…", "&Regimen templates…"]
+    assert [a.text() for a in treatment.actions()] == [
+        "&Verification queue…",
+        "&Regimen templates…",
+        "&Clinic settings…",
+    ]
     window.verification_action.trigger()
     queue = window.findChild(VerificationQueueDialog)
     assert queue is not None and queue.isVisible()

@@ -1,0 +1,232 @@
+"""Clinic settings: the time zone, and the dose-safety limits every dose is checked against.
+
+Pharmacists and administrators change them (the service refuses anyone else); everybody can read them.
+A change of limits needs a reason and is audited with its old and new values.
+"""
+
+from __future__ import annotations
+
+import copy
+from decimal import Decimal
+from html import escape
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QCompleter,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QGridLayout,
+    QGroupBox,
+    QLabel,
+    QLineEdit,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from b12desk.clock import system_zone_name, time_zone_names
+from b12desk.domain.dose_check import SITE_GROUPS
+from b12desk.domain.permissions import Permission, role_can
+from b12desk.domain.units import QuantityError, format_number, parse_strength, parse_volume_ml
+from b12desk.services import clinic
+from b12desk.services.common import ServiceError, ValidationFailed
+from b12desk.ui.context import CLINIC, AppContext
+from b12desk.ui.widgets import ErrorLabel, FieldErrors, MessageLabel
+
+SITE_NAMES = {
+    "deltoid": "Deltoid",
+    "vastus_lateralis": "Vastus lateralis",
+    "ventrogluteal": "Ventrogluteal",
+    "dorsogluteal": "Dorsogluteal",
+}
+
+
+class ClinicSettingsDialog(QDialog):
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.setWindowTitle("Clinic settings")
+        self.errors = FieldErrors()
+        self.summary = MessageLabel()
+        with ctx.db.sessions() as s:
+            self.zone_name = clinic.time_zone_name(s)
+            self.raw: dict[str, Any] = clinic.dose_rules_raw(s)
+        can_edit = role_can(ctx.actor.role, Permission.CONFIGURE_CLINIC)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.summary)
+        if not can_edit:
+            note = QLabel("Your role can read these settings; a pharmacist or an administrator changes them.")
+            note.setObjectName("muted")
+            note.setWordWrap(True)
+            layout.addWidget(note)
+
+        zone_box = QGroupBox("Time zone")
+        zone_grid = QGridLayout(zone_box)
+        self.time_zone = QComboBox()
+        self.time_zone.setEditable(True)
+        self.time_zone.addItems(time_zone_names())
+        self.time_zone.setCurrentText(self.zone_name)
+        completer = QCompleter(time_zone_names(), self.time_zone)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        completer.setFilterMode(Qt.MatchFlag.MatchContains)
+        self.time_zone.setCompleter(completer)
+        zone_help = QLabel(
+            "Every workstation counts days in this zone: a lot expiring on a date is usable until "
+            f"midnight here. This computer is set to {escape(system_zone_name())}."
+        )
+        zone_help.setObjectName("muted")
+        zone_help.setWordWrap(True)
+        self._row(zone_grid, 0, "time_zone", "Zone", self.time_zone)
+        zone_grid.addWidget(zone_help, 2, 0, 1, 2)
+        layout.addWidget(zone_box)
+
+        sites_box = QGroupBox("Intramuscular injection sites (both sides)")
+        sites_grid = QGridLayout(sites_box)
+        sites_grid.setColumnStretch(2, 1)
+        sites_grid.addWidget(QLabel("<b>Used</b>"), 0, 0)
+        sites_grid.addWidget(QLabel("<b>Most in one injection</b>"), 0, 1)
+        sites_grid.addWidget(QLabel("<b>Source</b>"), 0, 2)
+        self.site_used: dict[str, QCheckBox] = {}
+        self.site_max: dict[str, QDoubleSpinBox] = {}
+        for row, group in enumerate(SITE_GROUPS, start=1):
+            entry = self.raw["injection_sites"][group]
+            used = QCheckBox(SITE_NAMES[group])
+            used.setChecked(bool(entry.get("enabled", True)))
+            most = QDoubleSpinBox()
+            most.setDecimals(1)
+            most.setRange(0.1, 10)
+            most.setSingleStep(0.5)
+            most.setSuffix(" mL")
+            most.setValue(float(entry["max_volume_ml"]))
+            source = QLabel(escape(str(entry.get("source", ""))))
+            source.setWordWrap(True)
+            source.setObjectName("muted")
+            sites_grid.addWidget(used, row, 0)
+            sites_grid.addWidget(most, row, 1, Qt.AlignmentFlag.AlignTop)
+            sites_grid.addWidget(source, row, 2)
+            self.site_used[group], self.site_max[group] = used, most
+        sites_error = ErrorLabel()
+        sites_grid.addWidget(sites_error, len(SITE_GROUPS) + 1, 0, 1, 3)
+        self.errors.add("sites", sites_box, sites_error)
+        layout.addWidget(sites_box)
+
+        products = self.raw["deficiency_products"]
+        timing = self.raw.get("timing", {})
+        limits_box = QGroupBox("Products for deficiency, and dose times")
+        limits_grid = QGridLayout(limits_box)
+        limits_grid.setColumnStretch(1, 1)
+        self.strength_min = QLineEdit(format_number(Decimal(str(products["strength_min_mcg_per_ml"]))))
+        self.strength_max = QLineEdit(format_number(Decimal(str(products["strength_max_mcg_per_ml"]))))
+        self.container_max = QLineEdit(format_number(Decimal(str(products["container_max_ml"]))))
+        self.future_minutes = QSpinBox()
+        self.future_minutes.setRange(0, 60)
+        self.future_minutes.setSuffix(" minutes")
+        self.future_minutes.setValue(int(timing.get("future_tolerance_minutes", 5)))
+        self.backdate_hours = QSpinBox()
+        self.backdate_hours.setRange(1, 336)
+        self.backdate_hours.setSuffix(" hours")
+        self.backdate_hours.setValue(int(timing.get("backdate_reason_after_hours", 24)))
+        rows = (
+            ("strength_min", "Lowest strength (mcg/mL)", self.strength_min),
+            ("strength_max", "Highest strength (mcg/mL)", self.strength_max),
+            ("container_max", "Largest container (mL)", self.container_max),
+            ("future_minutes", "A dose time may be ahead of the clock by", self.future_minutes),
+            ("backdate_hours", "A reason is needed when recorded later than", self.backdate_hours),
+        )
+        for i, (name, text, widget) in enumerate(rows):
+            self._row(limits_grid, 2 * i, name, text, widget)
+        layout.addWidget(limits_box)
+
+        reason_grid = QGridLayout()
+        reason_grid.setColumnStretch(1, 1)
+        self.reason = QLineEdit()
+        self.reason.setPlaceholderText("why the limits change, e.g. local policy on dorsogluteal injections")
+        self._row(reason_grid, 0, "reason", "Reason for change", self.reason)
+        layout.addLayout(reason_grid)
+
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.save_button = buttons.addButton("Save", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.save_button.setEnabled(can_edit)
+        if not can_edit:
+            self.save_button.setToolTip("A pharmacist or an administrator changes the clinic settings.")
+        buttons.accepted.connect(self.save)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self.setMinimumWidth(760)
+
+    def _row(self, grid: QGridLayout, row: int, name: str, text: str, widget: QWidget) -> None:
+        label = QLabel(text)
+        label.setBuddy(widget)
+        error = ErrorLabel()
+        grid.addWidget(label, row, 0, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        grid.addWidget(widget, row, 1)
+        grid.addWidget(error, row + 1, 1)
+        self.errors.add(name, widget, error)
+
+    def read_rules(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """The limits as data, and the fields whose numbers cannot be read."""
+        raw = copy.deepcopy(self.raw)
+        problems: dict[str, str] = {}
+        for group in SITE_GROUPS:
+            entry = raw["injection_sites"][group]
+            entry["enabled"] = self.site_used[group].isChecked()
+            entry["max_volume_ml"] = float(Decimal(str(self.site_max[group].value())))
+        products = raw["deficiency_products"]
+        for name, key, parse in (
+            ("strength_min", "strength_min_mcg_per_ml", parse_strength),
+            ("strength_max", "strength_max_mcg_per_ml", parse_strength),
+            ("container_max", "container_max_ml", parse_volume_ml),
+        ):
+            try:
+                value = parse(getattr(self, name).text())
+            except QuantityError as exc:
+                problems[name] = str(exc)
+                continue
+            products[key] = int(value) if value == value.to_integral_value() else float(value)
+        raw.setdefault("timing", {})
+        raw["timing"]["future_tolerance_minutes"] = self.future_minutes.value()
+        raw["timing"]["backdate_reason_after_hours"] = self.backdate_hours.value()
+        return raw, problems
+
+    def save(self) -> None:
+        rules, problems = self.read_rules()
+        if problems:
+            self.errors.show(problems)
+            self.summary.show_text("Nothing was saved: correct the highlighted numbers.")
+            return
+        if not any(entry["enabled"] for entry in rules["injection_sites"].values()):
+            self.errors.show({"sites": "Keep at least one injection site switched on."})
+            self.summary.show_text("Nothing was saved.")
+            return
+        zone = self.time_zone.currentText().strip()
+        clock = None
+        try:
+            with self.ctx.db.sessions.begin() as s:
+                if zone != self.zone_name:
+                    clock = clinic.set_time_zone(s, self.ctx.actor, zone)
+                if rules != self.raw:
+                    clinic.set_dose_rules(s, self.ctx.actor, rules, reason=self.reason.text())
+        except ValidationFailed as exc:
+            errors = dict(exc.errors)
+            if "rules" in errors:
+                errors["sites"] = errors.pop("rules")
+            unclaimed = self.errors.show(errors)
+            self.summary.show_text("\n".join(["Nothing was saved.", *unclaimed.values()]))
+            return
+        except ServiceError as exc:
+            self.errors.clear()
+            self.summary.show_text(f"Nothing was saved. {exc}")
+            return
+        if clock is not None:
+            self.ctx.clock = clock  # every screen's "today" follows the clinic's new zone
+        self.ctx.bus.notify(CLINIC)
+        self.accept()
+
+    def field_error(self, name: str) -> str:
+        return self.errors.message(name)
