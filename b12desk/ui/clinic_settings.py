@@ -35,7 +35,7 @@ from b12desk.domain.units import QuantityError, format_number, parse_strength, p
 from b12desk.services import clinic
 from b12desk.services.common import ServiceError, ValidationFailed
 from b12desk.ui.context import CLINIC, AppContext
-from b12desk.ui.widgets import ErrorLabel, FieldErrors, MessageLabel
+from b12desk.ui.widgets import ErrorLabel, FieldErrors, FitsWrappedText, MessageLabel
 
 SITE_NAMES = {
     "deltoid": "Deltoid",
@@ -45,7 +45,7 @@ SITE_NAMES = {
 }
 
 
-class ClinicSettingsDialog(QDialog):
+class ClinicSettingsDialog(FitsWrappedText, QDialog):
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
@@ -68,6 +68,7 @@ class ClinicSettingsDialog(QDialog):
 
         zone_box = QGroupBox("Time zone")
         zone_grid = QGridLayout(zone_box)
+        zone_grid.setColumnStretch(1, 1)
         self.time_zone = QComboBox()
         self.time_zone.setEditable(True)
         self.time_zone.addItems(time_zone_names())
@@ -104,6 +105,7 @@ class ClinicSettingsDialog(QDialog):
             most.setSingleStep(0.5)
             most.setSuffix(" mL")
             most.setValue(float(entry["max_volume_ml"]))
+            most.setMaximumWidth(110)
             source = QLabel(escape(str(entry.get("source", ""))))
             source.setWordWrap(True)
             source.setObjectName("muted")
@@ -140,6 +142,7 @@ class ClinicSettingsDialog(QDialog):
             ("backdate_hours", "A reason is needed when recorded later than", self.backdate_hours),
         )
         for i, (name, text, widget) in enumerate(rows):
+            widget.setMaximumWidth(160)
             self._row(limits_grid, 2 * i, name, text, widget)
         layout.addWidget(limits_box)
 
@@ -165,7 +168,10 @@ class ClinicSettingsDialog(QDialog):
         label.setBuddy(widget)
         error = ErrorLabel()
         grid.addWidget(label, row, 0, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        grid.addWidget(widget, row, 1)
+        if widget.maximumWidth() < 1000:  # a short field keeps to the left of its column
+            grid.addWidget(widget, row, 1, Qt.AlignmentFlag.AlignLeft)
+        else:
+            grid.addWidget(widget, row, 1)
         grid.addWidget(error, row + 1, 1)
         self.errors.add(name, widget, error)
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 from html import escape
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QIntValidator, QKeyEvent, QShowEvent
+from PySide6.QtGui import QIntValidator, QKeyEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -52,7 +52,14 @@ from b12desk.ui.inventory import (
     signed,
 )
 from b12desk.ui.table_model import RIGHT, SortColumn, SortedRowsModel
-from b12desk.ui.widgets import ErrorLabel, FieldErrors, MessageLabel, format_local_time, parse_iso_date
+from b12desk.ui.widgets import (
+    ErrorLabel,
+    FieldErrors,
+    FitsWrappedText,
+    MessageLabel,
+    format_local_time,
+    parse_iso_date,
+)
 
 DATE_PLACEHOLDER = "YYYY-MM-DD"
 # How a GS separator is shown in a scan field: "<GS>" is one of parse_gs1's default GS substitutes, so the
@@ -61,37 +68,6 @@ DATE_PLACEHOLDER = "YYYY-MM-DD"
 GS_SHOWN = "<GS>"
 SCANNER_MS_PER_CHAR = 35  # wedge scanners type a whole code in a burst; people type far slower
 SCAN_IDLE_MS = 200  # a burst that ends without Enter is taken as a scan after this pause
-
-
-class FitsWrappedText:
-    """Mixed into a dialog: on first show, take the height its wrapped labels need at the dialog's width.
-
-    Qt sizes a new dialog from its size hint, which wraps every label at a narrow width, so dialogs with
-    long wrapped messages open much taller than they need, with a band of empty space.
-    """
-
-    _fitted = False
-
-    def showEvent(self, event: QShowEvent) -> None:
-        assert isinstance(self, QWidget)
-        super().showEvent(event)  # type: ignore[misc]  # QDialog is next in the MRO
-        if not self._fitted:
-            self._fitted = True
-            self._fit(shrink=True)
-
-    def fit_height(self) -> None:
-        """Call after the text changed: grows the dialog once the labels have been laid out again."""
-        assert isinstance(self, QWidget)
-        QTimer.singleShot(0, self, self._fit)
-
-    def _fit(self, *, shrink: bool = False) -> None:
-        assert isinstance(self, QWidget)
-        layout = self.layout()
-        if layout is None or not layout.hasHeightForWidth():
-            return
-        needed = layout.totalHeightForWidth(self.width())
-        if needed > self.height() or shrink:
-            self.resize(self.width(), needed)
 
 
 def _spin(maximum: int = 1_000_000) -> QSpinBox:
@@ -881,12 +857,12 @@ class PreservativesField(QWidget):
         self.state.addItem("None: preservative-free", self.NONE)
         self.state.addItem("Contains:", self.CONTAINS)
         self.boxes = {p: QCheckBox(text) for p, text in PRESERVATIVE_LABELS.items()}
-        layout = QHBoxLayout(self)
+        layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.state)
-        for box in self.boxes.values():
-            layout.addWidget(box)
-        layout.addStretch(1)
+        layout.addWidget(self.state, 0, 0, 1, 3, Qt.AlignmentFlag.AlignLeft)
+        for i, box in enumerate(self.boxes.values()):
+            layout.addWidget(box, 1 + i // 3, i % 3)
+        layout.setColumnStretch(3, 1)
         self.state.currentIndexChanged.connect(self._enable)
         self._enable()
 

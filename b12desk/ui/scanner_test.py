@@ -21,8 +21,8 @@ from b12desk.services import inventory
 from b12desk.services.common import ServiceError, ValidationFailed
 from b12desk.services.inventory import ScanResult
 from b12desk.ui.context import AppContext
-from b12desk.ui.inventory_dialogs import GS_SHOWN, FitsWrappedText, ScanLineEdit, scan_fields
-from b12desk.ui.widgets import ErrorLabel
+from b12desk.ui.inventory_dialogs import GS_SHOWN, ScanLineEdit, scan_fields
+from b12desk.ui.widgets import ErrorLabel, FitsWrappedText
 
 HINT = (
     "<b>If a scan fails:</b> the code on a medicine pack is a GS1 DataMatrix whose variable-length fields "

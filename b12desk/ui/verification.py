@@ -63,6 +63,7 @@ class QueueModel(RowsModel[QueueItem]):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._changes: dict[int, list[str]] = {}
+        self.template_names: dict[int, str] = {}
         self.columns = (
             Column[QueueItem]("Patient", lambda i: f"{i.plan.patient_name} ({i.plan.patient_mrn})"),
             Column[QueueItem]("Template", lambda i: f"{i.plan.template_name} (v{i.plan.template_version})"),
@@ -79,6 +80,7 @@ class QueueModel(RowsModel[QueueItem]):
         )
 
     def set_queue(self, items: list[QueueItem], template_names: Mapping[int, str]) -> None:
+        self.template_names = dict(template_names)
         self._changes = {i.plan.id: change_lines(i, template_names) for i in items}
         self.set_rows(items)
 
@@ -87,8 +89,12 @@ class QueueModel(RowsModel[QueueItem]):
 
     def _text(self, item: QueueItem) -> str:
         lines = self._changes.get(item.plan.id, [])
+        if item.plan.review_reason:  # the patient changed, not the plan
+            lines = [*lines, item.plan.review_reason]
         if not item.previously_verified:
-            return FIRST_VERIFICATION
+            return (
+                "; ".join([FIRST_VERIFICATION, *lines[1:]]) if item.plan.review_reason else FIRST_VERIFICATION
+            )
         return "; ".join(lines) or "verified before; no field changed"
 
     def row_id(self, row: QueueItem) -> int:
@@ -242,14 +248,15 @@ class VerificationQueueDialog(QDialog):
         )
 
     def _details_html(self, item: QueueItem) -> str:
-        row = self.table.selectionModel().selectedRows()[0].row()
-        if item.previously_verified:
-            changes = self.model.changes_text(row).split("; ")
+        if item.previously_verified and item.changes:
+            changes = change_lines(item, self.model.template_names)
             head = (
                 f'<p style="color:{WARNING_AMBER}"><b>Verified before; changed since:</b><br>'
                 + "<br>".join(escape(c) for c in changes)
                 + "</p>"
             )
+        elif item.previously_verified:
+            head = "<p><b>Verified before</b>; the plan itself has not changed since.</p>"
         else:
             head = "<p><b>First verification</b> of this plan.</p>"
         return head + plan_details_html(item.plan, changed=frozenset(item.changes))

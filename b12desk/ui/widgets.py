@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -214,3 +215,34 @@ def parse_iso_date(text: str) -> date | None:
     """'' -> None (the service then asks for the date); a malformed date raises ValueError."""
     text = text.strip()
     return date.fromisoformat(text) if text else None
+
+
+class FitsWrappedText:
+    """Mixed into a dialog: on first show, take the height its wrapped labels need at the dialog's width.
+
+    Qt sizes a new dialog from its size hint, which wraps every label at a narrow width, so dialogs with
+    long wrapped messages open much taller than they need, with a band of empty space.
+    """
+
+    _fitted = False
+
+    def showEvent(self, event: QShowEvent) -> None:
+        assert isinstance(self, QWidget)
+        super().showEvent(event)  # type: ignore[misc]  # QDialog is next in the MRO
+        if not self._fitted:
+            self._fitted = True
+            self._fit(shrink=True)
+
+    def fit_height(self) -> None:
+        """Call after the text changed: grows the dialog once the labels have been laid out again."""
+        assert isinstance(self, QWidget)
+        QTimer.singleShot(0, self, self._fit)
+
+    def _fit(self, *, shrink: bool = False) -> None:
+        assert isinstance(self, QWidget)
+        layout = self.layout()
+        if layout is None or not layout.hasHeightForWidth():
+            return
+        needed = layout.totalHeightForWidth(self.width())
+        if needed > self.height() or shrink:
+            self.resize(self.width(), needed)

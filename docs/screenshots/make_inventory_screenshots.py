@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from PySide6.QtCore import QEvent, Qt  # noqa: E402 - after the environment is s
 from PySide6.QtGui import QKeyEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
-from b12desk.clock import system_clock  # noqa: E402
+from b12desk.clock import fixed_clock, system_clock  # noqa: E402
 from b12desk.data import migrate  # noqa: E402
 from b12desk.data.db import Database, open_database  # noqa: E402
 from b12desk.data.reference import formulary  # noqa: E402
@@ -69,7 +69,7 @@ def build_database() -> tuple[Database, Actor, Actor]:
                 quantity=quantity,
                 supplier=supplier,
                 received_on=received,
-                today=received,  # received when it was still in date
+                clock=fixed_clock(datetime.combine(received, datetime.min.time(), UTC)),  # still in date then
             ).id
 
         receive("00305170031251", "AR2405", 20, 12, "McKesson", ago=150)
@@ -83,18 +83,24 @@ def build_database() -> tuple[Database, Actor, Actor]:
         receive("00290000000029", "NC1187", 35, 20, "Alliance Healthcare", ago=60)
         receive("00350633310114", "CK0912", 700, 2, "SERB direct", ago=100)
 
-        old = inv.open_vial(s, nurse, lot_id=hikma, now=NOW - timedelta(days=30))
+        old = inv.open_vial(s, nurse, lot_id=hikma, clock=fixed_clock(NOW - timedelta(days=30)))
         for day in (29, 22, 15):
-            inv.draw_dose(s, nurse, vial_id=old.id, volume_ml=Decimal(1), now=NOW - timedelta(days=day))
-        fresh = inv.open_vial(s, nurse, lot_id=hikma, now=NOW - timedelta(days=3, hours=2))
-        inv.draw_dose(s, nurse, vial_id=fresh.id, volume_ml=Decimal(1), now=NOW - timedelta(days=2))
+            inv.draw_dose(
+                s, nurse, vial_id=old.id, volume_ml=Decimal(1), clock=fixed_clock(NOW - timedelta(days=day))
+            )
+        fresh = inv.open_vial(s, nurse, lot_id=hikma, clock=fixed_clock(NOW - timedelta(days=3, hours=2)))
+        inv.draw_dose(
+            s, nurse, vial_id=fresh.id, volume_ml=Decimal(1), clock=fixed_clock(NOW - timedelta(days=2))
+        )
         inv.waste_containers(
             s, nurse, lot_id=hikma, quantity=1, reason=WasteReason.DROPPED_OR_BROKEN, note=""
         )
         inv.adjust_count(s, pharmacist, lot_id=hikma, counted=4, expected=5, reason="monthly count")
-        big = inv.open_vial(s, nurse, lot_id=vitruvias, now=NOW - timedelta(days=5))
+        big = inv.open_vial(s, nurse, lot_id=vitruvias, clock=fixed_clock(NOW - timedelta(days=5)))
         for day in (5, 4, 2, 1):
-            inv.draw_dose(s, nurse, vial_id=big.id, volume_ml=Decimal(1), now=NOW - timedelta(days=day))
+            inv.draw_dose(
+                s, nurse, vial_id=big.id, volume_ml=Decimal(1), clock=fixed_clock(NOW - timedelta(days=day))
+            )
     return db, pharmacist, nurse
 
 
@@ -122,7 +128,7 @@ def main() -> int:
     app.setApplicationName("b12desk")
     style.apply(app)
     db, pharmacist, _nurse = build_database()
-    ctx = AppContext(db=db, actor=pharmacist, demo=False, bus=DataBus())
+    ctx = AppContext(db=db, actor=pharmacist, demo=False, bus=DataBus(), clock=system_clock())
 
     tab = InventoryTab(ctx)
     tab.resize(1280, 800)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -19,15 +20,16 @@ os.environ["B12DESK_DATA_DIR"] = str(WORK / "data")
 
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
-from b12desk.clock import system_clock  # noqa: E402
+from b12desk.clock import fixed_clock, system_clock  # noqa: E402
 from b12desk.data import migrate  # noqa: E402
 from b12desk.data.db import Database, open_database  # noqa: E402
 from b12desk.domain.enums import Cause, Container, Formulation, InjectionSite, Role, Route  # noqa: E402
 from b12desk.domain.patients import PatientInput  # noqa: E402
-from b12desk.services import auth, patients, plans  # noqa: E402
+from b12desk.services import administrations, auth, clinic, patients, plans  # noqa: E402
 from b12desk.services import inventory as inv  # noqa: E402
 from b12desk.services.common import Actor  # noqa: E402
 from b12desk.ui import style  # noqa: E402
+from b12desk.ui.clinic_settings import ClinicSettingsDialog  # noqa: E402
 from b12desk.ui.context import AppContext, DataBus  # noqa: E402
 from b12desk.ui.plans import PatientPlansDialog, PlanEditorDialog  # noqa: E402
 from b12desk.ui.templates import TemplatesDialog  # noqa: E402
@@ -96,9 +98,13 @@ def build() -> tuple[Database, dict[str, Actor], dict[str, int]]:
             ),
             "reid": patient("H1003", "Reid", "Ann", date_of_birth=date(1948, 11, 30)),
             "byrne": patient("H1004", "Byrne", "Sean", flag_b12_hypersensitivity=True),
+            "adeyemi": patient("H1005", "Adeyemi", "Tola", date_of_birth=date(1971, 2, 3)),
+            "walsh": patient("H1006", "Walsh", "Maeve", date_of_birth=date(1958, 7, 21)),
         }
 
-        def plan_input(code: str, start: date, prescriber: str, indication: str) -> plans.PlanInput:
+        def plan_input(
+            code: str, start: date, prescriber: str, indication: str, **extra: object
+        ) -> plans.PlanInput:
             t = templates[code]
             return plans.PlanInput(
                 template_id=t.id,
@@ -108,6 +114,7 @@ def build() -> tuple[Database, dict[str, Actor], dict[str, int]]:
                 start_date=start,
                 prescriber=prescriber,
                 indication=indication,
+                **extra,  # type: ignore[arg-type]
             )
 
         # Okafor: a first draft on the prophylaxis template, stopped; then the right plan, verified three
@@ -134,16 +141,20 @@ def build() -> tuple[Database, dict[str, Actor], dict[str, int]]:
         )
         p = plans.verify_plan(s, staff["pharmacist2"], p.id, password=PASSWORD, expected_version=p.version_id)
         for k in range(4):
-            plans.record_dose(
+            given = datetime.combine(start + timedelta(days=2 * k + (k > 2)), time(10), UTC)
+            administrations.record_dose(
                 s,
                 staff["nurse"],
-                plan_id=p.id,
-                given_at=datetime.combine(start + timedelta(days=2 * k + (k > 2)), time(10), UTC),
-                dose_mcg=Decimal(1000),
-                route=Route.IM,
-                site=InjectionSite.DELTOID_LEFT if k % 2 else InjectionSite.DELTOID_RIGHT,
-                product_id=product.id,
-                lot_id=lot.id,
+                administrations.DoseRequest(
+                    patient_id=ids["okafor"],
+                    plan_id=p.id,
+                    given_at=given,
+                    dose_mcg=Decimal(1000),
+                    site=InjectionSite.DELTOID_LEFT if k % 2 else InjectionSite.DELTOID_RIGHT,
+                    product_id=product.id,
+                    lot_id=lot.id,
+                ),
+                clock=fixed_clock(given + timedelta(minutes=5)),  # recorded as it was given
             )
         p = plans.get_plan(s, staff["pharmacist2"], p.id)  # recording doses made it active
         p = plans.update_plan(
@@ -180,6 +191,33 @@ def build() -> tuple[Database, dict[str, Actor], dict[str, int]]:
             expected_version=r.version_id,
             reason="care moved to Dr B's list",
         )
+        # Adeyemi: a plan that continues treatment begun at another clinic.
+        a = plans.create_plan(
+            s,
+            staff["pharmacist"],
+            ids["adeyemi"],
+            plan_input(
+                "uk_hoc_no_neuro", today, "Dr A. Shah", "Pernicious anaemia", continues_elsewhere=True
+            ),
+        )
+        plans.verify_plan(s, staff["pharmacist2"], a.id, password=PASSWORD, expected_version=a.version_id)
+        # Walsh: verified, then Leber's disease recorded on the roster: back in the queue with the reason.
+        w = plans.create_plan(
+            s,
+            staff["pharmacist"],
+            ids["walsh"],
+            plan_input("uk_hoc_no_neuro", next_monday(today), "Dr A. Shah", "Pernicious anaemia"),
+        )
+        plans.verify_plan(s, staff["pharmacist2"], w.id, password=PASSWORD, expected_version=w.version_id)
+        detail = patients.get_patient(s, staff["nurse"], ids["walsh"])
+        patients.update_patient(
+            s,
+            staff["nurse"],
+            ids["walsh"],
+            replace(detail.data, flag_lebers_disease=True),
+            expected_version=detail.version_id,
+            reason="Ophthalmology letter: Leber's hereditary optic neuropathy",
+        )
     return db, staff, ids
 
 
@@ -199,8 +237,11 @@ def main() -> int:
     db, staff, ids = build()
     bus = DataBus()
 
+    with db.sessions() as s:
+        clock = clinic.clinic_clock(s)
+
     def ctx(who: str) -> AppContext:
-        return AppContext(db=db, actor=staff[who], demo=False, bus=bus)
+        return AppContext(db=db, actor=staff[who], demo=False, bus=bus, clock=clock)
 
     host = QWidget()
     host.resize(1300, 850)
@@ -226,8 +267,20 @@ def main() -> int:
     queue = VerificationQueueDialog(ctx("pharmacist"), parent=host)
     queue.show()
     save(queue, "verification_queue")
-    queue.select_plan(queue.model.row(queue.model.rowCount() - 1).plan.id)
+    reid = next(
+        queue.model.row(i).plan
+        for i in range(queue.model.rowCount())
+        if queue.model.row(i).plan.patient_mrn == "H1003"
+    )
+    queue.select_plan(reid.id)
     save(queue, "verification_queue_changed")
+    walsh = next(
+        queue.model.row(i).plan
+        for i in range(queue.model.rowCount())
+        if queue.model.row(i).plan.patient_mrn == "H1006"
+    )
+    queue.select_plan(walsh.id)
+    save(queue, "verification_queue_flag")
     queue.close()
 
     plans_dialog = PatientPlansDialog(ctx("pharmacist"), ids["okafor"], parent=host)
@@ -237,19 +290,29 @@ def main() -> int:
     save(plans_dialog, "patient_plans_history")
     plans_dialog.close()
 
-    nurse_plans = PatientPlansDialog(ctx("nurse"), ids["okafor"], parent=host)
+    nurse_plans = PatientPlansDialog(ctx("nurse"), ids["adeyemi"], parent=host)
     nurse_plans.show()
     elsewhere = nurse_plans.doses_elsewhere()
     assert elsewhere is not None
-    first = nurse_plans.selected_plan().start_date - timedelta(days=14)  # type: ignore[union-attr]
-    for day in (first, first + timedelta(days=2), first + timedelta(days=4)):
+    first = system_clock().today() - timedelta(days=14)
+    for day in (first, first + timedelta(days=2), first + timedelta(days=3)):
         elsewhere.date.setText(day.isoformat())
         elsewhere.add_date()
     elsewhere.note.setText("Cobalin-H at St Mary's")
-    elsewhere.save_button.setFocus()
+    elsewhere.date.setText((system_clock().today() + timedelta(days=2)).isoformat())
+    elsewhere.add_date()  # a future date: refused beside the field
     save(elsewhere, "doses_given_elsewhere")
+    elsewhere.date.clear()
+    elsewhere.save()  # two doses a day apart: a warning to acknowledge
+    elsewhere.findings.acknowledge("interval_too_short", "the other clinic's record shows both dates")
+    save(elsewhere, "doses_given_elsewhere_warning")
     elsewhere.close()
     nurse_plans.close()
+
+    settings = ClinicSettingsDialog(ctx("pharmacist"), parent=host)
+    settings.show()
+    save(settings, "clinic_settings")
+    settings.close()
 
     templates = TemplatesDialog(ctx("pharmacist"), parent=host)
     templates.show()

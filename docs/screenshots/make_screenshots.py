@@ -87,7 +87,7 @@ def main() -> int:
     login.close()
 
     actor = sign_in(db, "admin", DEMO_PASSWORD)
-    ctx = AppContext(db=db, actor=actor, demo=True, bus=DataBus())
+    ctx = AppContext(db=db, actor=actor, demo=True, bus=DataBus(), clock=system_clock())
     window = MainWindow(ctx)
     window.resize(1200, 700)
     window.load()
