@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from b12desk.clock import Clock
 from b12desk.data.audit import append_event
 from b12desk.data.models import Patient
 from b12desk.domain.enums import CAUSE_LABELS, SEX_LABELS, Cause, Sex
@@ -172,7 +173,13 @@ def read_csv(path: Path) -> tuple[list[tuple[int, dict[str, str]]], list[RowProb
 
 
 def import_patients(
-    session: Session, actor: Actor, path: Path, *, dry_run: bool, only_good_rows: bool = False
+    session: Session,
+    actor: Actor,
+    path: Path,
+    *,
+    dry_run: bool,
+    only_good_rows: bool = False,
+    clock: Clock | None = None,
 ) -> ImportReport:
     """Validate every row; import all, or (only when asked) just the good ones, in the caller's session."""
     require(session, actor, Permission.IMPORT_PATIENTS)
@@ -180,7 +187,8 @@ def import_patients(
     existing = set(session.scalars(select(Patient.mrn)))
     seen: dict[str, int] = {}
     good: list[PatientInput] = []
-    today = clinic.clinic_clock(session).today()
+    clock = clock or clinic.clinic_clock(session)
+    today = clock.today()
     for line, raw in rows:
         parsed, row_problems = _parse_row(raw)
         mrn = (raw.get("mrn") or "").strip().upper()
@@ -202,7 +210,7 @@ def import_patients(
         return ImportReport(len(rows), len(good), problems, 0, dry_run)
     for data in good:
         try:
-            patient_service.create_patient(session, actor, data)
+            patient_service.create_patient(session, actor, data, clock=clock)
         except ValidationFailed as exc:  # raced with another workstation: abort the whole import
             raise ValidationFailed({"import": f"MRN {data.mrn}: {exc}. Nothing was imported."}) from None
     append_event(

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.exc import StaleDataError
 
+from b12desk.clock import Clock
 from b12desk.data.audit import append_event, changed_values
 from b12desk.data.models import (
     AuditEvent,
@@ -205,9 +206,11 @@ def find_patient_by_mrn(session: Session, actor: Actor, mrn: str) -> PatientDeta
     return _detail(p) if p else None
 
 
-def _check(session: Session, data: PatientInput, *, patient_id: int | None) -> PatientInput:
+def _check(
+    session: Session, data: PatientInput, *, patient_id: int | None, clock: Clock | None
+) -> PatientInput:
     data = data.normalized()
-    errors = validate_patient(data, today=clinic.clinic_clock(session).today())
+    errors = validate_patient(data, today=(clock or clinic.clinic_clock(session)).today())
     if "mrn" not in errors:
         other = session.scalar(select(Patient.id).where(Patient.mrn == data.mrn))
         if other is not None and other != patient_id:
@@ -225,9 +228,11 @@ def _flush_unique(session: Session, mrn: str) -> None:
         raise ValidationFailed({"mrn": f"MRN {mrn} was just saved by another workstation."}) from None
 
 
-def create_patient(session: Session, actor: Actor, data: PatientInput) -> PatientDetail:
+def create_patient(
+    session: Session, actor: Actor, data: PatientInput, *, clock: Clock | None = None
+) -> PatientDetail:
     require(session, actor, Permission.EDIT_PATIENTS)
-    data = _check(session, data, patient_id=None)
+    data = _check(session, data, patient_id=None, clock=clock)
     patient = Patient(**asdict(data))
     session.add(patient)
     _flush_unique(session, data.mrn)
@@ -245,6 +250,7 @@ def update_patient(
     *,
     expected_version: int,
     reason: str = "",
+    clock: Clock | None = None,
 ) -> PatientDetail:
     require(session, actor, Permission.EDIT_PATIENTS)
     patient = _load(session, patient_id)
@@ -253,7 +259,7 @@ def update_patient(
             f"{patient.given_name} {patient.family_name} was changed by someone else while you were "
             "editing; close the dialog, reopen the patient and make your change again."
         )
-    data = _check(session, data, patient_id=patient_id)
+    data = _check(session, data, patient_id=patient_id, clock=clock)
     before = asdict(_detail(patient).data)
     old, new = changed_values(before, asdict(data))
     if not new:
@@ -367,6 +373,7 @@ def add_lab_result(
     value_text: str,
     unit: str,
     note: str = "",
+    clock: Clock | None = None,
 ) -> LabRow:
     require(session, actor, Permission.RECORD_LABS)
     _load(session, patient_id)
@@ -381,7 +388,7 @@ def add_lab_result(
         errors["value"] = str(exc)
     if taken_on is None:
         errors["taken_on"] = "Enter the date the sample was taken."
-    elif taken_on > clinic.clinic_clock(session).today():
+    elif taken_on > (clock or clinic.clinic_clock(session)).today():
         errors["taken_on"] = f"The sample date {taken_on.isoformat()} is in the future."
     if errors or value is None or taken_on is None:
         raise ValidationFailed(errors)
