@@ -10,13 +10,18 @@ from typing import Any
 import platformdirs
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 APP_NAME = "b12desk"
 DATABASE_URL_ENV = "B12DESK_DATABASE_URL"
 DATA_DIR_ENV = "B12DESK_DATA_DIR"
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+READ_ONLY_OPTION = "b12desk_read_only"  # execution option of the readers' sessions (deferred BEGIN)
+BUSY_MESSAGE = (
+    "The database is busy: another workstation or an import is writing to it. Nothing was saved; try "
+    "again in a moment."
+)
 
 
 def data_dir() -> Path:
@@ -94,7 +99,11 @@ def _tune_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(conn: Any) -> None:
-        # IMMEDIATE takes the write lock at BEGIN: a deferred transaction that reads the audit chain and
+        if conn.get_execution_options().get(READ_ONLY_OPTION):
+            # A reader never takes the write lock, so it never waits behind an import or a dose.
+            conn.exec_driver_sql("BEGIN")
+            return
+        # A writer takes the write lock at BEGIN: a deferred transaction that reads the audit chain and
         # then writes could fail with SQLITE_BUSY_SNAPSHOT, which the busy timeout cannot wait out.
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
@@ -133,13 +142,23 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(u, pool_pre_ping=True, **kwargs)
 
 
+def is_busy(error: BaseException) -> bool:
+    """SQLite's "database is locked" (the busy timeout ran out) or PostgreSQL's lock timeout."""
+    text = str(getattr(error, "orig", error)).lower()
+    return isinstance(error, OperationalError) and (
+        "database is locked" in text or "database is busy" in text or "lock timeout" in text
+    )
+
+
 @dataclass(frozen=True)
 class Database:
-    """The one engine and sessionmaker of a running process."""
+    """The one engine of a running process, with two sessionmakers: `sessions` for actions that write
+    (on SQLite, BEGIN IMMEDIATE) and `readers` for those that only read (a deferred BEGIN)."""
 
     url: str
     engine: Engine
     sessions: sessionmaker[Session]
+    readers: sessionmaker[Session]
 
     @property
     def is_sqlite(self) -> bool:
@@ -154,4 +173,10 @@ class Database:
 
 def open_database(url: str) -> Database:
     engine = make_engine(url)
-    return Database(url=url, engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))
+    reading = engine.execution_options(**{READ_ONLY_OPTION: True})
+    return Database(
+        url=url,
+        engine=engine,
+        sessions=sessionmaker(engine, expire_on_commit=False),
+        readers=sessionmaker(reading, expire_on_commit=False),
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import date
 from pathlib import Path
@@ -180,9 +181,14 @@ def import_patients(
     dry_run: bool,
     only_good_rows: bool = False,
     clock: Clock | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> ImportReport:
-    """Validate every row; import all, or (only when asked) just the good ones, in the caller's session."""
+    """Validate every row first; then import all, or (only when asked) just the good ones, in bulk and in
+    the caller's transaction, so an import is whole or absent. `progress(done, total, text)` is called as
+    it goes (and may raise to cancel: the transaction then rolls back)."""
     require(session, actor, Permission.IMPORT_PATIENTS)
+    if progress is not None:
+        progress(0, 0, f"Reading {path.name}…")
     rows, problems = read_csv(path)
     existing = set(session.scalars(select(Patient.mrn)))
     seen: dict[str, int] = {}
@@ -208,11 +214,10 @@ def import_patients(
     problems.sort(key=lambda p: p.line)
     if dry_run or (problems and not only_good_rows):
         return ImportReport(len(rows), len(good), problems, 0, dry_run)
-    for data in good:
-        try:
-            patient_service.create_patient(session, actor, data, clock=clock)
-        except ValidationFailed as exc:  # raced with another workstation: abort the whole import
-            raise ValidationFailed({"import": f"MRN {data.mrn}: {exc}. Nothing was imported."}) from None
+    try:
+        patient_service.create_patients(session, actor, good, progress=progress)
+    except ValidationFailed as exc:  # raced with another workstation: the whole import is refused
+        raise ValidationFailed({"import": str(exc)}) from None
     append_event(
         session,
         staff_id=actor.id,

@@ -8,6 +8,7 @@ patient's contraindication flags. Doses are recorded by services.administrations
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -244,6 +245,20 @@ def get_template(session: Session, actor: Actor, template_id: int) -> TemplateRo
     if t is None:
         raise NotFound(f"No regimen template with id {template_id}.")
     return _template_row(t)
+
+
+def template_names(session: Session, actor: Actor, ids: Iterable[int]) -> dict[int, str]:
+    """ "Name (vN)" of each template version, in one statement (the queue and the history show them)."""
+    require(session, actor, Permission.READ_PATIENTS)
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(RegimenTemplate.id, RegimenTemplate.name, RegimenTemplate.version).where(
+            RegimenTemplate.id.in_(wanted)
+        )
+    )
+    return {i: f"{name} (v{version})" for i, name, version in rows}
 
 
 def find_template(session: Session, actor: Actor, code_or_id: str) -> TemplateRow:

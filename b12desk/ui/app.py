@@ -7,17 +7,19 @@ import sys
 import time
 import traceback
 from types import TracebackType
+from typing import Any
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 
-from b12desk.services import clinic
-from b12desk.services.common import Actor, ServiceError
+from b12desk.clock import Clock
+from b12desk.services.common import Actor
 from b12desk.services.startup import OpenedDatabase
 from b12desk.ui import style
 from b12desk.ui.context import AppContext, DataBus
-from b12desk.ui.login import LoginDialog, sign_in
+from b12desk.ui.login import LoginDialog, sign_in_op
 from b12desk.ui.main_window import MainWindow
+from b12desk.ui.ops import OpFailure, run_db, stop_all_workers
 
 T0_ENV = "B12DESK_T0"
 _IMPORTED_AT = time.time()
@@ -79,23 +81,39 @@ def run_gui(
     style.apply(app)
 
     actor: Actor | None = None
+    clock: Clock | None = None
     error = ""
     if username and password is not None:
-        try:
-            actor = sign_in(opened.db, username, password)
-        except ServiceError as exc:
-            error = str(exc)
+        # Signed in from the command line: on the database worker like any other call, waiting here
+        # (no window is up yet) in a local event loop.
+        outcome: dict[str, Any] = {}
+        waiting = QEventLoop()
+
+        def done(result: tuple[Actor, Clock]) -> None:
+            outcome["result"] = result
+            waiting.quit()
+
+        def refused(failure: OpFailure) -> None:
+            outcome["error"] = failure.message
+            waiting.quit()
+
+        run_db(None, opened.db, sign_in_op(username, password), done, refused, write=True, quiet=True)
+        if not outcome:
+            waiting.exec()
+        if "result" in outcome:
+            actor, clock = outcome["result"]
+        else:
+            error = str(outcome.get("error", ""))
     if actor is None:
         if exit_after_shown:
             print(f"b12desk: cannot sign in: {error or 'no user name and password given'}", file=sys.stderr)
             return 1
         login = LoginDialog(opened.db, demo=opened.demo, username=username or "", error=error)
-        if login.exec() != QDialog.DialogCode.Accepted or login.actor is None:
+        if login.exec() != QDialog.DialogCode.Accepted or login.actor is None or login.clock is None:
             return 0
-        actor = login.actor
+        actor, clock = login.actor, login.clock
 
-    with opened.db.sessions() as s:
-        clock = clinic.clinic_clock(s)
+    assert clock is not None
     ctx = AppContext(db=opened.db, actor=actor, demo=opened.demo, bus=DataBus(), clock=clock)
     window = MainWindow(ctx)
     window.load()
@@ -107,13 +125,16 @@ def run_gui(
             memory = f" maxrss_mb={rss:.1f}" if rss is not None else ""
             print(f"ROSTER_SHOWN {elapsed:.3f} rows={window.roster.model.total_count()}{memory}", flush=True)
             window.close()
-            app.quit()
+            # Quit from inside the event loop: a quit asked for before app.exec() starts (the roster
+            # can paint while it loads) would leave the loop running, or stop a later one at once.
+            QTimer.singleShot(0, app.quit)
 
         window.roster.first_painted.connect(report)
         QTimer.singleShot(30_000, app.quit)  # never hang a benchmark run
     window.show()
     code = app.exec()
     window.deleteLater()
+    stop_all_workers()
     return code
 
 

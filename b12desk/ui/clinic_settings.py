@@ -27,14 +27,16 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from sqlalchemy.orm import Session
 
-from b12desk.clock import system_zone_name, time_zone_names
+from b12desk.clock import Clock, system_zone_name, time_zone_names
 from b12desk.domain.dose_check import SITE_GROUPS
 from b12desk.domain.permissions import Permission, role_can
 from b12desk.domain.units import QuantityError, format_number, parse_strength, parse_volume_ml
 from b12desk.services import clinic
-from b12desk.services.common import ServiceError, ValidationFailed
+from b12desk.services.common import Actor
 from b12desk.ui.context import CLINIC, AppContext
+from b12desk.ui.ops import OpFailure, run_op
 from b12desk.ui.widgets import ErrorLabel, FieldErrors, FitsWrappedText, MessageLabel
 
 SITE_NAMES = {
@@ -53,9 +55,9 @@ class ClinicSettingsDialog(FitsWrappedText, QDialog):
         self.setWindowTitle("Clinic settings")
         self.errors = FieldErrors()
         self.summary = MessageLabel()
-        with ctx.db.sessions() as s:
-            self.zone_name = clinic.time_zone_name(s)
-            self.raw: dict[str, Any] = clinic.dose_rules_raw(s)
+        # Built from the shipped limits; the clinic's own values replace them once read.
+        self.zone_name = system_zone_name()
+        self.raw: dict[str, Any] = clinic.shipped_dose_rules_raw()
         can_edit = role_can(ctx.actor.role, Permission.CONFIGURE_CLINIC)
 
         layout = QVBoxLayout(self)
@@ -72,7 +74,6 @@ class ClinicSettingsDialog(FitsWrappedText, QDialog):
         self.time_zone = QComboBox()
         self.time_zone.setEditable(True)
         self.time_zone.addItems(time_zone_names())
-        self.time_zone.setCurrentText(self.zone_name)
         completer = QCompleter(time_zone_names(), self.time_zone)
         completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         completer.setFilterMode(Qt.MatchFlag.MatchContains)
@@ -95,20 +96,19 @@ class ClinicSettingsDialog(FitsWrappedText, QDialog):
         sites_grid.addWidget(QLabel("<b>Source</b>"), 0, 2)
         self.site_used: dict[str, QCheckBox] = {}
         self.site_max: dict[str, QDoubleSpinBox] = {}
+        self.site_source: dict[str, QLabel] = {}
         for row, group in enumerate(SITE_GROUPS, start=1):
-            entry = self.raw["injection_sites"][group]
             used = QCheckBox(SITE_NAMES[group])
-            used.setChecked(bool(entry.get("enabled", True)))
             most = QDoubleSpinBox()
             most.setDecimals(1)
             most.setRange(0.1, 10)
             most.setSingleStep(0.5)
             most.setSuffix(" mL")
-            most.setValue(float(entry["max_volume_ml"]))
             most.setMaximumWidth(110)
-            source = QLabel(escape(str(entry.get("source", ""))))
+            source = QLabel()
             source.setWordWrap(True)
             source.setObjectName("muted")
+            self.site_source[group] = source
             sites_grid.addWidget(used, row, 0)
             sites_grid.addWidget(most, row, 1, Qt.AlignmentFlag.AlignTop)
             sites_grid.addWidget(source, row, 2)
@@ -118,22 +118,18 @@ class ClinicSettingsDialog(FitsWrappedText, QDialog):
         self.errors.add("sites", sites_box, sites_error)
         layout.addWidget(sites_box)
 
-        products = self.raw["deficiency_products"]
-        timing = self.raw.get("timing", {})
         limits_box = QGroupBox("Products for deficiency, and dose times")
         limits_grid = QGridLayout(limits_box)
         limits_grid.setColumnStretch(1, 1)
-        self.strength_min = QLineEdit(format_number(Decimal(str(products["strength_min_mcg_per_ml"]))))
-        self.strength_max = QLineEdit(format_number(Decimal(str(products["strength_max_mcg_per_ml"]))))
-        self.container_max = QLineEdit(format_number(Decimal(str(products["container_max_ml"]))))
+        self.strength_min = QLineEdit()
+        self.strength_max = QLineEdit()
+        self.container_max = QLineEdit()
         self.future_minutes = QSpinBox()
         self.future_minutes.setRange(0, 60)
         self.future_minutes.setSuffix(" minutes")
-        self.future_minutes.setValue(int(timing.get("future_tolerance_minutes", 5)))
         self.backdate_hours = QSpinBox()
         self.backdate_hours.setRange(1, 336)
         self.backdate_hours.setSuffix(" hours")
-        self.backdate_hours.setValue(int(timing.get("backdate_reason_after_hours", 24)))
         rows = (
             ("strength_min", "Lowest strength (mcg/mL)", self.strength_min),
             ("strength_max", "Highest strength (mcg/mL)", self.strength_max),
@@ -155,13 +151,40 @@ class ClinicSettingsDialog(FitsWrappedText, QDialog):
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.save_button = buttons.addButton("Save", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.save_button.setEnabled(can_edit)
+        self.save_button.setEnabled(False)  # until the clinic's values are read
+        self.can_edit = can_edit
         if not can_edit:
             self.save_button.setToolTip("A pharmacist or an administrator changes the clinic settings.")
         buttons.accepted.connect(self.save)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
         self.setMinimumWidth(760)
+        self._show_values()
+
+        def read(session: Session, _actor: Actor) -> tuple[str, dict[str, Any]]:
+            return clinic.time_zone_name(session), clinic.dose_rules_raw(session)
+
+        run_op(self, ctx, read, self._loaded, quiet=True)
+
+    def _loaded(self, values: tuple[str, dict[str, Any]]) -> None:
+        self.zone_name, self.raw = values
+        self._show_values()
+        self.save_button.setEnabled(self.can_edit)
+
+    def _show_values(self) -> None:
+        self.time_zone.setCurrentText(self.zone_name)
+        for group in SITE_GROUPS:
+            entry = self.raw["injection_sites"][group]
+            self.site_used[group].setChecked(bool(entry.get("enabled", True)))
+            self.site_max[group].setValue(float(entry["max_volume_ml"]))
+            self.site_source[group].setText(escape(str(entry.get("source", ""))))
+        products = self.raw["deficiency_products"]
+        timing = self.raw.get("timing", {})
+        self.strength_min.setText(format_number(Decimal(str(products["strength_min_mcg_per_ml"]))))
+        self.strength_max.setText(format_number(Decimal(str(products["strength_max_mcg_per_ml"]))))
+        self.container_max.setText(format_number(Decimal(str(products["container_max_ml"]))))
+        self.future_minutes.setValue(int(timing.get("future_tolerance_minutes", 5)))
+        self.backdate_hours.setValue(int(timing.get("backdate_reason_after_hours", 24)))
 
     def _row(self, grid: QGridLayout, row: int, name: str, text: str, widget: QWidget) -> None:
         label = QLabel(text)
@@ -211,28 +234,31 @@ class ClinicSettingsDialog(FitsWrappedText, QDialog):
             self.summary.show_text("Nothing was saved.")
             return
         zone = self.time_zone.currentText().strip()
-        clock = None
-        try:
-            with self.ctx.db.sessions.begin() as s:
-                if zone != self.zone_name:
-                    clock = clinic.set_time_zone(s, self.ctx.actor, zone)
-                if rules != self.raw:
-                    clinic.set_dose_rules(s, self.ctx.actor, rules, reason=self.reason.text())
-        except ValidationFailed as exc:
-            errors = dict(exc.errors)
-            if "rules" in errors:
-                errors["sites"] = errors.pop("rules")
-            unclaimed = self.errors.show(errors)
-            self.summary.show_text("\n".join(["Nothing was saved.", *unclaimed.values()]))
-            return
-        except ServiceError as exc:
-            self.errors.clear()
-            self.summary.show_text(f"Nothing was saved. {exc}")
-            return
+        zone_changed, rules_changed = zone != self.zone_name, rules != self.raw
+        reason = self.reason.text()
+
+        def write(session: Session, actor: Actor) -> Clock | None:
+            clock = clinic.set_time_zone(session, actor, zone) if zone_changed else None
+            if rules_changed:
+                clinic.set_dose_rules(session, actor, rules, reason=reason)
+            return clock
+
+        run_op(self, self.ctx, write, self._saved, self._refused, write=True, changes=(CLINIC,))
+
+    def _saved(self, clock: Clock | None) -> None:
         if clock is not None:
             self.ctx.clock = clock  # every screen's "today" follows the clinic's new zone
-        self.ctx.bus.notify(CLINIC)
         self.accept()
+
+    def _refused(self, failure: OpFailure) -> None:
+        errors = dict(failure.fields)
+        if "rules" in errors:
+            errors["sites"] = errors.pop("rules")
+        unclaimed = self.errors.show(errors) if errors else {}
+        if not errors:
+            self.errors.clear()
+            unclaimed = {"": failure.message}
+        self.summary.show_text("\n".join(["Nothing was saved.", *unclaimed.values()]))
 
     def field_error(self, name: str) -> str:
         return self.errors.message(name)

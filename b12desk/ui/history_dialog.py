@@ -17,15 +17,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from b12desk.data.reference import lab_tests
 from b12desk.domain.enums import CAUSE_LABELS, SEX_LABELS, Cause, LabContext, RecordStatus, Sex
 from b12desk.domain.patients import PATIENT_FIELD_LABELS
 from b12desk.services import patients
 from b12desk.services.patients import HistoryEntry, RosterRow
+from b12desk.services.reference import lab_tests
 from b12desk.ui.context import AppContext
 from b12desk.ui.labs_dialog import CONTEXT_LABELS, STATUS_LABELS
+from b12desk.ui.ops import run_op
 from b12desk.ui.table_model import TOP_LEFT, Column, RowsModel
-from b12desk.ui.widgets import format_local_time, setup_record_table
+from b12desk.ui.widgets import MessageLabel, format_local_time, setup_record_table
 
 _OTHER_LABELS = {
     "archived": "Archived",
@@ -100,16 +101,14 @@ class HistoryModel(RowsModel[HistoryEntry]):
 
 
 class HistoryDialog(QDialog):
-    """Raises the service's error from the constructor, so the caller shows it instead of an empty table."""
+    """Opens at once and fills in when the audit trail has been read; a refusal is said in the dialog."""
 
     def __init__(self, ctx: AppContext, patient: RosterRow, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         who = f"{patient.family_name.upper()}, {patient.given_name}"
         self.setWindowTitle(f"History — {who} ({patient.mrn})")
-        with ctx.db.sessions.begin() as s:
-            entries = patients.patient_history(s, ctx.actor, patient.id)
-        self.model = HistoryModel(entries, self)
+        self.model = HistoryModel([], self)
         self.table = QTableView()
         self.table.setModel(self.model)
         setup_record_table(self.table)
@@ -122,15 +121,25 @@ class HistoryDialog(QDialog):
             "From the audit trail: nothing is deleted or overwritten, and every change names who made it."
         )
         note.setObjectName("muted")
+        self.message = MessageLabel()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         self._close_button = buttons.button(QDialogButtonBox.StandardButton.Close)
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel(f"<b>{escape(who)}</b> &nbsp; MRN {escape(patient.mrn)}"))
+        layout.addWidget(self.message)
         layout.addWidget(self.table, 1)
         layout.addWidget(note)
         layout.addWidget(buttons)
         self.resize(980, 520)
+        run_op(
+            self,
+            ctx,
+            lambda s, actor: patients.patient_history(s, actor, patient.id),
+            self.model.set_rows,
+            lambda failure: self.message.show_text(failure.message),
+            quiet=True,
+        )
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)

@@ -17,13 +17,14 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from sqlalchemy.orm import Session
 
 from b12desk.services import imports
-from b12desk.services.common import ServiceError
+from b12desk.services.common import Actor
 from b12desk.services.imports import ImportReport, RowProblem
 from b12desk.ui.context import PATIENTS, AppContext
+from b12desk.ui.ops import OpFailure, Progress, run_op_with_progress
 from b12desk.ui.table_model import RIGHT, Column, RowsModel
-from b12desk.ui.tasks import report_unexpected, run_in_background
 from b12desk.ui.widgets import confirm, setup_record_table, text_width
 
 WRAP_ROWS_UP_TO = 2000
@@ -164,13 +165,27 @@ class ImportDialog(QDialog):
         self._set_busy(True)
         self._error("")
         self.summary.setText(message)
-        db, actor = self.ctx.db, self.ctx.actor
 
-        def work() -> ImportReport:
-            with db.sessions.begin() as s:
-                return imports.import_patients(s, actor, path, dry_run=dry_run, only_good_rows=only_good_rows)
+        def work(session: Session, actor: Actor, progress: Progress) -> ImportReport:
+            return imports.import_patients(
+                session,
+                actor,
+                path,
+                dry_run=dry_run,
+                only_good_rows=only_good_rows,
+                progress=progress.report,
+            )
 
-        run_in_background(self, work, self._finished, self._failed)
+        run_op_with_progress(
+            self,
+            self.ctx,
+            work,
+            self._finished,
+            self._failed,
+            label=message,
+            write=not dry_run,
+            changes=() if dry_run else (PATIENTS,),
+        )
 
     def _finished(self, report: ImportReport) -> None:
         self._set_busy(False)
@@ -178,7 +193,6 @@ class ImportDialog(QDialog):
             self._show_report(report)
             return
         if report.imported:
-            self.ctx.bus.notify(PATIENTS)
             left_out = report.rows_read - report.imported
             text = (
                 f"Imported {report.imported:,} patients from {self.path.name if self.path else 'the file'}."
@@ -195,11 +209,9 @@ class ImportDialog(QDialog):
             self._show_report(report)
             self._error("Nothing was imported: the file has problems now. Check it again.")
 
-    def _failed(self, exc: Exception) -> None:
+    def _failed(self, failure: OpFailure) -> None:
         self._set_busy(False)
-        if not isinstance(exc, ServiceError):
-            report_unexpected(exc)
-        self._error(str(exc) if isinstance(exc, ServiceError) else f"Unexpected error: {exc}")
+        self._error(failure.message)
         self.summary.setText("Nothing was imported.")
 
     def _set_busy(self, busy: bool) -> None:

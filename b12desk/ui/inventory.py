@@ -23,14 +23,16 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from sqlalchemy.orm import Session
 
 from b12desk.domain.enums import Formulation
 from b12desk.domain.stock import CONTAINER_LABELS, is_multi_use
 from b12desk.domain.units import format_ml
 from b12desk.services import inventory
-from b12desk.services.common import ServiceError
+from b12desk.services.common import Actor
 from b12desk.services.inventory import Alerts, LotRow, ProductRow, VialRow
 from b12desk.ui.context import STOCK, AppContext
+from b12desk.ui.ops import run_op
 from b12desk.ui.table_model import FIRST_FREE_ROLE, RIGHT, SortColumn, SortedRowsModel
 from b12desk.ui.widgets import format_date, format_local_time, show_message
 
@@ -605,16 +607,21 @@ class InventoryTab(QWidget):
     # --- loading ---------------------------------------------------------------------------------------
 
     def reload(self) -> None:
-        """Read products and alerts again, keeping the selected product, lot and vial."""
+        """Read products and alerts again (on the database worker), keeping the selection."""
+        clock = self.ctx.clock
+
+        def read(session: Session, actor: Actor) -> tuple[list[ProductRow], Alerts]:
+            return (
+                inventory.list_products(session, actor, clock=clock),
+                inventory.alerts(session, actor, clock=clock),
+            )
+
+        run_op(self, self.ctx, read, self._loaded, quiet=True, title="Inventory")
+
+    def _loaded(self, result: tuple[list[ProductRow], Alerts]) -> None:
+        rows, alerts = result
         keep = self.selected_product()
         self.today = self.ctx.clock.today()
-        try:
-            with self.ctx.db.sessions.begin() as s:
-                rows = inventory.list_products(s, self.ctx.actor, clock=self.ctx.clock)
-                alerts = inventory.alerts(s, self.ctx.actor, clock=self.ctx.clock)
-        except ServiceError as exc:
-            show_message(self, "Inventory", str(exc))
-            return
         self._loading = True  # one read of lots and vials below, not one per selection change
         self.products.set_rows(rows)
         self._alerts = alerts
@@ -629,27 +636,27 @@ class InventoryTab(QWidget):
         self.alerts_changed.emit(self.alert_summary())
 
     def reload_product(self) -> None:
-        """The lots and open vials of the selected product."""
+        """The lots and open vials of the selected product, read on the database worker."""
         product = self.selected_product()
+        if product is None:
+            self._show_product(None, ([], []))
+            return
+        clock, include_empty = self.ctx.clock, self.show_empty.isChecked()
+
+        def read(session: Session, actor: Actor) -> tuple[list[LotRow], list[VialRow]]:
+            return (
+                inventory.list_lots(session, actor, product.id, include_empty=include_empty, clock=clock),
+                inventory.list_open_vials(session, actor, product_id=product.id, clock=clock),
+            )
+
+        run_op(self, self.ctx, read, lambda r: self._show_product(product, r), quiet=True, title="Inventory")
+
+    def _show_product(self, product: ProductRow | None, stock: tuple[list[LotRow], list[VialRow]]) -> None:
+        if product is not None and self.selected_product_id() != product.id:
+            return  # the selection moved on while this was read: its own answer follows
+        lots, vials = stock
         keep_lot = self.selected_lot()
         keep_vial = self.selected_vial()
-        lots: list[LotRow] = []
-        vials: list[VialRow] = []
-        if product is not None:
-            try:
-                with self.ctx.db.sessions.begin() as s:
-                    lots = inventory.list_lots(
-                        s,
-                        self.ctx.actor,
-                        product.id,
-                        include_empty=self.show_empty.isChecked(),
-                        clock=self.ctx.clock,
-                    )
-                    vials = inventory.list_open_vials(
-                        s, self.ctx.actor, product_id=product.id, clock=self.ctx.clock
-                    )
-            except ServiceError as exc:
-                show_message(self, "Inventory", str(exc))
         self.lots.set_rows(lots, self.today)
         self.vials.set_rows(vials)
         self._reselect(self.lots_table, self.lots, keep_lot.id if keep_lot else None)
@@ -680,6 +687,10 @@ class InventoryTab(QWidget):
 
     def selected_product(self) -> ProductRow | None:
         return self.products.selected(self.products_table)
+
+    def selected_product_id(self) -> int | None:
+        product = self.selected_product()
+        return product.id if product is not None else None
 
     def selected_lot(self) -> LotRow | None:
         return self.lots.selected(self.lots_table)
@@ -763,20 +774,24 @@ class InventoryTab(QWidget):
         self.say(f"Saved {product.label}.")
 
     def load_seed_formulary(self) -> None:
-        from b12desk.data.reference import ReferenceDataError, formulary
+        from b12desk.services.reference import ReferenceDataError, seed_formulary_entries
 
         try:
-            entries = [e.product_values() for e in formulary()]
-            with self.ctx.db.sessions.begin() as s:
-                count = inventory.seed_formulary(s, self.ctx.actor, entries)
+            entries = seed_formulary_entries()
         except ReferenceDataError as exc:
             show_message(self, "Load seed formulary", f"The shipped formulary file is not valid: {exc}")
             return
-        except ServiceError as exc:
-            show_message(self, "Load seed formulary", str(exc))
-            return
-        self.ctx.bus.notify(STOCK)
-        self.say(f"Loaded {count} products from the seed formulary: check them against your packs.")
+        run_op(
+            self,
+            self.ctx,
+            lambda s, actor: inventory.seed_formulary(s, actor, entries),
+            lambda count: self.say(
+                f"Loaded {count} products from the seed formulary: check them against your packs."
+            ),
+            write=True,
+            changes=(STOCK,),
+            title="Load seed formulary",
+        )
 
     def open_vial(self) -> OpenVialDialog | None:
         from b12desk.ui.inventory_dialogs import OpenVialDialog
@@ -799,11 +814,7 @@ class InventoryTab(QWidget):
         product, lot = self.selected_product(), self.selected_lot()
         if product is None or lot is None:
             return None
-        try:
-            dialog = cls(self.ctx, product, lot, parent=self)
-        except ServiceError as exc:  # the count dialog reads the lot afresh
-            show_message(self, "Inventory", str(exc))
-            return None
+        dialog = cls(self.ctx, product, lot, parent=self)
         dialog.done_text.connect(self.say)
         dialog.open()
         return dialog
@@ -840,10 +851,6 @@ class InventoryTab(QWidget):
         product, lot = self.selected_product(), self.selected_lot()
         if product is None or lot is None:
             return None
-        try:
-            dialog = LotHistoryDialog(self.ctx, product, lot, parent=self)
-        except ServiceError as exc:
-            show_message(self, "Lot history", str(exc))
-            return None
+        dialog = LotHistoryDialog(self.ctx, product, lot, parent=self)
         dialog.open()
         return dialog

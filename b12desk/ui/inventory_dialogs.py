@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
 from html import escape
@@ -41,7 +42,7 @@ from b12desk.domain.stock import (
 )
 from b12desk.domain.units import QuantityError, format_ml, parse_strength, parse_volume_ml
 from b12desk.services import inventory
-from b12desk.services.common import ServiceError, ValidationFailed
+from b12desk.services.common import Actor
 from b12desk.services.inventory import LotRow, MovementRow, ProductInput, ProductRow, ScanResult, VialRow
 from b12desk.ui.context import STOCK, AppContext
 from b12desk.ui.inventory import (
@@ -51,6 +52,7 @@ from b12desk.ui.inventory import (
     lot_choice_text,
     signed,
 )
+from b12desk.ui.ops import OpFailure, run_op
 from b12desk.ui.table_model import RIGHT, SortColumn, SortedRowsModel
 from b12desk.ui.widgets import (
     ErrorLabel,
@@ -275,8 +277,15 @@ class ReceiveDialog(FitsWrappedText, QDialog):
         self.scan.setFocus()
 
     def _load_products(self, select_id: int | None) -> None:
-        with self.ctx.db.sessions.begin() as s:
-            rows = inventory.list_products(s, self.ctx.actor)
+        run_op(
+            self,
+            self.ctx,
+            lambda s, actor: inventory.list_products(s, actor),
+            lambda rows: self._show_products(rows, select_id),
+            quiet=True,
+        )
+
+    def _show_products(self, rows: list[ProductRow], select_id: int | None) -> None:
         self.product.clear()
         self.product.addItem("Choose the product…", None)
         for p in rows:
@@ -304,17 +313,20 @@ class ReceiveDialog(FitsWrappedText, QDialog):
         self.unknown_box.hide()
         self.scan_info.hide()
         self._unknown_gtin = None
-        try:
-            with self.ctx.db.sessions.begin() as s:
-                result = inventory.lookup_scan(s, self.ctx.actor, text)
-        except ValidationFailed as exc:
-            self.scan_error.set_error(exc.errors.get("scan", str(exc)))
-            self.last_scan = None
-            self.fit_height()
-            return
-        except ServiceError as exc:
-            self.scan_error.set_error(str(exc))
-            return
+        run_op(
+            self,
+            self.ctx,
+            lambda s, actor: inventory.lookup_scan(s, actor, text),
+            self._scanned,
+            self._scan_refused,
+        )
+
+    def _scan_refused(self, failure: OpFailure) -> None:
+        self.scan_error.set_error(failure.fields.get("scan", failure.message))
+        self.last_scan = None
+        self.fit_height()
+
+    def _scanned(self, result: ScanResult) -> None:
         self.last_scan = result
         d = result.data
         if d.lot:
@@ -348,18 +360,22 @@ class ReceiveDialog(FitsWrappedText, QDialog):
         if product_id is None:
             self.link_error.set_error("Choose the product this pack belongs to, then link it.")
             return
-        try:
-            with self.ctx.db.sessions.begin() as s:
-                row = inventory.link_gtin(s, self.ctx.actor, product_id, gtin)
-        except ValidationFailed as exc:
-            self.link_error.set_error("\n".join(exc.errors.values()))
+
+        def refused(failure: OpFailure) -> None:
+            self.link_error.set_error("\n".join(failure.fields.values()) or failure.message)
             self.fit_height()
-            return
-        except ServiceError as exc:
-            self.link_error.set_error(str(exc))
-            self.fit_height()
-            return
-        self.ctx.bus.notify(STOCK)
+
+        run_op(
+            self,
+            self.ctx,
+            lambda s, actor: inventory.link_gtin(s, actor, product_id, gtin),
+            lambda row: self._linked(row, gtin),
+            refused,
+            write=True,
+            changes=(STOCK,),
+        )
+
+    def _linked(self, row: ProductRow, gtin: str) -> None:
         self.link_error.set_error("")
         self.unknown_box.hide()
         self._unknown_gtin = None
@@ -388,28 +404,33 @@ class ReceiveDialog(FitsWrappedText, QDialog):
         if problems:  # never let the service fill in a date that was typed but could not be read
             self._show_errors(problems)
             return
-        try:
-            with self.ctx.db.sessions.begin() as s:
-                lot = inventory.receive_stock(
-                    s,
-                    self.ctx.actor,
-                    product_id=self.chosen_product_id() or 0,
-                    lot_number=self.lot_number.text(),
-                    expiry=expiry,
-                    quantity=self.quantity.value(),
-                    supplier=self.supplier.text(),
-                    received_on=received_on,
-                )
-        except ValidationFailed as exc:
-            self._show_errors(exc.errors)
-            return
-        except ServiceError as exc:
-            self.errors.clear()
-            self._show_summary(str(exc))
-            return
-        self.ctx.bus.notify(STOCK)
+        product_id, lot_number = self.chosen_product_id() or 0, self.lot_number.text()
+        quantity, supplier = self.quantity.value(), self.supplier.text()
+
+        def receive(session: Session, actor: Actor) -> LotRow:
+            return inventory.receive_stock(
+                session,
+                actor,
+                product_id=product_id,
+                lot_number=lot_number,
+                expiry=expiry,
+                quantity=quantity,
+                supplier=supplier,
+                received_on=received_on,
+            )
+
+        run_op(self, self.ctx, receive, self._received, self._refused, write=True, changes=(STOCK,))
+
+    def _received(self, lot: LotRow) -> None:
         self.received.emit(lot)
         self.accept()
+
+    def _refused(self, failure: OpFailure) -> None:
+        if failure.fields:
+            self._show_errors(failure.fields)
+            return
+        self.errors.clear()
+        self._show_summary(failure.message)
 
     def _show_errors(self, errors: dict[str, str]) -> None:
         unclaimed = self.errors.show(errors)
@@ -477,32 +498,34 @@ class _StockActionDialog(FitsWrappedText, QDialog):
         self.form.addWidget(widget, self._rows, 1)
         self._rows += 1
 
-    def submit(self, s: Session) -> str:
-        """Call the service in the action's one transaction; return the note for the tab."""
+    def action(self) -> Callable[[Session, Actor], tuple[str, object]]:
+        """The service call, with the form's values read now (on the GUI thread): it runs on the database
+        worker in the action's one transaction and returns the note for the tab and what after_save needs."""
         raise NotImplementedError
 
-    def after_save(self) -> None:
+    def after_save(self, result: object) -> None:
         """After the commit and the data-changed signal, before the dialog closes."""
 
     def save(self) -> None:
-        try:
-            local = self.check_input()
-            if local:
-                raise ValidationFailed(local)
-            with self.ctx.db.sessions.begin() as s:
-                done = self.submit(s)
-        except ValidationFailed as exc:
-            unclaimed = self.errors.show(exc.errors)
+        local = self.check_input()
+        if local:
+            self._refused(OpFailure("invalid", "", local))
+            return
+        run_op(self, self.ctx, self.action(), self._saved, self._refused, write=True, changes=(STOCK,))
+
+    def _saved(self, result: tuple[str, object]) -> None:
+        done, payload = result
+        self.done_text.emit(done)
+        self.after_save(payload)
+        self.accept()
+
+    def _refused(self, failure: OpFailure) -> None:
+        if failure.fields:
+            unclaimed = self.errors.show(failure.fields)
             self._show_summary("\n".join(unclaimed.values()))
             return
-        except ServiceError as exc:  # stock gone meanwhile, a changed count, a role that may not
-            self.errors.clear()
-            self._show_summary(str(exc))
-            return
-        self.ctx.bus.notify(STOCK)
-        self.done_text.emit(done)
-        self.after_save()
-        self.accept()
+        self.errors.clear()  # stock gone meanwhile, a changed count, a role that may not
+        self._show_summary(failure.message)
 
     def check_input(self) -> dict[str, str]:
         """Input that cannot even be passed to the service (an empty choice, a non-number)."""
@@ -565,20 +588,18 @@ class WasteDialog(_StockActionDialog):
     def check_input(self) -> dict[str, str]:
         return {} if self.reason.currentData() else {"reason": "Choose why the containers are wasted."}
 
-    def submit(self, s: Session) -> str:
+    def action(self) -> Callable[[Session, Actor], tuple[str, object]]:
         reason = WasteReason(self.reason.currentData())
-        row = inventory.waste_containers(
-            s,
-            self.ctx.actor,
-            lot_id=self.lot.id,
-            quantity=self.quantity.value(),
-            reason=reason,
-            note=self.note.text(),
-        )
-        return (
-            f"Wasted {self.quantity.value():,} from lot {row.lot_number} ({WASTE_REASON_LABELS[reason]}); "
-            f"{row.quantity:,} left."
-        )
+        lot_id, quantity, note = self.lot.id, self.quantity.value(), self.note.text()
+
+        def op(session: Session, actor: Actor) -> tuple[str, object]:
+            row = inventory.waste_containers(
+                session, actor, lot_id=lot_id, quantity=quantity, reason=reason, note=note
+            )
+            label = WASTE_REASON_LABELS[reason]
+            return f"Wasted {quantity:,} from lot {row.lot_number} ({label}); {row.quantity:,} left.", row
+
+        return op
 
 
 class ReturnDialog(_StockActionDialog):
@@ -595,11 +616,14 @@ class ReturnDialog(_StockActionDialog):
         self.add_field("quantity", "Quantity", self.quantity)
         self.add_field("note", "Reason / reference", self.note)
 
-    def submit(self, s: Session) -> str:
-        row = inventory.return_to_supplier(
-            s, self.ctx.actor, lot_id=self.lot.id, quantity=self.quantity.value(), note=self.note.text()
-        )
-        return f"Returned {self.quantity.value():,} from lot {row.lot_number}; {row.quantity:,} left."
+    def action(self) -> Callable[[Session, Actor], tuple[str, object]]:
+        lot_id, quantity, note = self.lot.id, self.quantity.value(), self.note.text()
+
+        def op(session: Session, actor: Actor) -> tuple[str, object]:
+            row = inventory.return_to_supplier(session, actor, lot_id=lot_id, quantity=quantity, note=note)
+            return f"Returned {quantity:,} from lot {row.lot_number}; {row.quantity:,} left.", row
+
+        return op
 
 
 class AdjustCountDialog(_StockActionDialog):
@@ -609,13 +633,10 @@ class AdjustCountDialog(_StockActionDialog):
     action_text = "Save count"
 
     def __init__(self, ctx: AppContext, product: ProductRow, lot: LotRow, parent: QWidget | None = None):
-        with ctx.db.sessions.begin() as s:
-            fresh = {r.id: r for r in inventory.list_lots(s, ctx.actor, product.id, include_empty=True)}.get(
-                lot.id, lot
-            )
-        super().__init__(ctx, "Adjust count", _lot_heading(product, fresh, ctx.clock.today()), parent)
-        self.lot = fresh
-        self.expected = fresh.quantity
+        super().__init__(ctx, "Adjust count", _lot_heading(product, lot, ctx.clock.today()), parent)
+        self.product = product
+        self.lot = lot
+        self.expected = lot.quantity
         self.expected_label = QLabel(
             f"<b>{self.expected:,}</b> sealed containers (read when this form opened)"
         )
@@ -628,6 +649,23 @@ class AdjustCountDialog(_StockActionDialog):
         self.add_field("counted", "Counted", self.counted)
         self.add_field("reason", "Reason", self.reason)
         self.counted.setFocus()
+        # The lot's quantity afresh, as it is when the count starts (the tab's row may be minutes old).
+        self.save_button.setEnabled(False)
+        product_id, lot_id = product.id, lot.id
+
+        def read(session: Session, actor: Actor) -> LotRow:
+            rows = inventory.list_lots(session, actor, product_id, include_empty=True)
+            return next((r for r in rows if r.id == lot_id), lot)
+
+        run_op(self, ctx, read, self._fresh, quiet=True)
+
+    def _fresh(self, lot: LotRow) -> None:
+        self.lot, self.expected = lot, lot.quantity
+        self.heading.setText(_lot_heading(self.product, lot, self.ctx.clock.today()))
+        self.expected_label.setText(
+            f"<b>{self.expected:,}</b> sealed containers (read when this form opened)"
+        )
+        self.save_button.setEnabled(True)
 
     def check_input(self) -> dict[str, str]:
         return (
@@ -636,19 +674,23 @@ class AdjustCountDialog(_StockActionDialog):
             else {"counted": "Enter the number of sealed containers counted."}
         )
 
-    def submit(self, s: Session) -> str:
-        counted = int(self.counted.text())
-        row = inventory.adjust_count(
-            s,
-            self.ctx.actor,
-            lot_id=self.lot.id,
-            counted=counted,
-            expected=self.expected,
-            reason=self.reason.text(),
+    def action(self) -> Callable[[Session, Actor], tuple[str, object]]:
+        counted, lot_id, expected, reason = (
+            int(self.counted.text()),
+            self.lot.id,
+            self.expected,
+            self.reason.text(),
         )
-        change = counted - self.expected
-        what = "no difference" if not change else f"{signed(change)} container(s)"
-        return f"Lot {row.lot_number} counted: {row.quantity:,} sealed ({what})."
+
+        def op(session: Session, actor: Actor) -> tuple[str, object]:
+            row = inventory.adjust_count(
+                session, actor, lot_id=lot_id, counted=counted, expected=expected, reason=reason
+            )
+            change = counted - expected
+            what = "no difference" if not change else f"{signed(change)} container(s)"
+            return f"Lot {row.lot_number} counted: {row.quantity:,} sealed ({what}).", row
+
+        return op
 
 
 class OpenVialDialog(_StockActionDialog):
@@ -667,23 +709,38 @@ class OpenVialDialog(_StockActionDialog):
     ):
         super().__init__(ctx, "Open a multi-dose vial", f"<b>{escape(product.label)}</b>", parent)
         self.product = product
-        with ctx.db.sessions.begin() as s:
-            self.lot_rows = [r for r in inventory.list_lots(s, ctx.actor, product.id) if r.quantity > 0]
-        today = ctx.clock.today()
+        self.lot_rows: list[LotRow] = []
         self.lot = QComboBox()
-        self.lot.addItem("Choose the lot…", None)
-        for r in self.lot_rows:
-            text = lot_choice_text(r, today)
-            self.lot.addItem(f"EXPIRED – {text}" if r.band == 0 else text, r.id)
-        chosen = lot_id if lot_id is not None else next((r.id for r in self.lot_rows if r.band != 0), None)
-        if chosen is not None and self.lot.findData(chosen) >= 0:
-            self.lot.setCurrentIndex(self.lot.findData(chosen))
+        self.lot.addItem("Reading the lots…", None)
         self.discard_by = QLabel()
         self.discard_by.setWordWrap(True)
         self.add_field("lot", "Lot", self.lot)
         self.add_field("discard_by", "Discard by", self.discard_by)
         self.add_note(QLabel(f"Opened by {escape(ctx.actor.full_name)}, now."))
         self.lot.currentIndexChanged.connect(self._preview)
+        self._preview()
+        product_id = product.id
+        run_op(
+            self,
+            ctx,
+            lambda s, actor: [r for r in inventory.list_lots(s, actor, product_id) if r.quantity > 0],
+            lambda rows: self._show_lots(rows, lot_id),
+            quiet=True,
+        )
+
+    def _show_lots(self, rows: list[LotRow], lot_id: int | None) -> None:
+        self.lot_rows = rows
+        today = self.ctx.clock.today()
+        self.lot.blockSignals(True)
+        self.lot.clear()
+        self.lot.addItem("Choose the lot…", None)
+        for r in rows:
+            text = lot_choice_text(r, today)
+            self.lot.addItem(f"EXPIRED – {text}" if r.band == 0 else text, r.id)
+        chosen = lot_id if lot_id is not None else next((r.id for r in rows if r.band != 0), None)
+        if chosen is not None and self.lot.findData(chosen) >= 0:
+            self.lot.setCurrentIndex(self.lot.findData(chosen))
+        self.lot.blockSignals(False)
         self._preview()
 
     def _chosen(self) -> LotRow | None:
@@ -708,15 +765,19 @@ class OpenVialDialog(_StockActionDialog):
     def check_input(self) -> dict[str, str]:
         return {} if self._chosen() is not None else {"lot": "Choose the lot the vial comes from."}
 
-    def submit(self, s: Session) -> str:
+    def action(self) -> Callable[[Session, Actor], tuple[str, object]]:
         lot = self._chosen()
         assert lot is not None
-        vial = inventory.open_vial(s, self.ctx.actor, lot_id=lot.id)
-        self.vial = vial
-        return f"Vial {vial.id} opened: discard by {format_local_time(vial.discard_by)}."
+        lot_id = lot.id
 
-    def after_save(self) -> None:
-        self.opened.emit(self.vial)
+        def op(session: Session, actor: Actor) -> tuple[str, object]:
+            vial = inventory.open_vial(session, actor, lot_id=lot_id)
+            return f"Vial {vial.id} opened: discard by {format_local_time(vial.discard_by)}.", vial
+
+        return op
+
+    def after_save(self, result: object) -> None:
+        self.opened.emit(result)
 
 
 class DiscardVialDialog(_StockActionDialog):
@@ -743,11 +804,15 @@ class DiscardVialDialog(_StockActionDialog):
     def check_input(self) -> dict[str, str]:
         return {} if self.reason.currentData() else {"reason": "Choose why the vial is discarded."}
 
-    def submit(self, s: Session) -> str:
+    def action(self) -> Callable[[Session, Actor], tuple[str, object]]:
         reason = WasteReason(self.reason.currentData())
-        inventory.discard_vial(s, self.ctx.actor, vial_id=self.vial.id, reason=reason, note=self.note.text())
-        left = format_ml(self.vial.remaining_ml)
-        return f"Vial {self.vial.id} discarded ({WASTE_REASON_LABELS[reason]}, {left} left in it)."
+        vial_id, note, left = self.vial.id, self.note.text(), format_ml(self.vial.remaining_ml)
+
+        def op(session: Session, actor: Actor) -> tuple[str, object]:
+            inventory.discard_vial(session, actor, vial_id=vial_id, reason=reason, note=note)
+            return f"Vial {vial_id} discarded ({WASTE_REASON_LABELS[reason]}, {left} left in it).", None
+
+        return op
 
 
 # --- lot history ----------------------------------------------------------------------------------------
@@ -759,6 +824,7 @@ MOVEMENT_LABELS = {
     MovementKind.WASTED: "Wasted",
     MovementKind.ADJUSTED: "Count adjusted",
     MovementKind.RETURNED: "Returned",
+    MovementKind.DOSE_RETURNED: "Dose returned (entered in error)",
 }
 
 
@@ -801,16 +867,19 @@ class LotHistoryDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle(f"Lot history — {lot.lot_number}")
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        with ctx.db.sessions.begin() as s:
-            rows = inventory.lot_history(s, ctx.actor, lot.id)
         self.model = MovementsModel(self)
-        self.model.set_rows(rows)
-        heading = QLabel(
-            _lot_heading(product, lot, ctx.clock.today())
-            + f"<br>Supplier: {escape(lot.supplier) or '–'}; received {lot.received_on.isoformat()}; "
-            f"{len(rows):,} movement(s)"
+        about = _lot_heading(product, lot, ctx.clock.today()) + (
+            f"<br>Supplier: {escape(lot.supplier) or '–'}; received {lot.received_on.isoformat()}"
         )
+        heading = QLabel(about + "; reading its movements…")
         heading.setWordWrap(True)
+
+        def show(rows: list[MovementRow]) -> None:
+            self.model.set_rows(rows)
+            heading.setText(f"{about}; {len(rows):,} movement(s)")
+
+        lot_id = lot.id
+        run_op(self, ctx, lambda s, actor: inventory.lot_history(s, actor, lot_id), show, quiet=True)
         self.table: QTableView = _table(self.model, MovementsModel.columns)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
@@ -1061,21 +1130,21 @@ class ProductDialog(FitsWrappedText, QDialog):
 
     def save(self) -> None:
         data, problems = self.read_input()
-        try:
-            with self.ctx.db.sessions.begin() as s:
-                if self.product is None:
-                    row = inventory.create_product(s, self.ctx.actor, data)
-                else:
-                    row = inventory.update_product(
-                        s,
-                        self.ctx.actor,
-                        self.product.id,
-                        data,
-                        expected_version=self.product.version_id,
-                        reason=self.change_reason.text(),
-                    )
-        except ValidationFailed as exc:
-            errors = {**exc.errors, **problems}  # "not a number" says more than "must be positive"
+        product, reason = self.product, self.change_reason.text()
+
+        def write(session: Session, actor: Actor) -> ProductRow:
+            if product is None:
+                return inventory.create_product(session, actor, data)
+            return inventory.update_product(
+                session, actor, product.id, data, expected_version=product.version_id, reason=reason
+            )
+
+        def refused(failure: OpFailure) -> None:
+            if not failure.fields:  # a role that may not, or someone else changed the product
+                self.errors.clear()
+                self._show_summary(failure.message)
+                return
+            errors = {**failure.fields, **problems}  # "not a number" says more than "must be positive"
             unclaimed = self.errors.show(errors)
             claimed = [PRODUCT_FIELD_LABELS[n] for n in self.errors.in_form_order(errors)]
             lines = ["The product was not saved."]
@@ -1083,12 +1152,10 @@ class ProductDialog(FitsWrappedText, QDialog):
                 lines.append(f"Correct: {', '.join(claimed)}.")
             lines.extend(unclaimed.values())
             self._show_summary("\n".join(lines))
-            return
-        except ServiceError as exc:  # a role that may not, or someone else changed the product
-            self.errors.clear()
-            self._show_summary(str(exc))
-            return
-        self.ctx.bus.notify(STOCK)
+
+        run_op(self, self.ctx, write, self._saved, refused, write=True, changes=(STOCK,))
+
+    def _saved(self, row: ProductRow) -> None:
         self.saved.emit(row)
         self.accept()
 

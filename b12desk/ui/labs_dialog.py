@@ -24,15 +24,17 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from sqlalchemy.orm import Session
 
-from b12desk.data.reference import lab_tests
 from b12desk.domain.enums import LabContext, RecordStatus
 from b12desk.domain.labs import LabTestDef
 from b12desk.domain.units import format_number
 from b12desk.services import patients
-from b12desk.services.common import ServiceError, ValidationFailed
+from b12desk.services.common import Actor
 from b12desk.services.patients import LabRow, RosterRow
+from b12desk.services.reference import lab_tests
 from b12desk.ui.context import LABS, AppContext
+from b12desk.ui.ops import OpFailure, run_op
 from b12desk.ui.table_model import FIRST_FREE_ROLE, ROW_ID_ROLE, Column, RowsModel
 from b12desk.ui.widgets import (
     ErrorLabel,
@@ -221,7 +223,12 @@ class LabsDialog(QDialog):
         self.mark_button.clicked.connect(self.mark_entered_in_error)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self._test_changed()
+        ctx.bus.changed.connect(self._data_changed)
         self.reload()
+
+    def _data_changed(self, what: str) -> None:
+        if what == LABS:
+            self.reload()
 
     def current_test(self) -> LabTestDef:
         return self.tests[self.test.currentData()]
@@ -240,12 +247,17 @@ class LabsDialog(QDialog):
         self.unit_label.setVisible(not qualitative)
 
     def reload(self) -> None:
-        try:
-            with self.ctx.db.sessions.begin() as s:
-                rows = patients.list_labs(s, self.ctx.actor, self.patient.id)
-        except ServiceError as exc:
-            self._summary(str(exc))
-            return
+        patient_id = self.patient.id
+        run_op(
+            self,
+            self.ctx,
+            lambda s, actor: patients.list_labs(s, actor, patient_id),
+            self._loaded,
+            lambda failure: self._summary(failure.message),
+            quiet=True,
+        )
+
+    def _loaded(self, rows: list[LabRow]) -> None:
         self.model.set_rows(rows)
         self.empty_label.setVisible(not rows)
         self._selection_changed()
@@ -270,50 +282,53 @@ class LabsDialog(QDialog):
             date_problem = f"'{self.taken_on.text().strip()}' is not a date; write it as YYYY-MM-DD."
         value_text = self.choice.currentData() if test.qualitative else self.value.text()
         unit = test.canonical_unit if test.qualitative else self.unit.currentData()
-        try:
-            with self.ctx.db.sessions.begin() as s:
-                patients.add_lab_result(
-                    s,
-                    self.ctx.actor,
-                    self.patient.id,
-                    test_code=test.code,
-                    context=self.context.currentData(),
-                    taken_on=taken_on,
-                    value_text=value_text or "",
-                    unit=unit or "",
-                    note=self.note.text(),
-                )
-        except ValidationFailed as exc:
-            errors = dict(exc.errors)
+        patient_id, context, note = self.patient.id, self.context.currentData(), self.note.text()
+
+        def add(session: Session, actor: Actor) -> LabRow:
+            return patients.add_lab_result(
+                session,
+                actor,
+                patient_id,
+                test_code=test.code,
+                context=context,
+                taken_on=taken_on,
+                value_text=value_text or "",
+                unit=unit or "",
+                note=note,
+            )
+
+        def refused(failure: OpFailure) -> None:
+            errors = dict(failure.fields)
             if date_problem:
                 errors["taken_on"] = date_problem
+            if not errors:
+                self.errors.clear()
+                self._summary(failure.message)
+                return
             unclaimed = self.errors.show(errors)
             self._summary("\n".join(["The result was not added.", *unclaimed.values()]))
-            return
-        except ServiceError as exc:
-            self.errors.clear()
-            self._summary(str(exc))
-            return
+
+        run_op(self, self.ctx, add, self._added, refused, write=True, changes=(LABS,))
+
+    def _added(self, _row: LabRow) -> None:
         self.errors.clear()
         self._summary("")
         self.value.clear()
         self.note.clear()
         self.reload()
-        self.ctx.bus.notify(LABS)
 
     def mark_entered_in_error(self) -> ReasonDialog | None:
         lab = self.selected_lab()
         if lab is None:
             return None
 
-        def submit(reason: str) -> None:
-            with self.ctx.db.sessions.begin() as s:
-                patients.mark_lab_entered_in_error(s, self.ctx.actor, lab.id, reason=reason)
-            self.reload()
-            self.ctx.bus.notify(LABS)
+        def submit(session: Session, actor: Actor, reason: str) -> None:
+            patients.mark_lab_entered_in_error(session, actor, lab.id, reason=reason)
 
         dialog = ReasonDialog(
             self,
+            self.ctx,
+            changes=(LABS,),
             title="Mark result entered in error",
             prompt=(
                 f"Mark {lab.test_name} {result_text(lab)} of {lab.taken_on} as entered in error? It stays "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
@@ -16,20 +18,27 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from sqlalchemy.orm import Session
 
+from b12desk.clock import Clock
 from b12desk.data.db import Database
-from b12desk.services import auth
-from b12desk.services.common import Actor, ServiceError
+from b12desk.services import auth, clinic
+from b12desk.services.common import Actor
 from b12desk.services.startup import DEMO_PASSWORD
+from b12desk.ui.ops import OpFailure, run_db
 from b12desk.ui.widgets import ErrorLabel
 
 ROLE_LABELS = {"nurse": "Nurse", "pharmacist": "Pharmacist", "manager": "Manager", "admin": "Administrator"}
 USERNAME_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
-def sign_in(db: Database, username: str, password: str) -> Actor:
-    with db.sessions.begin() as s:  # begin: a sign-in may upgrade the stored password hash
-        return auth.authenticate(s, username=username, password=password)
+def sign_in_op(username: str, password: str) -> Callable[[Session], tuple[Actor, Clock]]:
+    """The sign-in, and the clinic's clock every screen of the session counts days by."""
+
+    def op(session: Session) -> tuple[Actor, Clock]:
+        return auth.authenticate(session, username=username, password=password), clinic.clinic_clock(session)
+
+    return op
 
 
 class LoginDialog(QDialog):
@@ -45,6 +54,7 @@ class LoginDialog(QDialog):
         super().__init__(parent)
         self.db = db
         self.actor: Actor | None = None
+        self.clock: Clock | None = None
         self.setWindowTitle("Sign in — b12desk")
 
         title = QLabel("b12desk")
@@ -102,12 +112,20 @@ class LoginDialog(QDialog):
         self.demo_users = QListWidget()
         self.demo_users.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.demo_users.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        try:
-            with self.db.sessions.begin() as s:
-                staff = auth.list_staff(s)
-        except ServiceError as exc:
-            staff = []
-            explain.setText(f"The demo accounts could not be listed: {exc}")
+        self.demo_users.itemClicked.connect(self._demo_user_clicked)
+        self.demo_users.itemActivated.connect(self._demo_user_clicked)
+        layout = QVBoxLayout(panel)
+        layout.addWidget(explain)
+        layout.addWidget(self.demo_users)
+
+        def failed(failure: OpFailure) -> None:
+            explain.setText(f"The demo accounts could not be listed: {failure.message}")
+
+        run_db(self, self.db, auth.list_staff, self._show_demo_users, failed, quiet=True)
+        return panel
+
+    def _show_demo_users(self, staff: list[Actor]) -> None:
+        assert self.demo_users is not None
         for person in staff:
             role = ROLE_LABELS.get(person.role.value, person.role.value)
             item = QListWidgetItem(
@@ -120,12 +138,6 @@ class LoginDialog(QDialog):
         self.demo_users.setMinimumWidth(
             self.demo_users.sizeHintForColumn(0) + 2 * self.demo_users.frameWidth() + 8
         )
-        self.demo_users.itemClicked.connect(self._demo_user_clicked)
-        self.demo_users.itemActivated.connect(self._demo_user_clicked)
-        layout = QVBoxLayout(panel)
-        layout.addWidget(explain)
-        layout.addWidget(self.demo_users)
-        return panel
 
     def _demo_user_clicked(self, item: QListWidgetItem) -> None:
         self.username.setText(item.data(USERNAME_ROLE))
@@ -134,11 +146,24 @@ class LoginDialog(QDialog):
         self.sign_in_button.setFocus()
 
     def try_sign_in(self) -> None:
-        try:
-            self.actor = sign_in(self.db, self.username.text(), self.password.text())
-        except ServiceError as exc:
-            self.error.set_error(str(exc))
-            self.password.clear()
-            self.password.setFocus()
-            return
+        self.sign_in_button.setEnabled(False)  # one attempt at a time (argon2 takes a moment)
+        # A writer: a sign-in may upgrade the stored password hash.
+        run_db(
+            self,
+            self.db,
+            sign_in_op(self.username.text(), self.password.text()),
+            self._signed_in,
+            self._refused,
+            write=True,
+            quiet=True,
+        )
+
+    def _signed_in(self, result: tuple[Actor, Clock]) -> None:
+        self.actor, self.clock = result
         self.accept()
+
+    def _refused(self, failure: OpFailure) -> None:
+        self.sign_in_button.setEnabled(True)
+        self.error.set_error(failure.message)
+        self.password.clear()
+        self.password.setFocus()

@@ -20,13 +20,15 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from sqlalchemy.orm import Session
 
 from b12desk.domain.enums import CAUSE_LABELS, SEX_LABELS, Cause, Sex
 from b12desk.domain.patients import MAX_NAME, PATIENT_FIELD_LABELS, PatientInput
 from b12desk.services import patients
-from b12desk.services.common import ServiceError, ValidationFailed
+from b12desk.services.common import Actor
 from b12desk.services.patients import PatientDetail
 from b12desk.ui.context import PATIENTS, PLANS, AppContext
+from b12desk.ui.ops import OpFailure, run_op
 from b12desk.ui.widgets import (
     ErrorLabel,
     FieldErrors,
@@ -237,31 +239,31 @@ class PatientDialog(QDialog):
 
     def save(self) -> None:
         data, date_problem = self.read_input()
-        try:
-            with self.ctx.db.sessions.begin() as s:
-                if self.detail is None:
-                    result = patients.create_patient(s, self.ctx.actor, data)
-                else:
-                    result = patients.update_patient(
-                        s,
-                        self.ctx.actor,
-                        self.detail.id,
-                        data,
-                        expected_version=self.detail.version_id,
-                        reason=self.change_reason.text(),
-                    )
-        except ValidationFailed as exc:
-            errors = dict(exc.errors)
-            if date_problem:  # the service saw no date; say why the typed one was not read
+        detail, reason = self.detail, self.change_reason.text()
+
+        def write(session: Session, actor: Actor) -> PatientDetail:
+            if detail is None:
+                return patients.create_patient(session, actor, data)
+            return patients.update_patient(
+                session, actor, detail.id, data, expected_version=detail.version_id, reason=reason
+            )
+
+        def refused(failure: OpFailure) -> None:
+            self.save_button.setEnabled(True)
+            errors = dict(failure.fields)
+            if date_problem and failure.kind == "invalid":  # why the typed date was not read
                 errors["date_of_birth"] = date_problem
-            self.show_errors(errors)
-            return
-        except ServiceError as exc:  # Conflict (reopen), PermissionDenied, NotFound
-            self.errors.clear()
-            self._show_summary(str(exc))
-            return
+            if errors:
+                self.show_errors(errors)
+                return
+            self.errors.clear()  # a conflict (reopen), a role that may not, a busy database
+            self._show_summary(failure.message)
+
+        self.save_button.setEnabled(False)  # one save at a time, until this one is answered
+        run_op(self, self.ctx, write, self._saved, refused, write=True, changes=(PATIENTS,))
+
+    def _saved(self, result: PatientDetail) -> None:
         self.result_detail = result
-        self.ctx.bus.notify(PATIENTS)
         if result.plans_returned_for_review:
             self.ctx.bus.notify(PLANS)
             parent = self.parentWidget()

@@ -31,14 +31,16 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from sqlalchemy.orm import Session
 
 from b12desk.domain.enums import CAUSE_LABELS, Cause
 from b12desk.services import patients
-from b12desk.services.common import ServiceError
-from b12desk.services.patients import RosterRow
+from b12desk.services.common import Actor
+from b12desk.services.patients import PatientDetail, RosterRow
 from b12desk.ui import settings
 from b12desk.ui.context import DOSES, PATIENTS, PLANS, AppContext
-from b12desk.ui.widgets import ReasonDialog, format_date, setup_record_table, show_message, text_width
+from b12desk.ui.ops import run_op
+from b12desk.ui.widgets import ReasonDialog, format_date, setup_record_table, text_width
 
 PATIENT_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 ARCHIVED_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -299,12 +301,14 @@ class RosterTab(QWidget):
     """Search, filter and act on patients; the services decide what each signed-in role may do."""
 
     first_painted = Signal()  # the roster has been drawn with its rows (start-up timing)
+    loaded = Signal()  # the rows have arrived from the database
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
         self.model = RosterModel(ctx.clock.today(), self)
         self._painted = False
+        self._has_rows = False  # the first paint that counts for start-up timing shows the rows
 
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search by name or MRN – all words must match")
@@ -394,16 +398,17 @@ class RosterTab(QWidget):
     # --- loading and filters ---------------------------------------------------------------------------
 
     def reload(self) -> None:
-        """Read the roster again, keeping the filters, the sort and the selected patient."""
+        """Read the roster again (on the database worker), keeping the filters, sort and selection."""
+        if not self.model.total_count():
+            self.count_label.setText("Loading patients…")
+        run_op(self, self.ctx, patients.roster, self._loaded, quiet=True, title="Roster")
+
+    def _loaded(self, rows: list[RosterRow]) -> None:
+        self._has_rows = True
         keep = self.selected_patient_id()
-        try:
-            with self.ctx.db.sessions.begin() as s:
-                rows = patients.roster(s, self.ctx.actor)
-        except ServiceError as exc:
-            show_message(self, "Roster", str(exc))
-            return
         self.model.set_rows(rows, self.ctx.clock.today())
         self._reselect(keep)
+        self.loaded.emit()
 
     def _data_changed(self, what: str) -> None:
         # A plan or a dose changes the regimen, phase and next due columns.
@@ -452,7 +457,8 @@ class RosterTab(QWidget):
         self.archive_button.setText("Restore…" if row is not None and row.archived else "Archive…")
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if not self._painted and event.type() == QEvent.Type.Paint and watched is self.table.viewport():
+        painting = event.type() == QEvent.Type.Paint and watched is self.table.viewport()
+        if painting and self._has_rows and not self._painted:
             self._painted = True
             QTimer.singleShot(0, self.first_painted.emit)  # after this paint has finished
         return super().eventFilter(watched, event)
@@ -482,17 +488,20 @@ class RosterTab(QWidget):
         dialog.open()
 
     def edit_selected(self) -> None:
-        from b12desk.ui.patient_dialog import PatientDialog
-
         row = self.selected_row()
         if row is None:
             return
-        try:
-            with self.ctx.db.sessions.begin() as s:
-                detail = patients.get_patient(s, self.ctx.actor, row.id)
-        except ServiceError as exc:
-            show_message(self, "Edit patient", str(exc))
-            return
+        run_op(
+            self,
+            self.ctx,
+            lambda s, actor: patients.get_patient(s, actor, row.id),
+            self._edit,
+            title="Edit patient",
+        )
+
+    def _edit(self, detail: PatientDetail) -> None:
+        from b12desk.ui.patient_dialog import PatientDialog
+
         dialog = PatientDialog(self.ctx, detail=detail, parent=self)
         dialog.saved.connect(self._reselect_after_save)
         dialog.open()
@@ -513,27 +522,15 @@ class RosterTab(QWidget):
         from b12desk.ui.history_dialog import HistoryDialog
 
         row = self.selected_row()
-        if row is None:
-            return
-        try:
-            dialog = HistoryDialog(self.ctx, row, parent=self)
-        except ServiceError as exc:
-            show_message(self, "History", str(exc))
-            return
-        dialog.open()
+        if row is not None:
+            HistoryDialog(self.ctx, row, parent=self).open()
 
     def open_plans(self) -> None:
         from b12desk.ui.plans import PatientPlansDialog  # loaded when first used
 
         row = self.selected_row()
-        if row is None:
-            return
-        try:
-            dialog = PatientPlansDialog(self.ctx, row.id, parent=self)
-        except ServiceError as exc:
-            show_message(self, "Treatment plans", str(exc))
-            return
-        dialog.open()
+        if row is not None:
+            PatientPlansDialog(self.ctx, row.id, parent=self).open()
 
     def archive_or_restore(self) -> ReasonDialog | None:
         row = self.selected_row()
@@ -542,14 +539,14 @@ class RosterTab(QWidget):
         archive = not row.archived
         who = f"{row.family_name.upper()}, {row.given_name} ({row.mrn})"
 
-        def submit(reason: str) -> None:
-            with self.ctx.db.sessions.begin() as s:
-                patients.set_archived(s, self.ctx.actor, row.id, archived=archive, reason=reason)
-            self.ctx.bus.notify(PATIENTS)
+        def submit(session: Session, actor: Actor, reason: str) -> object:
+            return patients.set_archived(session, actor, row.id, archived=archive, reason=reason)
 
         if archive:
             dialog = ReasonDialog(
                 self,
+                self.ctx,
+                changes=(PATIENTS,),
                 title="Archive patient",
                 prompt=f"Archive {who}? The record is kept and can be restored. Why is it archived?",
                 action_text="Archive",
@@ -559,6 +556,8 @@ class RosterTab(QWidget):
         else:
             dialog = ReasonDialog(
                 self,
+                self.ctx,
+                changes=(PATIENTS,),
                 title="Restore patient",
                 prompt=f"Bring {who} back onto the active roster? Why?",
                 action_text="Restore",

@@ -18,10 +18,10 @@ from PySide6.QtWidgets import (
 
 from b12desk.domain.gs1 import GS
 from b12desk.services import inventory
-from b12desk.services.common import ServiceError, ValidationFailed
 from b12desk.services.inventory import ScanResult
 from b12desk.ui.context import AppContext
 from b12desk.ui.inventory_dialogs import GS_SHOWN, ScanLineEdit, scan_fields
+from b12desk.ui.ops import OpFailure, run_op
 from b12desk.ui.widgets import ErrorLabel, FitsWrappedText
 
 HINT = (
@@ -116,17 +116,21 @@ class ScannerTestDialog(FitsWrappedText, QDialog):
         for shown_value in self.values.values():
             shown_value.setText(NOT_YET)
         self.match.setText("")
-        try:
-            with self.ctx.db.sessions.begin() as s:
-                result = inventory.lookup_scan(s, self.ctx.actor, text)
-        except ValidationFailed as exc:
-            self.error.set_error(exc.errors.get("scan", str(exc)))
+        run_op(
+            self,
+            self.ctx,
+            lambda s, actor: inventory.lookup_scan(s, actor, text),
+            self._show_result,
+            self._refused,
+        )
+
+    def _refused(self, failure: OpFailure) -> None:
+        self.error.set_error(failure.fields.get("scan", failure.message))
+        if failure.fields:
             self.match.setText("The scan could not be read: see the message above and the hint below.")
-            self.fit_height()
-            return
-        except ServiceError as exc:
-            self.error.set_error(str(exc))
-            return
+        self.fit_height()
+
+    def _show_result(self, result: ScanResult) -> None:
         self.result_ = result
         shown = scan_fields(result)
         for name, text in shown[:5]:

@@ -24,15 +24,17 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from sqlalchemy.orm import Session
 
 from b12desk.domain.enums import EventKind, Formulation
 from b12desk.domain.permissions import Permission, role_can
 from b12desk.domain.regimens import TaskDef
 from b12desk.services import clinic
 from b12desk.services import plans as plan_service
-from b12desk.services.common import ServiceError, ValidationFailed
+from b12desk.services.common import Actor
 from b12desk.services.plans import TemplateRow
 from b12desk.ui.context import TEMPLATES, AppContext
+from b12desk.ui.ops import OpFailure, run_op
 from b12desk.ui.plans import (
     CONDITION_LABELS,
     DATE_PLACEHOLDER,
@@ -249,14 +251,29 @@ class TemplatesDialog(QDialog):
 
     def reload(self, select_code: str | None = None) -> None:
         keep = select_code or (t.code if (t := self.selected_template()) is not None else None)
-        try:
-            with self.ctx.db.sessions.begin() as s:
-                rows = plan_service.list_templates(s, self.ctx.actor, include_inactive=True)
-                self.open_days = clinic.open_days(s)
-                self.strengths = {f: plan_service.strength_for(s, f) for f in Formulation}
-        except ServiceError as exc:
-            self.show_refusal(str(exc))
-            return
+
+        def read(
+            session: Session, actor: Actor
+        ) -> tuple[list[TemplateRow], frozenset[int], dict[Formulation, Decimal]]:
+            return (
+                plan_service.list_templates(session, actor, include_inactive=True),
+                clinic.open_days(session),
+                {f: plan_service.strength_for(session, f) for f in Formulation},
+            )
+
+        run_op(
+            self,
+            self.ctx,
+            read,
+            lambda result: self._loaded(result, keep),
+            lambda failure: self.show_refusal(failure.message),
+            quiet=True,
+        )
+
+    def _loaded(
+        self, result: tuple[list[TemplateRow], frozenset[int], dict[Formulation, Decimal]], keep: str | None
+    ) -> None:
+        rows, self.open_days, self.strengths = result
         self.model.set_rows(rows)
         for day, box in enumerate(self.day_boxes):
             box.setChecked(day in self.open_days)
@@ -337,23 +354,32 @@ class TemplatesDialog(QDialog):
         if not isinstance(raw, dict):
             self._json_problem('A template is one JSON object: { "code": ..., "phases": [...] }.')
             return
-        try:
-            with self.ctx.db.sessions.begin() as s:
-                saved = plan_service.save_template(s, self.ctx.actor, raw, reason=self.reason.text())
-        except ValidationFailed as exc:
-            if "template" in exc.errors:
-                self._json_problem(exc.errors["template"])
-            if "reason" in exc.errors:
-                self.reason_error.set_error(exc.errors["reason"])
+        reason = self.reason.text()
+
+        def refused(failure: OpFailure) -> None:
+            if not failure.fields:
+                self.show_refusal(failure.message)
+                return
+            if "template" in failure.fields:
+                self._json_problem(failure.fields["template"])
+            if "reason" in failure.fields:
+                self.reason_error.set_error(failure.fields["reason"])
                 mark_invalid(self.reason, True)
                 self.reason.setFocus()
-            return
-        except ServiceError as exc:
-            self.show_refusal(str(exc))
-            return
+
+        run_op(
+            self,
+            self.ctx,
+            lambda s, actor: plan_service.save_template(s, actor, raw, reason=reason),
+            self._template_saved,
+            refused,
+            write=True,
+            changes=(TEMPLATES,),
+        )
+
+    def _template_saved(self, saved: TemplateRow) -> None:
         self.show_refusal("")
         self.reason.clear()
-        self.ctx.bus.notify(TEMPLATES)
         self.reload(select_code=saved.code)
         self.notice.setText(f"Saved {saved.code} version {saved.version}.")
 
@@ -364,17 +390,18 @@ class TemplatesDialog(QDialog):
 
     def save_open_days(self) -> None:
         days = frozenset(day for day, box in enumerate(self.day_boxes) if box.isChecked())
-        try:
-            with self.ctx.db.sessions.begin() as s:
-                clinic.set_open_days(s, self.ctx.actor, days)
-        except ValidationFailed as exc:
-            self.days_error.set_error("\n".join(exc.errors.values()))
-            return
-        except ServiceError as exc:
-            self.days_error.set_error(str(exc))
-            return
+        run_op(
+            self,
+            self.ctx,
+            lambda s, actor: clinic.set_open_days(s, actor, days),
+            lambda _none: self._days_saved(days),
+            lambda failure: self.days_error.set_error("\n".join(failure.fields.values()) or failure.message),
+            write=True,
+            changes=(TEMPLATES,),
+        )
+
+    def _days_saved(self, days: frozenset[int]) -> None:
         self.days_error.set_error("")
         self.open_days = days
-        self.ctx.bus.notify(TEMPLATES)
         self._update_preview()
         self.notice.setText(f"The clinic now gives injections on {open_days_text(days)}.")

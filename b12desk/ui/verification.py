@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import date, timedelta
 from html import escape
 
 from PySide6.QtCore import Qt
@@ -18,11 +18,14 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from sqlalchemy.orm import Session
 
+from b12desk.domain.schedule import Schedule
 from b12desk.services import plans as plan_service
-from b12desk.services.common import ServiceError
+from b12desk.services.common import Actor
 from b12desk.services.plans import PlanRow, QueueItem
 from b12desk.ui.context import PLANS, AppContext
+from b12desk.ui.ops import OpFailure, run_op
 from b12desk.ui.plans import (
     CHANGE_LABELS,
     PREVIEW_DAYS,
@@ -174,21 +177,23 @@ class VerificationQueueDialog(QDialog):
 
     def reload(self, select_plan: int | None = None) -> None:
         keep = select_plan if select_plan is not None else self.selected_plan_id()
-        try:
-            with self.ctx.db.sessions.begin() as s:
-                items = plan_service.verification_queue(s, self.ctx.actor)
-                ids = {i.plan.template_id for i in items}
-                for item in items:
-                    ids |= {int(v) for v in item.changes.get("template_id", ()) if v is not None}
-                names = {}
-                for template_id in ids:
-                    t = plan_service.get_template(s, self.ctx.actor, template_id)
-                    names[template_id] = f"{t.name} (v{t.version})"
-        except ServiceError as exc:
-            self.model.set_queue([], {})
-            self.show_refusal(str(exc))
-            self._selection_changed()
-            return
+
+        def read(session: Session, actor: Actor) -> tuple[list[QueueItem], dict[int, str]]:
+            items = plan_service.verification_queue(session, actor)
+            ids = {i.plan.template_id for i in items}
+            for item in items:
+                ids |= {int(v) for v in item.changes.get("template_id", ()) if v is not None}
+            return items, plan_service.template_names(session, actor, ids)
+
+        run_op(self, self.ctx, read, lambda r: self._loaded(r, keep), self._refused, quiet=True)
+
+    def _refused(self, failure: OpFailure) -> None:
+        self.model.set_queue([], {})
+        self.show_refusal(failure.message)
+        self._selection_changed()
+
+    def _loaded(self, result: tuple[list[QueueItem], dict[int, str]], keep: int | None) -> None:
+        items, names = result
         self.show_refusal("")
         self.model.set_queue(items, names)
         select_or_first(self.table, self.model.row_of(keep) if keep is not None else None)
@@ -229,15 +234,21 @@ class VerificationQueueDialog(QDialog):
         self.details.setHtml(self._details_html(item))
         today = self.ctx.clock.today()
         plan = item.plan
+        run_op(
+            self,
+            self.ctx,
+            lambda s, actor: plan_service.plan_schedule(
+                s, actor, plan.id, today=today, until=today + timedelta(days=PREVIEW_DAYS)
+            ),
+            lambda schedule: self._show_schedule(plan, schedule, today),
+            lambda failure: self.show_refusal(failure.message),
+            quiet=True,
+        )
+
+    def _show_schedule(self, plan: PlanRow, schedule: Schedule, today: date) -> None:
+        if self.selected_plan_id() != plan.id:
+            return  # the selection moved on meanwhile
         strength = plan.strength_mcg_per_ml
-        try:
-            with self.ctx.db.sessions.begin() as s:
-                schedule = plan_service.plan_schedule(
-                    s, self.ctx.actor, plan.id, today=today, until=today + timedelta(days=PREVIEW_DAYS)
-                )
-        except ServiceError as exc:
-            self.show_refusal(str(exc))
-            return
         self.schedule_model.set_rows(
             schedule_entries(
                 schedule,

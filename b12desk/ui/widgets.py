@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QShowEvent
@@ -20,7 +21,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from b12desk.services.common import ServiceError, ValidationFailed
+from b12desk.services.common import Actor
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from b12desk.ui.ops import OpFailure
 
 INVALID_PROPERTY = "invalid"
 
@@ -136,25 +142,30 @@ def confirm(parent: QWidget, title: str, text: str, yes_text: str, on_yes: Calla
 class ReasonDialog(QDialog):
     """Asks why (archive, restore, entered-in-error) and hands the reason to a service call.
 
-    A validation message (e.g. no reason) shows inline and the dialog stays open; any other refusal,
-    such as a role that may not do this, closes it and shows the service's message in a message box.
+    `submit(session, actor, reason)` runs on the database worker as a write. A validation message (e.g.
+    no reason) shows inline and the dialog stays open; any other refusal, such as a role that may not do
+    this, closes it and shows the service's message in a message box.
     """
 
     def __init__(
         self,
         parent: QWidget,
+        ctx: Any,
         *,
         title: str,
         prompt: str,
         action_text: str,
-        submit: Callable[[str], None],
+        submit: Callable[[Session, Actor, str], object],
+        changes: Sequence[str] = (),
         placeholder: str = "",
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle(title)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.setMinimumWidth(460)
+        self.ctx = ctx
         self._submit = submit
+        self._changes = tuple(changes)
         layout = QVBoxLayout(self)
         prompt_label = QLabel(prompt)
         prompt_label.setWordWrap(True)
@@ -171,19 +182,28 @@ class ReasonDialog(QDialog):
         layout.addWidget(buttons)
 
     def _accept(self) -> None:
-        try:
-            self._submit(self.reason.text())
-        except ValidationFailed as exc:
-            self.error.set_error("\n".join(exc.errors.values()))
+        from b12desk.ui.ops import run_op
+
+        reason = self.reason.text()
+        run_op(
+            self,
+            self.ctx,
+            lambda session, actor: self._submit(session, actor, reason),
+            lambda _result: self.accept(),
+            self._refused,
+            write=True,
+            changes=self._changes,
+        )
+
+    def _refused(self, failure: OpFailure) -> None:
+        if failure.fields:
+            self.error.set_error("\n".join(failure.fields.values()))
             mark_invalid(self.reason, True)
             self.reason.setFocus()
             return
-        except ServiceError as exc:
-            parent = self.parentWidget()
-            self.reject()
-            show_message(parent or self, self.windowTitle(), str(exc))
-            return
-        self.accept()
+        parent = self.parentWidget()
+        self.reject()
+        show_message(parent or self, self.windowTitle(), failure.message)
 
 
 def setup_record_table(table: QTableView) -> None:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import threading
+import traceback
+from collections.abc import Callable, Iterator
 from datetime import date
+from pathlib import Path
+from typing import Any
 
 import pytest
 from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
+from sqlalchemy import Engine, event
 
+import b12desk.ui
 from b12desk.data.db import Database
 from b12desk.data.migrate import UpgradeResult
 from b12desk.domain.enums import Cause
@@ -16,6 +23,7 @@ from b12desk.domain.patients import PatientInput
 from b12desk.services import clinic, patients
 from b12desk.services.common import Actor
 from b12desk.services.startup import OpenedDatabase
+from b12desk.ui import ops
 from b12desk.ui.context import AppContext, DataBus
 from tests.conftest import Staffing
 
@@ -30,6 +38,55 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/ui/" in item.nodeid.replace("\\", "/"):
             item.add_marker(pytest.mark.qt_log_ignore(OFFSCREEN_SIZE_HINTS))
+
+
+UI_PACKAGE = str(Path(b12desk.ui.__file__).parent) + os.sep
+
+
+class GuiThreadSqlGuard:
+    """Records every SQL statement that the GUI's own code (a frame in b12desk/ui/) runs on the GUI
+    thread. A test's own set-up may use the database directly: only statements reached from ui count."""
+
+    def __init__(self) -> None:
+        self.violations: list[str] = []
+
+    def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        stack = traceback.extract_stack()
+        if any(frame.filename.startswith(UI_PACKAGE) for frame in stack):
+            where = "".join(traceback.format_list([f for f in stack if "b12desk" in f.filename][-6:]))
+            self.violations.append(f"{statement.split()[0]} on the GUI thread, from:\n{where}")
+
+    def __enter__(self) -> GuiThreadSqlGuard:
+        event.listen(Engine, "before_cursor_execute", self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(Engine, "before_cursor_execute", self)
+
+
+@pytest.fixture(autouse=True)
+def no_sql_on_the_gui_thread(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail any test in which the GUI's own code runs a SQL statement on the GUI thread, or that leaves
+    the database worker with an operation whose result never reached the screen.
+
+    Operations run on the worker; WAIT_FOR_RESULTS makes run_op return once the result is on the screen,
+    so each test reads it on the next line (a test of the waiting itself switches it off).
+    """
+    previous = ops.WAIT_FOR_RESULTS
+    ops.WAIT_FOR_RESULTS = True
+    try:
+        with GuiThreadSqlGuard() as guard:
+            yield
+    finally:
+        ops.WAIT_FOR_RESULTS = previous
+    if request.node.get_closest_marker("sql_on_gui_thread_on_purpose"):
+        guard.violations.clear()  # the test of the guard itself
+    busy = [w for w in ops.all_workers() if not w.idle()]
+    ops.stop_all_workers()
+    assert not guard.violations, "SQL ran on the GUI thread:\n" + "\n".join(guard.violations[:3])
+    assert not busy, "the test ended with database operations still running or not yet delivered"
 
 
 @pytest.fixture

@@ -751,7 +751,7 @@ def test_a_nurse_enters_doses_given_elsewhere_and_the_schedule_moves_to_maintena
     qtbot.keyClicks(external.note, "Cobalin-H at St Mary's")
     with qtbot.waitSignal(dialog.ctx.bus.changed) as changed:
         _click(qtbot, external.save_button)
-    assert changed.args == ["plans"]
+    assert changed.args == ["doses"]
     assert not external.isVisible()
 
     with db.sessions.begin() as s:

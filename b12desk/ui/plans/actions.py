@@ -23,13 +23,15 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from sqlalchemy.orm import Session
 
 from b12desk.services import administrations, auth
 from b12desk.services import plans as plan_service
-from b12desk.services.common import ServiceError, ValidationFailed
+from b12desk.services.common import Actor
 from b12desk.services.plans import PlanRow
-from b12desk.ui.context import PLANS, AppContext
+from b12desk.ui.context import DOSES, PLANS, AppContext
 from b12desk.ui.findings import FindingsPanel
+from b12desk.ui.ops import OpFailure, run_op
 from b12desk.ui.plans.common import (
     DATE_PLACEHOLDER,
     ROUTE_LABELS,
@@ -96,27 +98,31 @@ class VerifyDialog(QDialog):
         layout.addWidget(buttons)
 
     def submit(self) -> None:
-        try:
-            with self.ctx.db.sessions.begin() as s:
-                row = plan_service.verify_plan(
-                    s,
-                    self.ctx.actor,
-                    self.plan.id,
-                    password=self.password.text(),
-                    expected_version=self.plan.version_id,
-                )
-        except auth.AuthenticationFailed as exc:
-            self.error.set_error(str(exc))
+        plan_id, version, password = self.plan.id, self.plan.version_id, self.password.text()
+        run_op(
+            self,
+            self.ctx,
+            lambda s, actor: plan_service.verify_plan(
+                s, actor, plan_id, password=password, expected_version=version
+            ),
+            self._verified,
+            self._refused,
+            write=True,
+            changes=(PLANS,),
+        )
+
+    def _verified(self, row: PlanRow) -> None:
+        self.accept()
+        self._on_verified(row)
+
+    def _refused(self, failure: OpFailure) -> None:
+        if isinstance(failure.error, auth.AuthenticationFailed):
+            self.error.set_error(failure.message)
             self.password.clear()
             self.password.setFocus()
             return
-        except ServiceError as exc:
-            self.reject()
-            self._on_refused(str(exc))
-            return
-        self.accept()
-        self.ctx.bus.notify(PLANS)
-        self._on_verified(row)
+        self.reject()
+        self._on_refused(failure.message)
 
 
 class PlanActionDialog(QDialog):
@@ -196,38 +202,42 @@ class PlanActionDialog(QDialog):
         self.errors.add(name, widget, error)
 
     def submit(self) -> None:
-        try:
-            with self.ctx.db.sessions.begin() as s:
-                if self.end_phase:
-                    try:
-                        on = parse_iso_date(self.on_date.text())
-                    except ValueError:
-                        on = None
-                    if on is None:
-                        raise ValidationFailed({"on": f"Write the review date as {DATE_PLACEHOLDER}."})
-                    row = plan_service.end_phase(
-                        s, self.ctx.actor, self.plan.id, on=on, reason=self.reason.text()
-                    )
-                else:
-                    row = plan_service.stop_plan(
-                        s,
-                        self.ctx.actor,
-                        self.plan.id,
-                        completed=self.completed.isChecked(),
-                        reason=self.reason.text(),
-                    )
-        except ValidationFailed as exc:
-            unclaimed = self.errors.show(exc.errors)
+        plan_id, reason, completed = self.plan.id, self.reason.text(), self.completed.isChecked()
+        op: Callable[[Session, Actor], PlanRow]
+        if self.end_phase:
+            try:
+                on = parse_iso_date(self.on_date.text())
+            except ValueError:
+                on = None
+            if on is None:
+                self._refused(
+                    OpFailure("invalid", "", {"on": f"Write the review date as {DATE_PLACEHOLDER}."})
+                )
+                return
+            review_day = on
+
+            def op(s: Session, actor: Actor) -> PlanRow:
+                return plan_service.end_phase(s, actor, plan_id, on=review_day, reason=reason)
+
+        else:
+
+            def op(s: Session, actor: Actor) -> PlanRow:
+                return plan_service.stop_plan(s, actor, plan_id, completed=completed, reason=reason)
+
+        run_op(self, self.ctx, op, self._done, self._refused, write=True, changes=(PLANS,))
+
+    def _refused(self, failure: OpFailure) -> None:
+        if failure.fields:
+            unclaimed = self.errors.show(failure.fields)
             if unclaimed:
                 self.reject()
                 self._on_refused("\n".join(unclaimed.values()))
             return
-        except ServiceError as exc:
-            self.reject()
-            self._on_refused(str(exc))
-            return
+        self.reject()
+        self._on_refused(failure.message)
+
+    def _done(self, row: PlanRow) -> None:
         self.accept()
-        self.ctx.bus.notify(PLANS)
         self._on_done(row)
 
 
@@ -406,41 +416,51 @@ class ExternalDosesDialog(QDialog):
         if not days:
             self.errors.show({"given_at": "Add the date of at least one dose given elsewhere."})
             return
-        try:
-            with self.ctx.db.sessions.begin() as s:
-                administrations.record_external_doses(
-                    s,
-                    self.ctx.actor,
-                    plan_id=self.plan.id,
-                    days=days,
-                    note=self.note.text(),
-                    acknowledged=self.findings.acknowledged(),
-                    password=self.findings.password.text() or None,
-                    clock=self.ctx.clock,
-                )
-        except administrations.DoseRefused as exc:
+        plan_id, note, clock = self.plan.id, self.note.text(), self.ctx.clock
+        acknowledged, password = self.findings.acknowledged(), self.findings.password.text() or None
+        run_op(
+            self,
+            self.ctx,
+            lambda s, actor: administrations.record_external_doses(
+                s,
+                actor,
+                plan_id=plan_id,
+                days=days,
+                note=note,
+                acknowledged=acknowledged,
+                password=password,
+                clock=clock,
+            ),
+            lambda rows: self._saved(len(rows)),
+            self._refused,
+            write=True,
+            changes=(DOSES,),
+        )
+
+    def _saved(self, count: int) -> None:
+        self.accept()
+        self._on_done(count)
+
+    def _refused(self, failure: OpFailure) -> None:
+        refusal = failure.error
+        if isinstance(refusal, administrations.DoseRefused):
             self.errors.clear()
-            self.findings.show_findings(exc.findings)
+            self.findings.show_findings(refusal.findings)
             self.summary.show_text(
                 "Nothing was saved. "
                 + (
                     "Correct the dates marked Stop."
-                    if any(f.blocks for f in exc.findings)
+                    if any(f.blocks for f in refusal.findings)
                     else "Acknowledge each warning with a reason and your password, then save again."
                 )
             )
             return
-        except ValidationFailed as exc:
-            unclaimed = self.errors.show(exc.errors)
+        if failure.fields:
+            unclaimed = self.errors.show(failure.fields)
             self.summary.show_text("\n".join(["Nothing was saved.", *unclaimed.values()]))
             return
-        except ServiceError as exc:  # PermissionDenied, NotFound, a wrong password
-            self.errors.clear()
-            self.summary.show_text(f"Nothing was saved. {exc}")
-            return
-        self.accept()
-        self.ctx.bus.notify(PLANS)
-        self._on_done(len(days))
+        self.errors.clear()  # a role that may not, a wrong password, a busy database
+        self.summary.show_text(f"Nothing was saved. {failure.message}")
 
     def field_error(self, name: str) -> str:
         """The message shown beside a field ('' when none); for tests and accessibility checks."""

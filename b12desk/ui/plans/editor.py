@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from sqlalchemy.orm import Session
 
 from b12desk.domain.enums import CAUSE_LABELS, EventKind, Formulation, PlanStatus, Route
 from b12desk.domain.units import (
@@ -31,9 +33,11 @@ from b12desk.domain.units import (
 )
 from b12desk.services import auth, clinic, patients
 from b12desk.services import plans as plan_service
-from b12desk.services.common import ServiceError, ValidationFailed
+from b12desk.services.common import Actor
+from b12desk.services.patients import PatientDetail
 from b12desk.services.plans import PlanInput, PlanRow, TemplateRow
 from b12desk.ui.context import PLANS, AppContext
+from b12desk.ui.ops import OpFailure, run_op
 from b12desk.ui.plans.common import (
     DATE_PLACEHOLDER,
     FIELD_LABELS,
@@ -60,6 +64,29 @@ from b12desk.ui.widgets import (
 )
 
 
+@dataclass(frozen=True)
+class _EditorData:
+    patient: PatientDetail
+    templates: dict[int, TemplateRow]
+    suggested: TemplateRow | None
+    open_days: frozenset[int]
+    strengths: dict[Formulation, list[Decimal]]
+
+
+def _editor_data(session: Session, actor: Actor, patient_id: int, template_id: int | None) -> _EditorData:
+    """Everything the editor shows, read in one transaction on the database worker."""
+    templates = {t.id: t for t in plan_service.list_templates(session, actor)}
+    if template_id is not None and template_id not in templates:  # a plan on an older version
+        templates[template_id] = plan_service.get_template(session, actor, template_id)
+    return _EditorData(
+        patient=patients.get_patient(session, actor, patient_id),
+        templates=templates,
+        suggested=plan_service.suggest_template(session, actor, patient_id),
+        open_days=clinic.open_days(session),
+        strengths={f: plan_service.stocked_strengths(session, f) for f in Formulation},
+    )
+
+
 class PlanEditorDialog(QDialog):
     """New or edited plan; the schedule preview follows every field as it is typed.
 
@@ -81,14 +108,28 @@ class PlanEditorDialog(QDialog):
         self.ctx, self.patient_id, self.plan = ctx, patient_id, plan
         self.result_plan: PlanRow | None = None
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        with ctx.db.sessions.begin() as s:
-            self.patient = patients.get_patient(s, ctx.actor, patient_id)
-            self.templates = {t.id: t for t in plan_service.list_templates(s, ctx.actor)}
-            if plan is not None and plan.template_id not in self.templates:
-                self.templates[plan.template_id] = plan_service.get_template(s, ctx.actor, plan.template_id)
-            self.suggested = plan_service.suggest_template(s, ctx.actor, patient_id)
-            self.open_days = clinic.open_days(s)
-            self.strengths = {f: plan_service.stocked_strengths(s, f) for f in Formulation}
+        self.setWindowTitle("New treatment plan" if plan is None else "Edit treatment plan")
+        self._outer = QVBoxLayout(self)
+        self.loading = MessageLabel()
+        self.loading.setObjectName("muted")
+        self.loading.show_text("Reading the patient and the regimen templates…")
+        self._outer.addWidget(self.loading)
+        self.resize(1220, 760)
+        template_id = plan.template_id if plan is not None else None
+        run_op(
+            self,
+            ctx,
+            lambda s, actor: _editor_data(s, actor, patient_id, template_id),
+            self._setup,
+            lambda failure: self.loading.show_text(f"The plan cannot be edited: {failure.message}"),
+        )
+
+    def _setup(self, data: _EditorData) -> None:
+        """Build the form once the patient, templates and strengths have been read."""
+        self.patient, self.templates, self.suggested = data.patient, data.templates, data.suggested
+        self.open_days, self.strengths = data.open_days, data.strengths
+        plan = self.plan
+        self.loading.hide()
         d = self.patient.data
         title = "New treatment plan" if plan is None else "Edit treatment plan"
         self.setWindowTitle(f"{title} — {d.family_name.upper()}, {d.given_name} ({d.mrn})")
@@ -254,13 +295,12 @@ class PlanEditorDialog(QDialog):
         self.buttons.accepted.connect(self.save)
         self.buttons.rejected.connect(self.reject)
 
-        layout = QVBoxLayout(self)
+        layout = self._outer
         layout.addWidget(header)
         layout.addWidget(self.suggestion)
         layout.addWidget(self.summary)
         layout.addLayout(columns, 1)
         layout.addWidget(self.buttons)
-        self.resize(1220, 760)
 
     def _add_field(
         self,
@@ -489,43 +529,41 @@ class PlanEditorDialog(QDialog):
         overriding = not self.override_box.isHidden() and bool(self.override_reason.text().strip())
         override_reason = self.override_reason.text() if overriding else ""
         password = (self.password.text() or None) if overriding else None
-        try:
-            with self.ctx.db.sessions.begin() as s:
-                if self.plan is None:
-                    row = plan_service.create_plan(
-                        s,
-                        self.ctx.actor,
-                        self.patient_id,
-                        data,
-                        override_reason=override_reason,
-                        password=password,
-                    )
-                else:
-                    row = plan_service.update_plan(
-                        s,
-                        self.ctx.actor,
-                        self.plan.id,
-                        data,
-                        expected_version=self.plan.version_id,
-                        reason=self.change_reason.text(),
-                        override_reason=override_reason,
-                        password=password,
-                    )
-        except auth.AuthenticationFailed as exc:
-            self.password.clear()
-            self.show_errors({"password": str(exc)})
-            return
-        except ValidationFailed as exc:
-            self.show_errors(exc.errors)
-            return
-        except ServiceError as exc:  # PermissionDenied, Conflict (reopen), NotFound
-            self.errors.clear()
-            self._show_summary(str(exc))
-            return
+        plan, patient_id, reason = self.plan, self.patient_id, self.change_reason.text()
+
+        def write(session: Session, actor: Actor) -> PlanRow:
+            if plan is None:
+                return plan_service.create_plan(
+                    session, actor, patient_id, data, override_reason=override_reason, password=password
+                )
+            return plan_service.update_plan(
+                session,
+                actor,
+                plan.id,
+                data,
+                expected_version=plan.version_id,
+                reason=reason,
+                override_reason=override_reason,
+                password=password,
+            )
+
+        run_op(self, self.ctx, write, self._saved, self._refused, write=True, changes=(PLANS,))
+
+    def _saved(self, row: PlanRow) -> None:
         self.result_plan = row
-        self.ctx.bus.notify(PLANS)
         self.saved.emit(row.id)
         self.accept()
+
+    def _refused(self, failure: OpFailure) -> None:
+        if isinstance(failure.error, auth.AuthenticationFailed):
+            self.password.clear()
+            self.show_errors({"password": failure.message})
+            return
+        if failure.fields:
+            self.show_errors(failure.fields)
+            return
+        self.errors.clear()  # a role that may not, a plan changed meanwhile (reopen it)
+        self._show_summary(failure.message)
 
     def show_errors(self, errors: dict[str, str]) -> None:
         if "hypersensitivity" in errors or "password" in errors:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
+from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -17,15 +18,18 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from sqlalchemy.orm import Session
 
 from b12desk.domain.enums import PlanStatus
 from b12desk.domain.permissions import Permission, role_can
-from b12desk.domain.schedule import DoseStatus
+from b12desk.domain.schedule import DoseStatus, Schedule
 from b12desk.services import patients
 from b12desk.services import plans as plan_service
-from b12desk.services.common import ServiceError
+from b12desk.services.common import Actor
+from b12desk.services.patients import PatientDetail
 from b12desk.services.plans import PlanRow
-from b12desk.ui.context import PLANS, TEMPLATES, AppContext
+from b12desk.ui.context import DOSES, PLANS, TEMPLATES, AppContext
+from b12desk.ui.ops import run_op
 from b12desk.ui.plans.actions import (
     ExternalDosesDialog,
     PlanActionDialog,
@@ -64,12 +68,10 @@ class PatientPlansDialog(QDialog):
         super().__init__(parent)
         self.ctx, self.patient_id = ctx, patient_id
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        with ctx.db.sessions.begin() as s:
-            self.patient = patients.get_patient(s, ctx.actor, patient_id)
-        d = self.patient.data
-        self.setWindowTitle(f"Treatment plans — {d.family_name.upper()}, {d.given_name} ({d.mrn})")
+        self.patient: PatientDetail | None = None
+        self.setWindowTitle("Treatment plans")
 
-        header = QLabel(patient_header_html(self.patient))
+        self.header = header = QLabel("Reading the patient's plans…")
         header.setWordWrap(True)
         self.message = MessageLabel()
         self.notice = QLabel()
@@ -181,12 +183,28 @@ class PatientPlansDialog(QDialog):
 
     def reload(self, select_plan: int | None = None) -> None:
         keep = select_plan if select_plan is not None else self.selected_plan_id()
-        try:
-            with self.ctx.db.sessions.begin() as s:
-                rows = plan_service.plans_for_patient(s, self.ctx.actor, self.patient_id)
-        except ServiceError as exc:
-            self.show_refusal(str(exc))
-            return
+        patient_id = self.patient_id
+
+        def read(session: Session, actor: Actor) -> tuple[PatientDetail, list[PlanRow]]:
+            return (
+                patients.get_patient(session, actor, patient_id),
+                plan_service.plans_for_patient(session, actor, patient_id),
+            )
+
+        run_op(
+            self,
+            self.ctx,
+            read,
+            lambda result: self._loaded(result, keep),
+            lambda failure: self.show_refusal(failure.message),
+            quiet=True,
+        )
+
+    def _loaded(self, result: tuple[PatientDetail, list[PlanRow]], keep: int | None) -> None:
+        self.patient, rows = result
+        d = self.patient.data
+        self.setWindowTitle(f"Treatment plans — {d.family_name.upper()}, {d.given_name} ({d.mrn})")
+        self.header.setText(patient_header_html(self.patient))
         self.model.set_rows(rows)
         select_or_first(self.table, self.model.row_of(keep) if keep is not None else None)
         self._selection_changed()
@@ -194,7 +212,7 @@ class PatientPlansDialog(QDialog):
             self.notice.setText("No treatment plan yet: start one with New plan….")
 
     def _data_changed(self, what: str) -> None:
-        if what in (PLANS, TEMPLATES):
+        if what in (PLANS, TEMPLATES, DOSES):
             self.reload()
 
     def selected_plan(self) -> PlanRow | None:
@@ -231,19 +249,30 @@ class PatientPlansDialog(QDialog):
 
     def _load_schedule_and_history(self, plan: PlanRow) -> None:
         today = self.ctx.clock.today()
-        try:
-            with self.ctx.db.sessions.begin() as s:
-                history = plan_service.plan_history(s, self.ctx.actor, plan.id)
-                names = {}
-                for template_id in history_template_ids(history) | {plan.template_id}:
-                    t = plan_service.get_template(s, self.ctx.actor, template_id)
-                    names[template_id] = f"{t.name} (v{t.version})"
-                schedule = plan_service.plan_schedule(
-                    s, self.ctx.actor, plan.id, today=today, until=today + timedelta(days=PREVIEW_DAYS)
-                )
-        except ServiceError as exc:
-            self.show_refusal(str(exc))
-            return
+
+        def read(session: Session, actor: Actor) -> tuple[list[Any], dict[int, str], Schedule]:
+            history = plan_service.plan_history(session, actor, plan.id)
+            ids = history_template_ids(history) | {plan.template_id}
+            names = plan_service.template_names(session, actor, ids)
+            schedule = plan_service.plan_schedule(
+                session, actor, plan.id, today=today, until=today + timedelta(days=PREVIEW_DAYS)
+            )
+            return history, names, schedule
+
+        run_op(
+            self,
+            self.ctx,
+            read,
+            lambda result: self._show_schedule_and_history(plan, today, *result),
+            lambda failure: self.show_refusal(failure.message),
+            quiet=True,
+        )
+
+    def _show_schedule_and_history(
+        self, plan: PlanRow, today: date, history: list[Any], names: dict[int, str], schedule: Schedule
+    ) -> None:
+        if self.selected_plan_id() != plan.id:
+            return  # the selection moved on while this was read
         strength = plan.strength_mcg_per_ml
         self.history_model.set_rows(history_lines(history, names))
         if plan.status in (PlanStatus.COMPLETED, PlanStatus.STOPPED):
@@ -277,11 +306,7 @@ class PatientPlansDialog(QDialog):
         self.notice.setText(text)
 
     def _open_editor(self, plan: PlanRow | None) -> PlanEditorDialog | None:
-        try:
-            dialog = PlanEditorDialog(self.ctx, self.patient_id, plan, parent=self)
-        except ServiceError as exc:
-            self.show_refusal(str(exc))
-            return None
+        dialog = PlanEditorDialog(self.ctx, self.patient_id, plan, parent=self)
         dialog.saved.connect(lambda plan_id: self.reload(select_plan=plan_id))
         dialog.saved.connect(
             lambda _id: self._done(
