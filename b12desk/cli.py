@@ -75,10 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
     db_sub = p_db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     for name, text in (
         ("upgrade", "create the database or migrate it to the current schema (SQLite is backed up first)"),
-        ("check", "verify database integrity and the audit hash chain; exit 1 and name the first fault"),
         ("status", "show the database, its schema revision and the head revision"),
     ):
         _common(db_sub.add_parser(name, help=text, description=text))
+    check_text = (
+        "verify storage (SQLite quick_check), foreign keys, the stock ledger and the audit hash chain; "
+        "exit 1 and name the first fault"
+    )
+    p_check = db_sub.add_parser("check", help=check_text, description=check_text)
+    _common(p_check)
+    p_check.add_argument(
+        "--full", action="store_true", help="SQLite's full integrity_check (every index against its table)"
+    )
     p_backup = db_sub.add_parser("backup", help="copy a SQLite database to a checked backup file")
     _common(p_backup)
     p_backup.add_argument(
@@ -239,6 +247,35 @@ def _print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> No
             print("  ".join("-" * w for w in widths))
 
 
+def _print_json_rows(rows: Sequence[dict[str, Any]]) -> None:
+    """A JSON list, one object a line: readable, and written by json's C encoder (an indented dump
+    goes through the pure-Python one, several times slower for a whole roster)."""
+    out = sys.stdout
+    out.write("[\n")
+    last = len(rows) - 1
+    for n, row in enumerate(rows):
+        out.write(json.dumps(row))
+        out.write(",\n" if n < last else "\n")
+    out.write("]\n")
+
+
+def _roster_json(r: Any) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "mrn": r.mrn,
+        "family_name": r.family_name,
+        "given_name": r.given_name,
+        "date_of_birth": r.date_of_birth.isoformat(),
+        "sex": r.sex.value,
+        "cause": r.cause.value,
+        "neuro_involvement": r.neuro_involvement,
+        "archived": r.archived,
+        "regimen": r.regimen,
+        "phase": r.phase,
+        "next_due": r.next_due.isoformat() if r.next_due is not None else None,
+    }
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
@@ -325,7 +362,7 @@ def cmd_db(args: argparse.Namespace) -> int:
             print(f"Backup written and checked: {target}")
             return 0
         # check
-        faults = check_database(db)
+        faults = check_database(db, full=args.full)
         with db.sessions() as s:
             chain = verify_chain(s)
         for fault in faults:
@@ -387,7 +424,7 @@ def cmd_patient(args: argparse.Namespace) -> int:
 
     db = _open(args).db
     actor = _sign_in(args, db)
-    with db.sessions.begin() as s:
+    with db.readers.begin() as s:  # reading only: never waits behind a workstation that is writing
         if args.patient_command == "list":
             words = args.search.lower().split()
             rows = [
@@ -397,7 +434,7 @@ def cmd_patient(args: argparse.Namespace) -> int:
                 and all(w in f"{r.mrn} {r.family_name} {r.given_name}".lower() for w in words)
             ]
             if args.json:
-                print(json.dumps([_jsonable(asdict(r)) for r in rows], indent=1))
+                _print_json_rows([_roster_json(r) for r in rows])
             else:
                 _print_table(
                     ("MRN", "name", "born", "cause", "neuro", "regimen", "phase", "next due"),
@@ -952,6 +989,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"b12desk: {exc}", file=sys.stderr)
         return 1
     except SQLAlchemyError as exc:
+        from b12desk.data.db import BUSY_MESSAGE, is_busy
+
+        if is_busy(exc):
+            print(f"b12desk: {BUSY_MESSAGE}", file=sys.stderr)
+            return 2
         print(f"b12desk: database error: {getattr(exc, 'orig', None) or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -11,7 +11,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, type_coerce
 from sqlalchemy.orm import Session
 
 from b12desk.data.models import AuditEvent
@@ -187,58 +187,73 @@ class ChainReport:
         return self.first_broken_id is None
 
 
-def verify_chain(session: Session, *, batch_size: int = 5000) -> ChainReport:
-    """Walk the chain in id order; the first event whose hash or link does not hold is named."""
+_ENCODER = json.JSONEncoder(separators=(",", ":"))  # one encoder for the whole walk
+
+
+def _at_text(value: Any) -> str:
+    """The stored (naive UTC) time as the aware isoformat() the hash was made from."""
+    if isinstance(value, datetime):
+        return value.isoformat() + "+00:00"
+    text_value = str(value).replace(" ", "T", 1)  # SQLite hands the stored text back
+    if text_value.endswith(".000000"):
+        text_value = text_value[:-7]  # isoformat() leaves out zero microseconds
+    return text_value + "+00:00"
+
+
+def verify_chain(session: Session, *, batch_size: int = 20_000) -> ChainReport:
+    """Walk the chain in id order; the first event whose hash or link does not hold is named.
+
+    Read as plain rows on the session's connection (no ORM objects), hashed with one reused encoder:
+    the same digest as event_hash, several times faster.
+    """
     prev_hash = GENESIS_HASH
     checked = 0
     last_id = 0
+    sha256 = hashlib.sha256
+    encode = _ENCODER.encode
+    connection = session.connection()
+    c = AuditEvent.__table__.c
+    # The timestamp as the database stores it, so it is not converted row by row on the way out.
+    at_column = type_coerce(c.at, c.at.type.impl if hasattr(c.at.type, "impl") else c.at.type)
     while True:
-        rows = session.execute(
+        stmt = (
             select(
-                AuditEvent.id,
-                AuditEvent.at,
-                AuditEvent.staff_id,
-                AuditEvent.action,
-                AuditEvent.entity,
-                AuditEvent.entity_id,
-                AuditEvent.old_values,
-                AuditEvent.new_values,
-                AuditEvent.reason,
-                AuditEvent.prev_hash,
-                AuditEvent.hash,
+                c.id,
+                at_column,
+                c.staff_id,
+                c.action,
+                c.entity,
+                c.entity_id,
+                c.old_values,
+                c.new_values,
+                c.reason,
+                c.prev_hash,
+                c.hash,
             )
-            .where(AuditEvent.id > last_id)
-            .order_by(AuditEvent.id)
+            .where(c.id > last_id)
+            .order_by(c.id)
             .limit(batch_size)
-        ).all()
+        )
+        rows = connection.execute(stmt).all()
         if not rows:
             return ChainReport(checked, None, "")
-        for r in rows:
-            if r.prev_hash != prev_hash:
+        for row in rows:
+            event_id, at, staff_id, action, entity, entity_id, old, new, reason, prev, digest = row
+            if prev != prev_hash:
                 return ChainReport(
                     checked,
-                    r.id,
-                    f"audit event {r.id} ({r.action} {r.entity} {r.entity_id}) does not link to the event "
+                    event_id,
+                    f"audit event {event_id} ({action} {entity} {entity_id}) does not link to the event "
                     "before it: an event was removed or changed",
                 )
-            expected = event_hash(
-                prev_hash=r.prev_hash,
-                at=r.at,
-                staff_id=r.staff_id,
-                action=r.action,
-                entity=r.entity,
-                entity_id=r.entity_id,
-                old_values=r.old_values,
-                new_values=r.new_values,
-                reason=r.reason,
-            )
-            if expected != r.hash:
+            payload = encode([prev, _at_text(at), staff_id, action, entity, entity_id, old, new, reason])
+            if sha256(payload.encode("utf-8")).hexdigest() != digest:
                 return ChainReport(
                     checked,
-                    r.id,
-                    f"audit event {r.id} ({r.action} {r.entity} {r.entity_id}) was altered after it was "
+                    event_id,
+                    f"audit event {event_id} ({action} {entity} {entity_id}) was altered after it was "
                     "written: its contents no longer match its hash",
                 )
-            prev_hash = r.hash
+            prev_hash = digest
             checked += 1
-            last_id = r.id
+            last_id = event_id

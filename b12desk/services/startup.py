@@ -5,14 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from b12desk.data import migrate
 from b12desk.data.db import (
+    BUSY_MESSAGE,
     Database,
     UnsupportedDatabase,
     check_url,
     data_dir,
+    is_busy,
     network_filesystem,
     open_database,
     resolve_url,
@@ -66,19 +69,33 @@ def open_app_database(url: str | None, *, demo: bool = False, seed_demo: bool = 
     db = open_database(resolved)
     try:
         result = migrate.upgrade(db, backup_dir=backup_dir())
+        if _templates_missing(db):
+            from b12desk.services.plans import ensure_shipped_templates
+
+            with db.sessions.begin() as session:
+                ensure_shipped_templates(session)  # new shipped templates appear; edited ones keep theirs
     except OperationalError as exc:
         db.dispose()
+        if is_busy(exc):
+            raise DatabaseUnavailable(BUSY_MESSAGE) from None
         raise DatabaseUnavailable(
             f"Cannot open the database {db.describe()}: {exc.orig}. Check the address, that the server is "
             "running, and the user name and password."
         ) from None
-    from b12desk.services.plans import ensure_shipped_templates
-
-    with db.sessions.begin() as session:
-        ensure_shipped_templates(session)  # new shipped templates appear; edited ones keep their versions
     if demo and seed_demo:
         ensure_demo_content(db)
     return OpenedDatabase(db=db, demo=demo, upgrade=result)
+
+
+def _templates_missing(db: Database) -> bool:
+    """Whether a shipped template is not stored yet: one read, so a normal start needs no write and does
+    not load the template code at all."""
+    from b12desk.data.reference import shipped_regimen_templates
+
+    shipped = {str(t.get("code", "")) for t in shipped_regimen_templates()}
+    with db.readers() as session:
+        stored = set(session.scalars(text("SELECT DISTINCT code FROM regimen_templates")))
+    return not shipped <= stored
 
 
 def ensure_demo_content(db: Database, *, patients: int = DEMO_PATIENTS, seed: int = 12) -> None:

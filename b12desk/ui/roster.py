@@ -129,6 +129,8 @@ COLUMNS: tuple[Column, ...] = (
     ),
 )
 TOOLTIP_COLUMNS = frozenset({5, 7})  # Cause and Regimen can be longer than their column
+_ALIGNMENTS = tuple(int(c.align | Qt.AlignmentFlag.AlignVCenter) for c in COLUMNS)  # data() asks often
+_ROW_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
 COL_MRN, COL_FAMILY, COL_GIVEN, COL_DOB, COL_AGE, COL_CAUSE = range(6)
 COL_NEURO, COL_REGIMEN, COL_PHASE, COL_NEXT_DUE, COL_STATUS = range(6, 11)
 
@@ -153,6 +155,7 @@ class RosterModel(QAbstractTableModel):
         self._words: list[str] = []
         self._status = STATUS_ACTIVE
         self._cause: Cause | None = None
+        self._base: list[int] | None = None  # _order through the status and cause filters (no words)
 
     # --- loading, filtering, sorting -------------------------------------------------------------------
 
@@ -163,41 +166,76 @@ class RosterModel(QAbstractTableModel):
         self._search_keys = [fold(f"{r.mrn} {r.family_name} {r.given_name}") for r in self._rows]
         self._sort_keys = {}
         self._order = self._sorted_order()
+        self._base = None
         self._visible = self._filtered()
         self.endResetModel()
 
     def set_search(self, text: str) -> None:
         words = fold(text).split()
-        if words != self._words:
-            self._words = words
-            self._refilter()
+        if words == self._words:
+            return
+        previous, self._words = self._words, words
+        if (
+            previous
+            and len(words) >= len(previous)
+            and all(
+                new.startswith(old) if i == len(previous) - 1 else new == old
+                for i, (old, new) in enumerate(zip(previous, words, strict=False))
+            )
+        ):
+            # Typing on: every row that matches now matched before, so only the rows shown are searched.
+            keys, shown = self._search_keys, self._visible
+            self._relayout(lambda: [i for i in shown if all(w in keys[i] for w in words)])
+            return
+        self._refilter()
 
     def set_status_filter(self, status: str) -> None:
         if status not in STATUS_FILTERS:
             raise ValueError(f"unknown status filter {status!r}")
         if status != self._status:
             self._status = status
+            self._base = None
             self._refilter()
 
     def set_cause_filter(self, cause: Cause | None) -> None:
         if cause != self._cause:
             self._cause = cause
+            self._base = None
             self._refilter()
 
     def _refilter(self) -> None:
-        self.beginResetModel()
-        self._visible = self._filtered()
-        self.endResetModel()
+        """A new filter: the rows that stay keep their selection, and the view only re-lays out (no
+        reset of the scroll position, header and selection, which cost most of a keystroke)."""
+        self._relayout(self._filtered)
+
+    def _relayout(self, compute: Callable[[], list[int]]) -> None:
+        self.layoutAboutToBeChanged.emit()
+        persistent = self.persistentIndexList()
+        sources = [
+            self._visible[p.row()] if p.isValid() and p.row() < len(self._visible) else -1 for p in persistent
+        ]
+        self._visible = compute()
+        if persistent:
+            position = {src: row for row, src in enumerate(self._visible)}
+            new = [
+                self.index(position[src], p.column()) if src in position else QModelIndex()
+                for p, src in zip(persistent, sources, strict=True)
+            ]
+            self.changePersistentIndexList(persistent, new)
+        self.layoutChanged.emit()
 
     def _filtered(self) -> list[int]:
-        rows = self._order
-        if self._status != STATUS_ALL:
-            want_archived = self._status == STATUS_ARCHIVED
-            data = self._rows
-            rows = [i for i in rows if data[i].archived == want_archived]
-        if self._cause is not None:
-            cause, data = self._cause, self._rows
-            rows = [i for i in rows if data[i].cause == cause]
+        if self._base is None:
+            rows = self._order
+            if self._status != STATUS_ALL:
+                want_archived = self._status == STATUS_ARCHIVED
+                data = self._rows
+                rows = [i for i in rows if data[i].archived == want_archived]
+            if self._cause is not None:
+                cause, data = self._cause, self._rows
+                rows = [i for i in rows if data[i].cause == cause]
+            self._base = rows
+        rows = self._base
         keys = self._search_keys
         for word in self._words:
             rows = [i for i in rows if word in keys[i]]
@@ -218,19 +256,14 @@ class RosterModel(QAbstractTableModel):
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         if not 0 <= column < len(COLUMNS):
             return
-        self.layoutAboutToBeChanged.emit()
-        persistent = self.persistentIndexList()
-        sources = [self._visible[p.row()] if p.isValid() else -1 for p in persistent]
         self._sort_column, self._sort_order = column, order
-        self._order = self._sorted_order()
-        self._visible = self._filtered()
-        position = {src: row for row, src in enumerate(self._visible)} if persistent else {}
-        new = [
-            self.index(position[src], p.column()) if src in position else QModelIndex()
-            for p, src in zip(persistent, sources, strict=True)
-        ]
-        self.changePersistentIndexList(persistent, new)
-        self.layoutChanged.emit()
+
+        def resorted() -> list[int]:
+            self._order = self._sorted_order()
+            self._base = None
+            return self._filtered()
+
+        self._relayout(resorted)
 
     # --- queries ---------------------------------------------------------------------------------------
 
@@ -276,7 +309,7 @@ class RosterModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ForegroundRole and r.archived:
             return QBrush(ARCHIVED_GREY)
         if role == Qt.ItemDataRole.TextAlignmentRole:
-            return int(column.align | Qt.AlignmentFlag.AlignVCenter)
+            return _ALIGNMENTS[index.column()]
         if role == Qt.ItemDataRole.ToolTipRole and index.column() in TOOLTIP_COLUMNS:
             return column.display(r, self._today) or None
         return None
@@ -294,7 +327,7 @@ class RosterModel(QAbstractTableModel):
     def flags(self, index: _ModelIndex) -> Qt.ItemFlag:
         if not index.isValid():
             return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+        return _ROW_FLAGS
 
 
 class RosterTab(QWidget):
@@ -379,11 +412,18 @@ class RosterTab(QWidget):
         self.status_filter.setCurrentIndex(max(0, self.status_filter.findData(status)))
         self.model.set_status_filter(self.status_filter.currentData())
 
-        self.search.textChanged.connect(self._search_changed)
+        # Keystrokes are coalesced: the filter runs once for all the keys typed before the event loop
+        # comes round again (a 0 ms timer), so a fast typist never waits for a filter per key.
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(0)
+        self._search_timer.timeout.connect(self.apply_search)
+        self.search.textChanged.connect(lambda _text: self._search_timer.start())
         self.status_filter.currentIndexChanged.connect(self._status_changed)
         self.cause_filter.currentIndexChanged.connect(self._cause_changed)
         self.table.selectionModel().selectionChanged.connect(self._update_buttons)
         self.model.modelReset.connect(self._update_count)
+        self.model.layoutChanged.connect(self._update_count)
         self.table.doubleClicked.connect(lambda _i: self.edit_selected())
         self.add_button.clicked.connect(self.add_patient)
         self.edit_button.clicked.connect(self.edit_selected)
@@ -415,9 +455,11 @@ class RosterTab(QWidget):
         if what in (PATIENTS, PLANS, DOSES):
             self.reload()
 
-    def _search_changed(self, text: str) -> None:
+    def apply_search(self) -> None:
+        """Filter by what the search box says now (the coalescing timer calls this)."""
+        self._search_timer.stop()
         keep = self.selected_patient_id()
-        self.model.set_search(text)
+        self.model.set_search(self.search.text())
         self._reselect(keep)
 
     def _status_changed(self) -> None:
