@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import getpass
 import json
 import os
@@ -316,14 +317,21 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
             return show_startup_error(str(exc))
         return 1
+    password = os.environ.get(PASSWORD_ENV) if args.user else None
+    gc.freeze()  # see run_gui
+    preload = None
+    if args.user and password is not None:
+        from b12desk.ui.preload import begin_sign_in  # free of Qt: it runs while Qt loads
+
+        preload = begin_sign_in(opened.db, args.user, password)
     from b12desk.ui.app import run_gui  # Qt loads only for the desktop app
 
-    password = os.environ.get(PASSWORD_ENV) if args.user else None
     return run_gui(
         opened,
         username=args.user,
         password=password,
         exit_after_shown=os.environ.get("B12DESK_EXIT_AFTER_SHOWN") == "1",
+        preload=preload,
     )
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import time
 import traceback
 from types import TracebackType
-from typing import Any
 
-from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 
 from b12desk.clock import Clock
@@ -17,9 +17,11 @@ from b12desk.services.common import Actor
 from b12desk.services.startup import OpenedDatabase
 from b12desk.ui import style
 from b12desk.ui.context import AppContext, DataBus
-from b12desk.ui.login import LoginDialog, sign_in_op
+from b12desk.ui.login import LoginDialog
 from b12desk.ui.main_window import MainWindow
-from b12desk.ui.ops import OpFailure, run_db, stop_all_workers
+from b12desk.ui.ops import describe_failure
+from b12desk.ui.preload import SignInPreload, begin_sign_in
+from b12desk.ui.worker import stop_all_workers
 
 T0_ENV = "B12DESK_T0"
 _IMPORTED_AT = time.time()
@@ -66,12 +68,17 @@ def run_gui(
     username: str | None,
     password: str | None,
     exit_after_shown: bool = False,
+    preload: SignInPreload | None = None,
 ) -> int:
     """Show the app until the user quits; returns the exit code.
 
     With `exit_after_shown`, print `ROSTER_SHOWN <seconds since process start> rows=<n> maxrss_mb=<m>`
     once the roster has been painted with every patient loaded, then quit (the start-up benchmark).
     """
+    # The modules loaded so far (SQLAlchemy's, Qt's, ours) live as long as the process: keep their
+    # objects out of the cyclic collector's walks, which otherwise rescan them all every time a
+    # screenful of rows is built (Python's gc.freeze, for applications that load a lot at start).
+    gc.freeze()
     app = QApplication.instance()
     if not isinstance(app, QApplication):
         app = QApplication(["b12desk"])
@@ -83,27 +90,20 @@ def run_gui(
     actor: Actor | None = None
     clock: Clock | None = None
     error = ""
-    if username and password is not None:
-        # Signed in from the command line: on the database worker like any other call, waiting here
-        # (no window is up yet) in a local event loop.
-        outcome: dict[str, Any] = {}
-        waiting = QEventLoop()
-
-        def done(result: tuple[Actor, Clock]) -> None:
-            outcome["result"] = result
-            waiting.quit()
-
-        def refused(failure: OpFailure) -> None:
-            outcome["error"] = failure.message
-            waiting.quit()
-
-        run_db(None, opened.db, sign_in_op(username, password), done, refused, write=True, quiet=True)
-        if not outcome:
-            waiting.exec()
-        if "result" in outcome:
-            actor, clock = outcome["result"]
-        else:
-            error = str(outcome.get("error", ""))
+    if preload is None and username and password is not None:
+        preload = begin_sign_in(opened.db, username, password)
+    if preload is not None:
+        # Signed in from the command line, on the database worker (started before Qt was loaded when
+        # the command line did it); waiting here is waiting with no window up yet.
+        try:
+            actor, clock = preload.signed_in.result()
+        except Exception as exc:
+            failure = describe_failure(exc)
+            if failure is None:
+                raise
+            error = failure.message
+            username = preload.username
+    roster = preload.roster if preload is not None and actor is not None else None
     if actor is None:
         if exit_after_shown:
             print(f"b12desk: cannot sign in: {error or 'no user name and password given'}", file=sys.stderr)
@@ -116,7 +116,7 @@ def run_gui(
     assert clock is not None
     ctx = AppContext(db=opened.db, actor=actor, demo=opened.demo, bus=DataBus(), clock=clock)
     window = MainWindow(ctx)
-    window.load()
+    window.load(roster)
     if exit_after_shown:
 
         def report() -> None:

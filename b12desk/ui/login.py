@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
@@ -18,27 +16,18 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from sqlalchemy.orm import Session
 
 from b12desk.clock import Clock
 from b12desk.data.db import Database
-from b12desk.services import auth, clinic
+from b12desk.services import auth
 from b12desk.services.common import Actor
 from b12desk.services.startup import DEMO_PASSWORD
 from b12desk.ui.ops import OpFailure, run_db
+from b12desk.ui.preload import sign_in_op
 from b12desk.ui.widgets import ErrorLabel
 
 ROLE_LABELS = {"nurse": "Nurse", "pharmacist": "Pharmacist", "manager": "Manager", "admin": "Administrator"}
 USERNAME_ROLE = Qt.ItemDataRole.UserRole + 1
-
-
-def sign_in_op(username: str, password: str) -> Callable[[Session], tuple[Actor, Clock]]:
-    """The sign-in, and the clinic's clock every screen of the session counts days by."""
-
-    def op(session: Session) -> tuple[Actor, Clock]:
-        return auth.authenticate(session, username=username, password=password), clinic.clinic_clock(session)
-
-    return op
 
 
 class LoginDialog(QDialog):

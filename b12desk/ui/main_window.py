@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from pathlib import Path
 
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -17,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from b12desk import __version__
+from b12desk.services.patients import RosterRow
 from b12desk.ui import settings
 from b12desk.ui.context import AppContext
 from b12desk.ui.inventory import InventoryTab
@@ -141,8 +143,12 @@ class MainWindow(QMainWindow):
             self.demo_label.setObjectName("demoBadge")
             bar.addPermanentWidget(self.demo_label)
 
-    def load(self) -> None:
-        self.roster.reload()
+    def load(self, roster: Future[list[RosterRow]] | None = None) -> None:
+        """Fill the tabs in from the database; `roster`, the roster already being read (ui.preload)."""
+        if roster is None:
+            self.roster.reload()
+        else:
+            self.roster.show_preloaded(roster)
         self.inventory.reload()
 
     def open_import(self) -> None:

@@ -13,11 +13,10 @@ After a write, each topic in `changes` is announced on the change bus.
 
 from __future__ import annotations
 
-import queue
 import sys
 import threading
-import weakref
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -30,6 +29,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from b12desk.data.db import BUSY_MESSAGE, Database, is_busy
 from b12desk.services.common import Actor, Conflict, ServiceError, ValidationFailed
+from b12desk.ui.worker import Job, worker_for
 
 T = TypeVar("T")
 
@@ -127,91 +127,6 @@ class _Relay(QObject):
     progressed = Signal(int, int, str)
 
 
-@dataclass
-class _Job:
-    run: Callable[[], Any]
-    relay: _Relay
-    progress: Progress | None
-
-
-class DbWorker:
-    """One thread per database; operations run one at a time, in the order they were asked for."""
-
-    def __init__(self) -> None:
-        self._jobs: queue.Queue[_Job | None] = queue.Queue()
-        self._lock = threading.Lock()
-        self._outstanding = 0
-        self._thread = threading.Thread(target=self._loop, name="b12desk-database", daemon=True)
-        self._thread.start()
-
-    def submit(self, job: _Job) -> None:
-        with self._lock:
-            self._outstanding += 1
-        self._jobs.put(job)
-
-    def settled(self) -> None:
-        """A job's result has been handed to the GUI thread's callbacks."""
-        with self._lock:
-            self._outstanding -= 1
-
-    def idle(self) -> bool:
-        with self._lock:
-            return self._outstanding == 0
-
-    def stop(self) -> None:
-        self._jobs.put(None)
-        self._thread.join(timeout=10)
-
-    def _loop(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            try:
-                result = job.run()
-            except BaseException as exc:
-                job.relay.failed.emit(exc)
-            else:
-                job.relay.finished.emit(result)
-
-
-# One worker per open database, found by the database object (which it must not keep alive).
-_workers: dict[int, tuple[weakref.ref[Database], DbWorker]] = {}
-_workers_lock = threading.Lock()
-
-
-def worker_for(db: Database) -> DbWorker:
-    with _workers_lock:
-        entry = _workers.get(id(db))
-        if entry is not None and entry[0]() is db:
-            return entry[1]
-        worker = DbWorker()
-        _workers[id(db)] = (weakref.ref(db), worker)
-        weakref.finalize(db, _forget, id(db), worker)
-        return worker
-
-
-def _forget(key: int, worker: DbWorker) -> None:
-    """The database is gone: stop its worker (and only its own: a new database may reuse the id)."""
-    with _workers_lock:
-        entry = _workers.get(key)
-        if entry is not None and entry[1] is worker:
-            del _workers[key]
-    worker._jobs.put(None)
-
-
-def all_workers() -> list[DbWorker]:
-    with _workers_lock:
-        return [worker for _db, worker in _workers.values()]
-
-
-def stop_all_workers() -> None:
-    for worker in all_workers():
-        worker.stop()
-    with _workers_lock:
-        _workers.clear()
-
-
 _live: set[_Relay] = set()  # keeps each relay alive until its job has reported back
 
 
@@ -264,6 +179,9 @@ def _run(
     def run() -> T:
         with makers.begin() as session:
             return body(session, reporter)
+
+    def deliver(ok: bool, value: Any) -> None:  # on the worker thread: queued on to the GUI thread
+        (relay.finished if ok else relay.failed).emit(value)
 
     state: dict[str, Any] = {"done": False, "cursor": False, "dialog": None}
 
@@ -334,14 +252,14 @@ def _run(
     if not WAIT_FOR_RESULTS:
         relay.finished.connect(finished)
         relay.failed.connect(failed)
-        worker.submit(_Job(run, relay, reporter))
+        worker.submit(Job(run, deliver))
         return
     # Tests: wait here for the worker (the GUI keeps painting), then call back from this frame, as a
     # synchronous call would, so that what the callbacks post (a dialog's deleteLater) runs afterwards.
     outcome: list[tuple[bool, Any]] = []
     relay.finished.connect(lambda result: outcome.append((True, result)))
     relay.failed.connect(lambda error: outcome.append((False, error)))
-    worker.submit(_Job(run, relay, reporter))
+    worker.submit(Job(run, deliver))
     app = QCoreApplication.instance()
     assert app is not None
     flags = QEventLoop.ProcessEventsFlag.AllEvents | QEventLoop.ProcessEventsFlag.WaitForMoreEvents
@@ -411,6 +329,53 @@ def run_op_with_progress(
         title="b12desk",
         reports=True,
     )
+
+
+def on_future(
+    parent: QWidget | None,
+    future: Future[T],
+    on_success: Callable[[T], None],
+    on_failure: Callable[[OpFailure], None] | None = None,
+    *,
+    title: str = "b12desk",
+) -> None:
+    """The result of an operation already queued on the worker (ui.preload), delivered as run_op's are:
+    on the GUI thread, after the current event, translated if it failed, dropped if `parent` closed."""
+    relay = _Relay()
+    _live.add(relay)
+
+    def alive() -> bool:
+        _live.discard(relay)
+        relay.deleteLater()
+        return parent is None or isValid(parent)
+
+    def finished(result: T) -> None:
+        if alive():
+            on_success(result)
+
+    def failed(error: BaseException) -> None:
+        failure = describe_failure(error)
+        if failure is None:
+            alive()
+            report_unexpected(error)
+        elif alive():
+            if on_failure is not None:
+                on_failure(failure)
+            elif parent is not None:
+                show_failure(parent, failure, title)
+
+    queued = Qt.ConnectionType.QueuedConnection  # never inside the caller's frame, even if already done
+    relay.finished.connect(finished, queued)
+    relay.failed.connect(failed, queued)
+
+    def done(f: Future[T]) -> None:
+        error = f.exception()
+        if error is None:
+            relay.finished.emit(f.result())
+        else:
+            relay.failed.emit(error)
+
+    future.add_done_callback(done)
 
 
 def _announcing(ctx: Any, changes: Sequence[str], on_success: Callable[[T], None]) -> Callable[[T], None]:

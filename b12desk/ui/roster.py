@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -39,7 +40,7 @@ from b12desk.services.common import Actor
 from b12desk.services.patients import PatientDetail, RosterRow
 from b12desk.ui import settings
 from b12desk.ui.context import DOSES, PATIENTS, PLANS, AppContext
-from b12desk.ui.ops import run_op
+from b12desk.ui.ops import on_future, run_op
 from b12desk.ui.widgets import ReasonDialog, format_date, setup_record_table, text_width
 
 PATIENT_ID_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -442,6 +443,11 @@ class RosterTab(QWidget):
         if not self.model.total_count():
             self.count_label.setText("Loading patients…")
         run_op(self, self.ctx, patients.roster, self._loaded, quiet=True, title="Roster")
+
+    def show_preloaded(self, rows: Future[list[RosterRow]]) -> None:
+        """The first rows, read at start-up while the window was being built (ui.preload)."""
+        self.count_label.setText("Loading patients…")
+        on_future(self, rows, self._loaded, lambda _failure: self.reload(), title="Roster")
 
     def _loaded(self, rows: list[RosterRow]) -> None:
         self._has_rows = True

@@ -23,7 +23,7 @@ from b12desk.domain.patients import PatientInput
 from b12desk.services import clinic, patients
 from b12desk.services.common import Actor
 from b12desk.services.startup import OpenedDatabase
-from b12desk.ui import ops
+from b12desk.ui import ops, worker
 from b12desk.ui.context import AppContext, DataBus
 from tests.conftest import Staffing
 
@@ -83,8 +83,8 @@ def no_sql_on_the_gui_thread(request: pytest.FixtureRequest) -> Iterator[None]:
         ops.WAIT_FOR_RESULTS = previous
     if request.node.get_closest_marker("sql_on_gui_thread_on_purpose"):
         guard.violations.clear()  # the test of the guard itself
-    busy = [w for w in ops.all_workers() if not w.idle()]
-    ops.stop_all_workers()
+    busy = [w for w in worker.all_workers() if not w.idle()]
+    worker.stop_all_workers()
     assert not guard.violations, "SQL ran on the GUI thread:\n" + "\n".join(guard.violations[:3])
     assert not busy, "the test ended with database operations still running or not yet delivered"
 

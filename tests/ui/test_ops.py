@@ -21,7 +21,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from b12desk.data.db import BUSY_MESSAGE, Database, sqlite_path
 from b12desk.data.models import Patient
 from b12desk.services.common import Actor, Conflict, ValidationFailed
-from b12desk.ui import ops
+from b12desk.ui import ops, worker
 from b12desk.ui.context import PATIENTS
 from tests.conftest import Staffing
 from tests.ui.conftest import UI_PACKAGE, GuiThreadSqlGuard, MakeContext
@@ -52,10 +52,10 @@ def test_run_op_returns_at_once_and_calls_back_on_the_gui_thread(
     started = time.perf_counter()
     ops.run_op(host, ctx, op, done)
     assert time.perf_counter() - started < 0.1  # the GUI thread did not wait for the op
-    assert not ops.worker_for(ctx.db).idle()
+    assert not worker.worker_for(ctx.db).idle()
     qtbot.waitUntil(lambda: len(seen) == 2, timeout=5000)
     assert seen == [("op", False), ("done", True)]
-    assert ops.worker_for(ctx.db).idle()
+    assert worker.worker_for(ctx.db).idle()
 
 
 def test_a_slow_op_shows_a_busy_cursor_then_a_progress_dialog_with_cancel(
@@ -168,7 +168,7 @@ def test_no_callback_for_a_window_closed_while_its_op_ran(
 
     ops.run_op(window, make_ctx(staff.nurse), op, called.append)
     window.deleteLater()
-    qtbot.waitUntil(lambda: ops.worker_for(make_ctx(staff.nurse).db).idle(), timeout=5000)
+    qtbot.waitUntil(lambda: worker.worker_for(make_ctx(staff.nurse).db).idle(), timeout=5000)
     assert called == []
 
 
@@ -188,3 +188,30 @@ def test_the_guard_catches_sql_run_from_gui_code_on_the_gui_thread(
         assert guard.violations == []
         namespace["read"](db)
     assert guard.violations and all("pretend_widget.py" in v for v in guard.violations)
+
+
+def test_a_preloaded_sign_in_and_roster_arrive_after_the_current_event_and_a_refusal_is_translated(
+    qtbot: QtBot, make_ctx: MakeContext, staff: Staffing, host: QWidget
+) -> None:
+    """ui.preload queues the sign-in and the roster on the worker before Qt is up; on_future hands
+    them over like run_op does: on the GUI thread, never inside the caller's frame."""
+    from b12desk.ui.preload import begin_sign_in
+    from tests.conftest import PASSWORD
+
+    db = make_ctx(staff.nurse).db
+    good = begin_sign_in(db, "nurse", PASSWORD)
+    actor, _clock = good.signed_in.result(timeout=10)
+    assert actor.id == staff.nurse.id
+    good.roster.result(timeout=10)  # done already: the handing over must still wait for the loop
+    rows: list[int] = []
+    ops.on_future(host, good.roster, lambda result: rows.append(len(result)))
+    assert rows == []
+    qtbot.waitUntil(lambda: len(rows) == 1, timeout=5000)
+
+    bad = begin_sign_in(db, "nurse", "not the password")
+    refusals: list[ops.OpFailure] = []
+    ops.on_future(host, bad.roster, rows.append, refusals.append)
+    qtbot.waitUntil(lambda: len(refusals) == 1, timeout=5000)
+    assert refusals[0].kind == "denied" and "wrong password" in refusals[0].message
+    assert len(rows) == 1  # no rows for a failed sign-in
+    qtbot.waitUntil(lambda: worker.worker_for(db).idle(), timeout=5000)
