@@ -136,6 +136,28 @@ COL_MRN, COL_FAMILY, COL_GIVEN, COL_DOB, COL_AGE, COL_CAUSE = range(6)
 COL_NEURO, COL_REGIMEN, COL_PHASE, COL_NEXT_DUE, COL_STATUS = range(6, 11)
 
 
+@dataclass(frozen=True)
+class PreparedRoster:
+    """Rows with their folded search keys and their order by one column: built by `prepare_roster` off
+    the GUI thread (with the read, on the database worker), so that showing them is a swap."""
+
+    rows: list[RosterRow]
+    today: date
+    search_keys: list[str]
+    sort_column: int
+    sort_keys: list[Any]
+    order: list[int]  # every row, sorted by sort_column ascending
+
+
+def prepare_roster(rows: Sequence[RosterRow], today: date, sort_column: int) -> PreparedRoster:
+    rows = list(rows)
+    search_keys = [fold(f"{r.mrn} {r.family_name} {r.given_name}") for r in rows]
+    key = COLUMNS[sort_column].sort_key
+    sort_keys = [key(r, today) for r in rows]
+    order = sorted(range(len(rows)), key=sort_keys.__getitem__)
+    return PreparedRoster(rows, today, search_keys, sort_column, sort_keys, order)
+
+
 class RosterModel(QAbstractTableModel):
     """Rows in `_rows`; what the view sees is `_visible`, a list of indices into them.
 
@@ -161,15 +183,25 @@ class RosterModel(QAbstractTableModel):
     # --- loading, filtering, sorting -------------------------------------------------------------------
 
     def set_rows(self, rows: Sequence[RosterRow], today: date | None = None) -> None:
+        self.set_prepared(prepare_roster(rows, today or self._today, self._sort_column))
+
+    def set_prepared(self, prepared: PreparedRoster) -> None:
+        """Show rows prepared elsewhere (prepare_roster); the current sort and filters apply."""
         self.beginResetModel()
-        self._rows = list(rows)
-        self._today = today or self._today
-        self._search_keys = [fold(f"{r.mrn} {r.family_name} {r.given_name}") for r in self._rows]
-        self._sort_keys = {}
-        self._order = self._sorted_order()
+        self._rows = prepared.rows
+        self._today = prepared.today
+        self._search_keys = prepared.search_keys
+        self._sort_keys = {prepared.sort_column: prepared.sort_keys}
+        if prepared.sort_column == self._sort_column and self._sort_order == Qt.SortOrder.AscendingOrder:
+            self._order = prepared.order
+        else:  # sorted otherwise meanwhile, or descending
+            self._order = self._sorted_order()
         self._base = None
         self._visible = self._filtered()
         self.endResetModel()
+
+    def sort_column(self) -> int:
+        return self._sort_column
 
     def set_search(self, text: str) -> None:
         words = fold(text).split()
@@ -442,17 +474,29 @@ class RosterTab(QWidget):
         """Read the roster again (on the database worker), keeping the filters, sort and selection."""
         if not self.model.total_count():
             self.count_label.setText("Loading patients…")
-        run_op(self, self.ctx, patients.roster, self._loaded, quiet=True, title="Roster")
+        today, column = self.ctx.clock.today(), self.model.sort_column()
+
+        def read(session: Session, actor: Actor) -> PreparedRoster:
+            return prepare_roster(patients.roster(session, actor), today, column)  # all off the GUI thread
+
+        run_op(self, self.ctx, read, self._loaded, quiet=True, title="Roster")
 
     def show_preloaded(self, rows: Future[list[RosterRow]]) -> None:
         """The first rows, read at start-up while the window was being built (ui.preload)."""
         self.count_label.setText("Loading patients…")
-        on_future(self, rows, self._loaded, lambda _failure: self.reload(), title="Roster")
+        today, column = self.ctx.clock.today(), self.model.sort_column()
+        on_future(
+            self,
+            rows,
+            lambda rows: self._loaded(prepare_roster(rows, today, column)),
+            lambda _failure: self.reload(),
+            title="Roster",
+        )
 
-    def _loaded(self, rows: list[RosterRow]) -> None:
+    def _loaded(self, prepared: PreparedRoster) -> None:
         self._has_rows = True
         keep = self.selected_patient_id()
-        self.model.set_rows(rows, self.ctx.clock.today())
+        self.model.set_prepared(prepared)
         self._reselect(keep)
         self.loaded.emit()
 
