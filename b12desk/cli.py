@@ -510,10 +510,13 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise CliError("Name the CSV file to import, or use --template FILE to write the expected columns.")
     db = _open(args).db
     actor = _sign_in(args, db)
-    with db.sessions.begin() as s:
-        report = imports.import_patients(
-            s, actor, args.file, dry_run=args.dry_run, only_good_rows=args.only_good_rows
-        )
+    with db.readers.begin() as s:  # checking the file takes no write lock
+        checked = imports.validate_file(s, actor, args.file)
+    if args.dry_run:
+        report = checked.report(imported=0, dry_run=True)
+    else:
+        with db.sessions.begin() as s:
+            report = imports.write_validated(s, actor, checked, only_good_rows=args.only_good_rows)
     for p in report.problems:
         print(f"line {p.line}: {p.mrn + ': ' if p.mrn else ''}{p.message}", file=sys.stderr)
     bad_lines = len({p.line for p in report.problems})

@@ -173,19 +173,29 @@ def read_csv(path: Path) -> tuple[list[tuple[int, dict[str, str]]], list[RowProb
     return rows, problems
 
 
-def import_patients(
+@dataclass(frozen=True, slots=True)
+class ValidatedFile:
+    """A file read and checked (validate_file), ready to be written (write_validated)."""
+
+    name: str
+    rows_read: int
+    good: list[PatientInput]
+    problems: list[RowProblem]
+
+    def report(self, *, imported: int, dry_run: bool) -> ImportReport:
+        return ImportReport(self.rows_read, len(self.good), self.problems, imported, dry_run)
+
+
+def validate_file(
     session: Session,
     actor: Actor,
     path: Path,
     *,
-    dry_run: bool,
-    only_good_rows: bool = False,
     clock: Clock | None = None,
     progress: Callable[[int, int, str], None] | None = None,
-) -> ImportReport:
-    """Validate every row first; then import all, or (only when asked) just the good ones, in bulk and in
-    the caller's transaction, so an import is whole or absent. `progress(done, total, text)` is called as
-    it goes (and may raise to cancel: the transaction then rolls back)."""
+) -> ValidatedFile:
+    """Read and check every row, writing nothing: run it in a reader's transaction, so that the write
+    lock is taken only for the writing (write_validated), never while a large file is checked."""
     require(session, actor, Permission.IMPORT_PATIENTS)
     if progress is not None:
         progress(0, 0, f"Reading {path.name}…")
@@ -195,7 +205,7 @@ def import_patients(
     good: list[PatientInput] = []
     clock = clock or clinic.clinic_clock(session)
     today = clock.today()
-    for line, raw in rows:
+    for n, (line, raw) in enumerate(rows, 1):
         parsed, row_problems = _parse_row(raw)
         mrn = (raw.get("mrn") or "").strip().upper()
         if parsed is not None:
@@ -211,11 +221,28 @@ def import_patients(
         elif parsed is not None:
             seen[parsed.mrn] = line
             good.append(parsed)
+        if progress is not None and n % 5000 == 0:
+            progress(n, len(rows), f"Checked {n:,} of {len(rows):,} rows…")
     problems.sort(key=lambda p: p.line)
-    if dry_run or (problems and not only_good_rows):
-        return ImportReport(len(rows), len(good), problems, 0, dry_run)
+    return ValidatedFile(path.name, len(rows), good, problems)
+
+
+def write_validated(
+    session: Session,
+    actor: Actor,
+    checked: ValidatedFile,
+    *,
+    only_good_rows: bool = False,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> ImportReport:
+    """Write a checked file's patients in bulk, in the caller's (writer's) transaction: all, or (only
+    when asked) just the good rows; nothing while it has problems. An MRN another workstation saved
+    since the check refuses the whole import."""
+    require(session, actor, Permission.IMPORT_PATIENTS)
+    if checked.problems and not only_good_rows:
+        return checked.report(imported=0, dry_run=False)
     try:
-        patient_service.create_patients(session, actor, good, progress=progress)
+        patient_service.create_patients(session, actor, checked.good, progress=progress)
     except ValidationFailed as exc:  # raced with another workstation: the whole import is refused
         raise ValidationFailed({"import": str(exc)}) from None
     append_event(
@@ -223,7 +250,25 @@ def import_patients(
         staff_id=actor.id,
         action="import",
         entity="patient_csv",
-        entity_id=path.name,
-        new={"imported": len(good), "skipped_bad_rows": len({p.line for p in problems})},
+        entity_id=checked.name,
+        new={"imported": len(checked.good), "skipped_bad_rows": len({p.line for p in checked.problems})},
     )
-    return ImportReport(len(rows), len(good), problems, len(good), dry_run)
+    return checked.report(imported=len(checked.good), dry_run=False)
+
+
+def import_patients(
+    session: Session,
+    actor: Actor,
+    path: Path,
+    *,
+    dry_run: bool,
+    only_good_rows: bool = False,
+    clock: Clock | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> ImportReport:
+    """validate_file then write_validated in one transaction (the caller's): whole or absent.
+    `progress(done, total, text)` is called as it goes (and may raise to cancel: all rolls back)."""
+    checked = validate_file(session, actor, path, clock=clock, progress=progress)
+    if dry_run:
+        return checked.report(imported=0, dry_run=True)
+    return write_validated(session, actor, checked, only_good_rows=only_good_rows, progress=progress)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import date, datetime
 from decimal import Decimal
 from operator import attrgetter
@@ -266,6 +266,7 @@ def create_patient(
 
 
 BULK_BATCH = 2000  # rows per statement of a bulk insert
+_INPUT_FIELDS = tuple(f.name for f in fields(PatientInput))
 
 
 def create_patients(
@@ -296,10 +297,12 @@ def create_patients(
     table = Patient.__table__
     now = utcnow()
     done = 0
-    created: list[tuple[int, PatientInput]] = []
+    created: list[tuple[int, dict[str, Any]]] = []
+    names = _INPUT_FIELDS
     for start in range(0, len(rows), BULK_BATCH):
-        batch = rows[start : start + BULK_BATCH]
-        values = [asdict(r) | {"created_at": now, "updated_at": now} for r in batch]
+        # Plain field values (dataclasses.asdict deep-copies each one: most of an import's time).
+        batch = [{name: getattr(r, name) for name in names} for r in rows[start : start + BULK_BATCH]]
+        values = [given | {"created_at": now, "updated_at": now} for given in batch]
         try:
             statement = table.insert().returning(table.c.id, table.c.mrn)  # type: ignore[attr-defined]
             ids = session.execute(statement, values).all()
@@ -311,14 +314,14 @@ def create_patients(
                 }
             ) from None
         by_mrn = {mrn: pid for pid, mrn in ids}
-        created.extend((by_mrn[r.mrn], r) for r in batch)
+        created.extend((by_mrn[r["mrn"]], r) for r in batch)
         done += len(batch)
         if progress is not None:
             progress(done, len(rows), f"Saved {done:,} of {len(rows):,} patients…")
     append_events(
         session,
         staff_id=actor.id,
-        events=[PendingEvent("create", "patient", pid, new=asdict(r)) for pid, r in created],
+        events=[PendingEvent("create", "patient", pid, new=given) for pid, given in created],
     )
     return done
 

@@ -166,26 +166,33 @@ class ImportDialog(QDialog):
         self._error("")
         self.summary.setText(message)
 
-        def work(session: Session, actor: Actor, progress: Progress) -> ImportReport:
-            return imports.import_patients(
-                session,
-                actor,
-                path,
-                dry_run=dry_run,
-                only_good_rows=only_good_rows,
-                progress=progress.report,
+        def check(session: Session, actor: Actor, progress: Progress) -> imports.ValidatedFile:
+            return imports.validate_file(session, actor, path, progress=progress.report)
+
+        def write(
+            session: Session, actor: Actor, progress: Progress, checked: imports.ValidatedFile
+        ) -> ImportReport:
+            return imports.write_validated(
+                session, actor, checked, only_good_rows=only_good_rows, progress=progress.report
             )
 
-        run_op_with_progress(
-            self,
-            self.ctx,
-            work,
-            self._finished,
-            self._failed,
-            label=message,
-            write=not dry_run,
-            changes=() if dry_run else (PATIENTS,),
-        )
+        def checked(result: imports.ValidatedFile) -> None:
+            """Checked in a reader's transaction; the writer's lock is taken for the writing alone."""
+            if dry_run or (result.problems and not only_good_rows):
+                self._finished(result.report(imported=0, dry_run=dry_run))
+                return
+            run_op_with_progress(
+                self,
+                self.ctx,
+                lambda session, actor, progress: write(session, actor, progress, result),
+                self._finished,
+                self._failed,
+                label=message,
+                write=True,
+                changes=(PATIENTS,),
+            )
+
+        run_op_with_progress(self, self.ctx, check, checked, self._failed, label=message)
 
     def _finished(self, report: ImportReport) -> None:
         self._set_busy(False)

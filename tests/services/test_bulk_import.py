@@ -104,3 +104,21 @@ def test_a_clash_in_the_last_batch_removes_the_batches_before_it(session: Sessio
     assert "nothing was imported" in refused.value.errors["mrn"]
     assert counts(session) == before
     assert session.scalar(select(func.count()).where(Patient.mrn.like("RACE%"))) == 0
+
+
+def test_an_mrn_saved_between_the_check_and_the_write_refuses_the_whole_import(
+    session: Session, staff: Staffing, tmp_path: Path
+) -> None:
+    """The file is checked in a reader's transaction, written in a writer's: the write checks again."""
+    checked = imports.validate_file(session, staff.admin, write_csv(tmp_path / "r.csv", 50, prefix="LATE"))
+    assert checked.rows_read == 50 and not checked.problems
+    patients.create_patient(
+        session,
+        staff.nurse,
+        PatientInput(mrn="LATE000049", family_name="Reid", given_name="Ann", date_of_birth=date(1950, 1, 1)),
+    )
+    before = counts(session)
+    with pytest.raises(ValidationFailed) as refused, session.begin_nested():
+        imports.write_validated(session, staff.admin, checked)
+    assert "LATE000049" in refused.value.errors["import"] and "nothing was imported" in str(refused.value)
+    assert counts(session) == before
