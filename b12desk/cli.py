@@ -223,6 +223,10 @@ def _password(prompt: str, env: str) -> str:
 def _open(args: argparse.Namespace, *, seed_demo: bool = True) -> Any:
     from b12desk.services.startup import open_app_database
 
+    # SQLAlchemy and the models are loaded and live as long as the command: keep their objects out of
+    # the cyclic collector's walks, which would otherwise rescan them each time a thousand rows are read.
+    gc.freeze()
+
     return open_app_database(
         getattr(args, "db", None), demo=getattr(args, "demo", False), seed_demo=seed_demo
     )
@@ -318,7 +322,6 @@ def cmd_gui(args: argparse.Namespace) -> int:
             return show_startup_error(str(exc))
         return 1
     password = os.environ.get(PASSWORD_ENV) if args.user else None
-    gc.freeze()  # see run_gui
     preload = None
     if args.user and password is not None:
         from b12desk.ui.preload import begin_sign_in  # free of Qt: it runs while Qt loads
@@ -339,7 +342,7 @@ def cmd_db(args: argparse.Namespace) -> int:
     from b12desk.data import migrate
     from b12desk.data.audit import verify_chain
     from b12desk.data.db import open_database, resolve_url
-    from b12desk.data.integrity import check_database
+    from b12desk.data.integrity import check_database, start_storage_check
     from b12desk.services.startup import backup_dir
 
     if args.db_command == "upgrade":
@@ -370,9 +373,10 @@ def cmd_db(args: argparse.Namespace) -> int:
             print(f"Backup written and checked: {target}")
             return 0
         # check
-        faults = check_database(db, full=args.full)
-        with db.sessions() as s:
+        storage = start_storage_check(db, full=args.full)  # beside the chain and the other checks
+        with db.readers() as s:
             chain = verify_chain(s)
+        faults = check_database(db, full=args.full, storage=storage)
         for fault in faults:
             print(f"FAULT: {fault}")
         if not chain.ok:

@@ -6,12 +6,13 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
+from json.encoder import encode_basestring_ascii as _quote  # the C escaper json.dumps uses
 from typing import Any
 
-from sqlalchemy import select, text, type_coerce
+from sqlalchemy import DateTime, String, select, text, type_coerce
 from sqlalchemy.orm import Session
 
 from b12desk.data.models import AuditEvent
@@ -190,9 +191,38 @@ class ChainReport:
 _ENCODER = json.JSONEncoder(separators=(",", ":"))  # one encoder for the whole walk
 
 
+def _payload(
+    prev: Any,
+    at: str,
+    staff_id: Any,
+    action: Any,
+    entity: Any,
+    entity_id: Any,
+    old: Any,
+    new: Any,
+    reason: Any,
+) -> str:
+    """The text event_hash hashes, as json.dumps writes it: its own C string escaper on each field,
+    put together here (three times faster than encoding the list). Anything but the expected types
+    (a NULL written over a column, say) goes through the encoder itself, so the result is the same."""
+    if staff_id is None or type(staff_id) is int:
+        q = _quote  # raises TypeError for anything but a str
+        staff = "null" if staff_id is None else str(staff_id)
+        try:
+            return (
+                f"[{q(prev)},{q(at)},{staff},{q(action)},{q(entity)},{q(entity_id)},"
+                f"{q(old)},{q(new)},{q(reason)}]"
+            )
+        except TypeError:
+            pass
+    return _ENCODER.encode([prev, at, staff_id, action, entity, entity_id, old, new, reason])
+
+
 def _at_text(value: Any) -> str:
     """The stored (naive UTC) time as the aware isoformat() the hash was made from."""
     if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            return value.astimezone(UTC).isoformat()
         return value.isoformat() + "+00:00"
     text_value = str(value).replace(" ", "T", 1)  # SQLite hands the stored text back
     if text_value.endswith(".000000"):
@@ -210,11 +240,11 @@ def verify_chain(session: Session, *, batch_size: int = 20_000) -> ChainReport:
     checked = 0
     last_id = 0
     sha256 = hashlib.sha256
-    encode = _ENCODER.encode
+    payload_of = _payload
     connection = session.connection()
     c = AuditEvent.__table__.c
-    # The timestamp as the database stores it, so it is not converted row by row on the way out.
-    at_column = type_coerce(c.at, c.at.type.impl if hasattr(c.at.type, "impl") else c.at.type)
+    # The timestamp as the database stores it (text on SQLite), not converted row by row on the way out.
+    at_column = type_coerce(c.at, String if connection.dialect.name == "sqlite" else DateTime())
     while True:
         stmt = (
             select(
@@ -246,7 +276,7 @@ def verify_chain(session: Session, *, batch_size: int = 20_000) -> ChainReport:
                     f"audit event {event_id} ({action} {entity} {entity_id}) does not link to the event "
                     "before it: an event was removed or changed",
                 )
-            payload = encode([prev, _at_text(at), staff_id, action, entity, entity_id, old, new, reason])
+            payload = payload_of(prev, _at_text(at), staff_id, action, entity, entity_id, old, new, reason)
             if sha256(payload.encode("utf-8")).hexdigest() != digest:
                 return ChainReport(
                     checked,

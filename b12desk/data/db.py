@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -169,6 +169,11 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    def read_connection(self) -> Connection:
+        """A Core connection whose transactions only read: a deferred BEGIN on SQLite, so several run
+        side by side (BEGIN IMMEDIATE would queue each behind the one before)."""
+        return self.engine.execution_options(**{READ_ONLY_OPTION: True}).connect()
 
 
 def open_database(url: str) -> Database:

@@ -382,3 +382,44 @@ def test_a_warning_is_recorded_only_when_acknowledged_with_a_reason(
 
 def _yesterday_or_earlier() -> str:
     return (clinic_now() - timedelta(hours=30)).strftime("%Y-%m-%d %H:%M")
+
+
+@pytest.fixture
+def damaged_copy(demo_db: str, tmp_path: Path) -> Path:
+    """A copy of the demo clinic to damage, checkpointed so that the whole file is in one place."""
+    source = sqlite3.connect(demo_db.removeprefix("sqlite:///"))
+    source.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    copy = tmp_path / "damaged.sqlite3"
+    target = sqlite3.connect(copy)
+    source.backup(target)
+    source.close()
+    target.close()
+    return copy
+
+
+def test_db_check_reports_a_damaged_page_and_a_ledger_that_does_not_add_up(
+    damaged_copy: Path, capsys: Capture
+) -> None:
+    url = f"sqlite:///{damaged_copy}"
+    assert main(["db", "check", "--db", url]) == 0
+    capsys.readouterr()
+
+    raw = sqlite3.connect(damaged_copy)
+    lot = raw.execute("SELECT id, lot_number FROM lots ORDER BY id LIMIT 1").fetchone()
+    raw.execute("UPDATE lots SET quantity_on_hand = quantity_on_hand + 5 WHERE id = ?", (lot[0],))
+    raw.commit()
+    assert main(["db", "check", "--db", url]) == 1
+    out = capsys.readouterr().out
+    assert f"FAULT: lot {lot[1]} (id {lot[0]})" in out and "ledger sums to" in out
+
+    page_size = raw.execute("PRAGMA page_size").fetchone()[0]
+    root = raw.execute("SELECT rootpage FROM sqlite_master WHERE name = 'ix_administrations_plan_given'")
+    page = root.fetchone()[0]
+    raw.close()
+    with damaged_copy.open("r+b") as f:  # an index page overwritten, as a failing disk might
+        f.seek((page - 1) * page_size + 8)
+        f.write(b"\xff" * 64)
+    assert main(["db", "check", "--db", url]) == 1
+    out = capsys.readouterr().out
+    assert f"FAULT: SQLite integrity: *** in database main ***\nOn tree page {page}" in out
+    assert f"FAULT: lot {lot[1]}" in out  # the other checks still ran beside the storage check
