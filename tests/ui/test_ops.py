@@ -49,9 +49,8 @@ def test_run_op_returns_at_once_and_calls_back_on_the_gui_thread(
     def done(count: int) -> None:
         seen.append(("done", threading.current_thread() is threading.main_thread()))
 
-    started = time.perf_counter()
     ops.run_op(host, ctx, op, done)
-    assert time.perf_counter() - started < 0.1  # the GUI thread did not wait for the op
+    assert ("done", True) not in seen  # run_op returned before the op had finished and called back
     assert not worker.worker_for(ctx.db).idle()
     qtbot.waitUntil(lambda: len(seen) == 2, timeout=5000)
     assert seen == [("op", False), ("done", True)]
@@ -142,7 +141,6 @@ def test_a_reader_does_not_wait_behind_a_writer(
     other.execute("BEGIN IMMEDIATE")
     other.execute("UPDATE staff SET full_name = full_name")
     try:
-        started = time.perf_counter()
         counts: list[int] = []
         ops.run_op(
             host,
@@ -150,7 +148,8 @@ def test_a_reader_does_not_wait_behind_a_writer(
             lambda s, a: int(s.scalar(select(func.count()).select_from(Patient)) or 0),
             counts.append,
         )
-        assert counts == [0] and time.perf_counter() - started < 2
+        # Read while the other still holds the lock (a waiting reader would fail after the busy timeout).
+        assert counts == [0]
     finally:
         other.execute("ROLLBACK")
         other.close()
