@@ -12,13 +12,14 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from time import monotonic
 
 OUT = Path(__file__).resolve().parent
 WORK = Path(tempfile.mkdtemp(prefix="b12desk-inventory-shots-"))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["B12DESK_DATA_DIR"] = str(WORK / "data")  # fresh settings, kept out of the real folder
 
-from PySide6.QtCore import QEvent, Qt  # noqa: E402 - after the environment is set
+from PySide6.QtCore import QEvent, QEventLoop, Qt  # noqa: E402 - after the environment is set
 from PySide6.QtGui import QKeyEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
@@ -28,14 +29,19 @@ from b12desk.data.db import Database, open_database  # noqa: E402
 from b12desk.data.reference import formulary  # noqa: E402
 from b12desk.domain.enums import Role  # noqa: E402
 from b12desk.domain.stock import WasteReason  # noqa: E402
-from b12desk.services import auth  # noqa: E402
+from b12desk.services import auth, clinic  # noqa: E402
 from b12desk.services import inventory as inv  # noqa: E402
 from b12desk.services.common import Actor  # noqa: E402
-from b12desk.ui import style  # noqa: E402
+from b12desk.ui import ops, style  # noqa: E402
 from b12desk.ui.context import AppContext, DataBus  # noqa: E402
 from b12desk.ui.inventory import InventoryTab  # noqa: E402
 from b12desk.ui.inventory_dialogs import LotHistoryDialog, ProductDialog, ReceiveDialog  # noqa: E402
 from b12desk.ui.scanner_test import ScannerTestDialog  # noqa: E402
+from b12desk.ui.worker import all_workers  # noqa: E402
+
+# Every database call of the GUI runs on the database worker; make each one return with its result on the
+# screen (as the UI tests do), so that a screen is filled in before it is grabbed.
+ops.WAIT_FOR_RESULTS = True
 
 PASSWORD = "correct horse battery staple"
 TODAY = system_clock().today()
@@ -104,11 +110,23 @@ def build_database() -> tuple[Database, Actor, Actor]:
     return db, pharmacist, nurse
 
 
-def save(widget: QWidget, name: str) -> None:
+def settle(timeout: float = 120.0) -> None:
+    """Let every database operation asked for finish and reach the screen, then let Qt lay it out."""
     app = QApplication.instance()
     assert app is not None
     for _ in range(3):
         app.processEvents()
+    deadline = monotonic() + timeout
+    while not all(w.idle() for w in all_workers()):
+        if monotonic() > deadline:
+            raise TimeoutError(f"database operations still running after {timeout:.0f} s")
+        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+    for _ in range(3):
+        app.processEvents()
+
+
+def save(widget: QWidget, name: str) -> None:
+    settle()
     path = OUT / f"{name}.png"
     widget.grab().save(str(path))
     print(f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
@@ -128,13 +146,17 @@ def main() -> int:
     app.setApplicationName("b12desk")
     style.apply(app)
     db, pharmacist, _nurse = build_database()
-    ctx = AppContext(db=db, actor=pharmacist, demo=False, bus=DataBus(), clock=system_clock())
+    with db.sessions() as session:  # the clinic's clock, as the sign-in reads it
+        clock = clinic.clinic_clock(session)
+    ctx = AppContext(db=db, actor=pharmacist, demo=False, bus=DataBus(), clock=clock)
 
     tab = InventoryTab(ctx)
     tab.resize(1280, 800)
     tab.show()
     tab.reload()
+    settle()  # the products, then the first product's lots and vials
     tab.select_product(next(p.id for p in tab.products.rows() if p.data.gtin == "00301439620105"))
+    settle()  # the chosen product's lots and vials
     tab.select_lot(next(r.id for r in tab.lots.rows() if r.lot_number == "H7781"))
     tab.select_vial(tab.vials.rows()[-1].id)  # the one in use: the selection would hide the other's red
     tab.banner.toggle.click()  # every alert line; the main window shot below shows them folded
@@ -160,6 +182,7 @@ def main() -> int:
     editor.close()
 
     tab.select_product(product.id)
+    settle()
     lot = next(r for r in tab.lots.rows() if r.lot_number == "H7781")
     history = LotHistoryDialog(ctx, product, lot, parent=tab)
     history.show()

@@ -12,12 +12,14 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
+from time import monotonic
 
 OUT = Path(__file__).resolve().parent
 WORK = Path(tempfile.mkdtemp(prefix="b12desk-plan-shots-"))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["B12DESK_DATA_DIR"] = str(WORK / "data")
 
+from PySide6.QtCore import QEventLoop  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from b12desk.clock import fixed_clock, system_clock  # noqa: E402
@@ -28,12 +30,17 @@ from b12desk.domain.patients import PatientInput  # noqa: E402
 from b12desk.services import administrations, auth, clinic, patients, plans  # noqa: E402
 from b12desk.services import inventory as inv  # noqa: E402
 from b12desk.services.common import Actor  # noqa: E402
-from b12desk.ui import style  # noqa: E402
+from b12desk.ui import ops, style  # noqa: E402
 from b12desk.ui.clinic_settings import ClinicSettingsDialog  # noqa: E402
 from b12desk.ui.context import AppContext, DataBus  # noqa: E402
 from b12desk.ui.plans import PatientPlansDialog, PlanEditorDialog  # noqa: E402
 from b12desk.ui.templates import TemplatesDialog  # noqa: E402
 from b12desk.ui.verification import VerificationQueueDialog  # noqa: E402
+from b12desk.ui.worker import all_workers  # noqa: E402
+
+# Every database call of the GUI runs on the database worker; make each one return with its result on the
+# screen (as the UI tests do), so that a dialog is filled in before it is grabbed or typed into.
+ops.WAIT_FOR_RESULTS = True
 
 PASSWORD = "screenshot password"
 
@@ -221,11 +228,23 @@ def build() -> tuple[Database, dict[str, Actor], dict[str, int]]:
     return db, staff, ids
 
 
-def save(widget: QWidget, name: str) -> None:
+def settle(timeout: float = 120.0) -> None:
+    """Let every database operation asked for finish and reach the screen, then let Qt lay it out."""
     app = QApplication.instance()
     assert app is not None
     for _ in range(3):
         app.processEvents()
+    deadline = monotonic() + timeout
+    while not all(w.idle() for w in all_workers()):
+        if monotonic() > deadline:
+            raise TimeoutError(f"database operations still running after {timeout:.0f} s")
+        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+    for _ in range(3):
+        app.processEvents()
+
+
+def save(widget: QWidget, name: str) -> None:
+    settle()
     path = OUT / f"{name}.png"
     widget.grab().save(str(path))
     print(f"wrote {path}")

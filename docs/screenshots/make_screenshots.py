@@ -10,30 +10,35 @@ import sys
 import tempfile
 from datetime import date, timedelta
 from pathlib import Path
+from time import monotonic
 
 OUT = Path(__file__).resolve().parent
 WORK = Path(tempfile.mkdtemp(prefix="b12desk-shots-"))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["B12DESK_DATA_DIR"] = str(WORK / "data")  # fresh settings, backups kept out of the real folder
 
-from PySide6.QtCore import QThreadPool  # noqa: E402 - after the environment is set
+from PySide6.QtCore import QEventLoop  # noqa: E402 - after the environment is set
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
-from b12desk.clock import system_clock  # noqa: E402
 from b12desk.data import migrate  # noqa: E402
 from b12desk.data.db import open_database  # noqa: E402
 from b12desk.domain.enums import Cause, LabContext, Role  # noqa: E402
 from b12desk.domain.patients import PatientInput  # noqa: E402
-from b12desk.services import auth, patients  # noqa: E402
+from b12desk.services import auth, clinic, patients  # noqa: E402
 from b12desk.services.startup import DEMO_PASSWORD, OpenedDatabase  # noqa: E402
-from b12desk.ui import style  # noqa: E402
+from b12desk.ui import ops, style  # noqa: E402
 from b12desk.ui.context import AppContext, DataBus  # noqa: E402
 from b12desk.ui.history_dialog import HistoryDialog  # noqa: E402
 from b12desk.ui.import_dialog import ImportDialog  # noqa: E402
 from b12desk.ui.labs_dialog import LabsDialog  # noqa: E402
-from b12desk.ui.login import LoginDialog, sign_in  # noqa: E402
+from b12desk.ui.login import LoginDialog  # noqa: E402
 from b12desk.ui.main_window import MainWindow  # noqa: E402
 from b12desk.ui.patient_dialog import PatientDialog  # noqa: E402
+from b12desk.ui.worker import all_workers  # noqa: E402
+
+# Every database call of the GUI runs on the database worker; make each one return with its result on the
+# screen (as the UI tests do), so that a screen is filled in before it is grabbed.
+ops.WAIT_FOR_RESULTS = True
 
 
 def build_database() -> OpenedDatabase:
@@ -64,11 +69,23 @@ def build_database() -> OpenedDatabase:
     return opened
 
 
-def save(widget: QWidget, name: str) -> None:
+def settle(timeout: float = 120.0) -> None:
+    """Let every database operation asked for finish and reach the screen, then let Qt lay it out."""
     app = QApplication.instance()
     assert app is not None
     for _ in range(3):
         app.processEvents()
+    deadline = monotonic() + timeout
+    while not all(w.idle() for w in all_workers()):
+        if monotonic() > deadline:
+            raise TimeoutError(f"database operations still running after {timeout:.0f} s")
+        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+    for _ in range(3):
+        app.processEvents()
+
+
+def save(widget: QWidget, name: str) -> None:
+    settle()
     path = OUT / f"{name}.png"
     widget.grab().save(str(path))
     print(f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
@@ -86,12 +103,15 @@ def main() -> int:
     save(login, "login-demo")
     login.close()
 
-    actor = sign_in(db, "admin", DEMO_PASSWORD)
-    ctx = AppContext(db=db, actor=actor, demo=True, bus=DataBus(), clock=system_clock())
+    with db.sessions.begin() as session:  # a writer's transaction, as the sign-in dialog's
+        actor = auth.authenticate(session, username="admin", password=DEMO_PASSWORD)
+        clock = clinic.clinic_clock(session)
+    ctx = AppContext(db=db, actor=actor, demo=True, bus=DataBus(), clock=clock)
     window = MainWindow(ctx)
     window.resize(1200, 700)
     window.load()
     window.show()
+    settle()  # the roster's rows
     window.roster.table.selectRow(2)
     save(window, "roster")
     window.tabs.setCurrentWidget(window.placeholders["Administration"])
@@ -113,9 +133,10 @@ def main() -> int:
             with_plan.id,
             test_code="serum_b12",
             context=LabContext.FOLLOW_UP,
-            taken_on=system_clock().today() - timedelta(days=3),
+            taken_on=clock.today() - timedelta(days=3),
             value_text="1,800",
             unit="pmol/L",
+            clock=clock,
         )
         wrong = patients.add_lab_result(
             s,
@@ -123,9 +144,10 @@ def main() -> int:
             with_plan.id,
             test_code="hb",
             context=LabContext.FOLLOW_UP,
-            taken_on=system_clock().today() - timedelta(days=3),
+            taken_on=clock.today() - timedelta(days=3),
             value_text="12.1",
             unit="g/dL",
+            clock=clock,
         )
         patients.mark_lab_entered_in_error(s, actor, wrong.id, reason="wrong patient")
 
@@ -137,7 +159,7 @@ def main() -> int:
     new = PatientDialog(ctx, parent=window)
     new.mrn.setText(detail.data.mrn)  # already taken
     new.family_name.setText("Okafor")
-    new.date_of_birth.setText((system_clock().today() + timedelta(days=30)).isoformat())
+    new.date_of_birth.setText((clock.today() + timedelta(days=30)).isoformat())
     new.neuro_involvement.setChecked(True)
     new.flags["flag_b12_hypersensitivity"].setChecked(True)
     new.show()
@@ -171,9 +193,8 @@ def main() -> int:
     importer = ImportDialog(ctx, parent=window)
     importer.show()
     importer.check_file(csv)
-    QThreadPool.globalInstance().waitForDone()
     while importer.busy:
-        app.processEvents()
+        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
     save(importer, "import-problems")
     importer.close()
 
