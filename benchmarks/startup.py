@@ -40,13 +40,23 @@ def _spawn(command: list[str], env: dict[str, str], marker: str) -> tuple[float,
     return float(fields[1]), dict(f.split("=", 1) for f in fields[2:])
 
 
-def time_startups(path: Path, data_dir: Path, runs: int) -> tuple[list[float], list[float], int, float]:
-    """The real app (`python -m b12desk`, signing in as admin) and the bare window, alternately."""
+IMPORTS_ONLY = (
+    "import os, time; import b12desk.data.models, PySide6.QtWidgets; "
+    "print(f\"IMPORTED {time.time() - float(os.environ['B12DESK_T0']):.3f}\")"
+)
+
+
+def time_startups(
+    path: Path, data_dir: Path, runs: int
+) -> tuple[list[float], list[float], list[float], int, float]:
+    """The real app (`python -m b12desk`, signing in as admin), the bare window and a process that only
+    imports what the app cannot start without (SQLAlchemy with our models, and Qt), in turn."""
     env = app_env(data_dir, B12DESK_PASSWORD=DEMO_PASSWORD, B12DESK_EXIT_AFTER_SHOWN="1")
     app_command = [python(), "-m", "b12desk", "--db", f"sqlite:///{path}", "--user", "admin"]
     bare_command = [python(), str(ROOT / "benchmarks" / "bare_window.py"), str(path)]
     ours: list[float] = []
     bare: list[float] = []
+    imports: list[float] = []
     rows, rss = 0, 0.0
     _spawn(bare_command, env, "SHOWN")  # warm the file cache and Python's bytecode for both
     _spawn(app_command, env, "ROSTER_SHOWN")
@@ -56,7 +66,8 @@ def time_startups(path: Path, data_dir: Path, runs: int) -> tuple[list[float], l
         rows = int(extra["rows"])
         rss = max(rss, float(extra.get("maxrss_mb", 0)))
         bare.append(_spawn(bare_command, env, "SHOWN")[0])
-    return ours, bare, rows, rss
+        imports.append(_spawn([python(), "-c", IMPORTS_ONLY], env, "IMPORTED")[0])
+    return ours, bare, imports, rows, rss
 
 
 def time_keystrokes(path: Path, data_dir: Path) -> tuple[list[float], list[float], int]:
@@ -160,12 +171,13 @@ def main() -> int:
     path = args.db or big_database()
     data_dir = Path(tempfile.mkdtemp(prefix="b12desk-startup-bench-"))
 
-    ours, bare, rows, rss = time_startups(path, data_dir, args.runs)
+    ours, bare, imports, rows, rss = time_startups(path, data_dir, args.runs)
     typed, typed_bare, typed_rows = time_keystrokes(path, data_dir)
 
     print(f"database: {path} ({rows:,} patients)")
     print(f"start-up, app (s):         {runs_text(ours)}")
     print(f"start-up, bare window (s): {runs_text(bare)}")
+    print(f"imports alone (s):         {runs_text(imports)}")
     print(f"keystrokes over {typed_rows:,} rows, typing {', '.join(repr(w) for w in WORDS)} (ms):")
     print(f"  app:  {runs_text(typed, '{:.0f}')}")
     print(f"  bare: {runs_text(typed_bare, '{:.0f}')}")
@@ -178,6 +190,12 @@ def main() -> int:
         baseline=("bare PySide6 window, same rows", startup_bare),
         target=f"<= {STARTUP_RATIO_TARGET:.0f}x",
         ok=startup <= STARTUP_RATIO_TARGET * startup_bare,
+    )
+    table.add(
+        "  floor: importing SQLAlchemy, the models and Qt",
+        median(imports),
+        "s",
+        baseline=("bare PySide6 window, same rows", startup_bare),
     )
     table.add("app peak memory at roster shown", rss, "MB", digits=0)
     for name, fraction in (("keystroke median", 0.5), ("keystroke 95th percentile", 0.95)):
