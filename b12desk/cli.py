@@ -491,10 +491,25 @@ def cmd_patient(args: argparse.Namespace) -> int:
         print(f"{key:32} {_jsonable(value)}")
     print(f"{'archived':32} {found.archived} {found.archive_reason}")
     print(f"\nLabs ({len(labs)}):")
+    from b12desk.domain.lab_bands import BAND_LABELS
+
     _print_table(
-        ("taken", "test", "value", "unit", "status"),
-        [(x.taken_on, x.test_name, x.value_text, x.unit, x.status.value) for x in labs],
+        ("taken", "test", "value", "unit", "canonical", "band", "status"),
+        [
+            (
+                x.taken_on,
+                x.test_name,
+                x.value_text,
+                x.unit,
+                "" if x.value_canonical is None else f"{x.value_canonical.normalize():f} {x.canonical_unit}",
+                BAND_LABELS[x.band] if x.band else "",
+                x.status.value,
+            )
+            for x in labs
+        ],
     )
+    for note in dict.fromkeys(x.band_advice for x in labs if x.band_advice):
+        print(f"  {note}")
     print(f"\nHistory ({len(history)}):")
     _print_table(
         ("when", "who", "action", "reason"),

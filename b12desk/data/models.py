@@ -36,6 +36,7 @@ from b12desk.domain.enums import (
     MovementKind,
     PhaseKind,
     PlanStatus,
+    Presentation,
     RecordStatus,
     Role,
     Route,
@@ -99,12 +100,16 @@ class Patient(Base):
     email: Mapped[str] = mapped_column(String(200), default="")
     address: Mapped[str] = mapped_column(Text, default="")
     cause: Mapped[Cause] = mapped_column(str_enum(Cause, "cause"), default=Cause.UNKNOWN)
+    presentation: Mapped[Presentation] = mapped_column(
+        str_enum(Presentation, "presentation"), default=Presentation.NOT_RECORDED
+    )
     neuro_involvement: Mapped[bool] = mapped_column(Boolean, default=False)
     neuro_symptoms: Mapped[str] = mapped_column(Text, default="")
     pregnant_or_breastfeeding: Mapped[bool] = mapped_column(Boolean, default=False)
     flag_b12_hypersensitivity: Mapped[bool] = mapped_column(Boolean, default=False)
     flag_lebers_disease: Mapped[bool] = mapped_column(Boolean, default=False)
     flag_benzyl_alcohol_sensitivity: Mapped[bool] = mapped_column(Boolean, default=False)
+    flag_cobalt_allergy: Mapped[bool] = mapped_column(Boolean, default=False)
     allergies: Mapped[str] = mapped_column(Text, default="")
     notes: Mapped[str] = mapped_column(Text, default="")
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -155,7 +160,11 @@ class Product(Base):
     preservative: Mapped[str] = mapped_column(String(200), default="")  # as the label words it
     # Structured: comma-separated Preservative codes; "" preservative-free; NULL not yet confirmed.
     preservatives: Mapped[str | None] = mapped_column(String(200))
-    gtin: Mapped[str | None] = mapped_column(String(14), unique=True)
+    gtin: Mapped[str | None] = mapped_column(String(14), unique=True)  # the pack's (carton's) code
+    # The vial's or ampoule's own code (unit of use), where it differs from the pack's: a scan of either
+    # finds the product (clinical-facts 4: store both pack and vial codes where known).
+    unit_gtin: Mapped[str | None] = mapped_column(String(14), unique=True)
+    unit_ndc: Mapped[str | None] = mapped_column(String(20))
     ndc: Mapped[str | None] = mapped_column(String(20))
     storage_note: Mapped[str] = mapped_column(Text, default="")
     beyond_use_days: Mapped[int | None]
@@ -265,6 +274,7 @@ class TreatmentPlan(Base):
     start_date: Mapped[date] = mapped_column(Date)
     # Treatment began at another clinic: doses dated before start_date may be entered (the queue says so).
     continues_elsewhere: Mapped[bool] = mapped_column(Boolean, default=False)
+    supplied_as: Mapped[str] = mapped_column(Text, default="")  # oral plans: what was supplied
     prescriber: Mapped[str] = mapped_column(String(200))
     indication: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[PlanStatus] = mapped_column(str_enum(PlanStatus, "plan_status"), default=PlanStatus.DRAFT)

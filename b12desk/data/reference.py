@@ -64,6 +64,8 @@ class FormularyProduct:
     preservatives: frozenset[Preservative] | None  # None: the label has not been read for them
     gtin: str | None
     ndc: str | None
+    unit_gtin: str | None  # the vial's or ampoule's own code, where known
+    unit_ndc: str | None
     storage_note: str
     beyond_use_days: int | None
     reorder_level: int
@@ -85,6 +87,8 @@ class FormularyProduct:
             "preservatives": self.preservatives,
             "gtin": self.gtin,
             "ndc": self.ndc,
+            "unit_gtin": self.unit_gtin,
+            "unit_ndc": self.unit_ndc,
             "storage_note": self.storage_note,
             "beyond_use_days": self.beyond_use_days,
             "reorder_level": self.reorder_level,
@@ -145,13 +149,15 @@ def formulary() -> tuple[FormularyProduct, ...]:
         if key in seen_keys:
             raise ReferenceDataError(f"{where}: the key is used twice.")
         seen_keys.add(key)
-        gtin = p.get("gtin")
-        if gtin is not None:
-            if not (isinstance(gtin, str) and len(gtin) == 14 and valid_gtin(gtin)):
-                raise ReferenceDataError(f"{where}: GTIN {gtin!r} is not 14 digits with a valid check digit.")
-            if gtin in seen_gtins:
-                raise ReferenceDataError(f"{where}: GTIN {gtin} is used by another product.")
-            seen_gtins.add(gtin)
+        gtin, unit_gtin = p.get("gtin"), p.get("unit_gtin")
+        for code in (gtin, unit_gtin):
+            if code is None:
+                continue
+            if not (isinstance(code, str) and len(code) == 14 and valid_gtin(code)):
+                raise ReferenceDataError(f"{where}: GTIN {code!r} is not 14 digits with a valid check digit.")
+            if code in seen_gtins:
+                raise ReferenceDataError(f"{where}: GTIN {code} is used by another product (or twice).")
+            seen_gtins.add(code)
         container = _enum(Container, p["container"], f"{where} container")
         beyond_use = _opt_int(p.get("beyond_use_days"), f"{where} beyond_use_days", minimum=1)
         if container != Container.MULTI_DOSE_VIAL and beyond_use is not None:
@@ -169,6 +175,8 @@ def formulary() -> tuple[FormularyProduct, ...]:
                 preservatives=_preservatives(p.get("preservatives"), where),
                 gtin=gtin,
                 ndc=p.get("ndc"),
+                unit_gtin=unit_gtin,
+                unit_ndc=p.get("unit_ndc"),
                 storage_note=str(p.get("storage_note", "")),
                 beyond_use_days=beyond_use,
                 reorder_level=_int(p.get("reorder_level", 0), f"{where} reorder_level", minimum=0),

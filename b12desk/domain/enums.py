@@ -49,6 +49,24 @@ CAUSE_LABELS: dict[Cause, str] = {
     Cause.UNKNOWN: "Unknown",
 }
 
+
+class Presentation(StrEnum):
+    """What is being treated: with the cause and neurologic involvement it chooses the template suggested
+    (a treatment phase for an established deficiency, prophylaxis or oral treatment for prevention)."""
+
+    NOT_RECORDED = "not_recorded"
+    ANAEMIA = "deficiency_with_anaemia"
+    DEFICIENCY = "deficiency_without_anaemia"
+    PREVENTION = "prevention"
+
+
+PRESENTATION_LABELS: dict[Presentation, str] = {
+    Presentation.NOT_RECORDED: "Not recorded",
+    Presentation.ANAEMIA: "Deficiency with anaemia",
+    Presentation.DEFICIENCY: "Deficiency without anaemia",
+    Presentation.PREVENTION: "At risk: prevention only",
+}
+
 SEX_LABELS: dict[Sex, str] = {
     Sex.FEMALE: "Female",
     Sex.MALE: "Male",

@@ -8,7 +8,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from b12desk.domain.enums import Cause, Sex
+from b12desk.domain.enums import Cause, Presentation, Sex
 
 MRN_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-/]{0,31}$")
 OLDEST_PLAUSIBLE_AGE_YEARS = 125
@@ -27,12 +27,14 @@ class PatientInput:
     email: str = ""
     address: str = ""
     cause: Cause = Cause.UNKNOWN
+    presentation: Presentation = Presentation.NOT_RECORDED
     neuro_involvement: bool = False
     neuro_symptoms: str = ""
     pregnant_or_breastfeeding: bool = False
     flag_b12_hypersensitivity: bool = False
     flag_lebers_disease: bool = False
     flag_benzyl_alcohol_sensitivity: bool = False
+    flag_cobalt_allergy: bool = False  # a caution to counsel on, beside the contraindications
     allergies: str = ""
     notes: str = ""
 
@@ -57,12 +59,14 @@ PATIENT_FIELD_LABELS = {
     "email": "Email",
     "address": "Address",
     "cause": "Cause of deficiency",
+    "presentation": "What is treated",
     "neuro_involvement": "Neurologic involvement",
     "neuro_symptoms": "Neurologic symptoms",
     "pregnant_or_breastfeeding": "Pregnant or breastfeeding",
     "flag_b12_hypersensitivity": "Cobalt or B12 hypersensitivity",
     "flag_lebers_disease": "Leber's disease",
     "flag_benzyl_alcohol_sensitivity": "Benzyl alcohol sensitivity",
+    "flag_cobalt_allergy": "Cobalt allergy: counsel",
     "allergies": "Allergies",
     "notes": "Notes",
 }

@@ -9,14 +9,16 @@ from typing import Any
 
 from b12desk.domain.enums import EventKind, Formulation, PhaseKind, Route
 
-# Routes each formulation may be given by (clinical-facts 1): hydroxocobalamin IM only (emc SmPC 31182);
-# cyanocobalamin IM or deep SC (FDA label), SC in ASMBS 2016 post-bariatric guidance; never IV for
+# Routes each formulation may be given by (clinical-facts 1): hydroxocobalamin IM only (Cobalin-H SmPC,
+# emc 24703; Neo-Cytamen SmPC, emc 9746); cyanocobalamin IM or deep SC (FDA label), SC in ASMBS 2016
+# post-bariatric guidance, or by mouth (oral B12: NICE NG239, MHRA 2022, ASMBS 2016); never IV for
 # deficiency (FDA label: an IV dose is mostly lost in urine).
 ALLOWED_ROUTES: dict[Formulation, frozenset[Route]] = {
     Formulation.HYDROXOCOBALAMIN: frozenset({Route.IM}),
-    Formulation.CYANOCOBALAMIN: frozenset({Route.IM, Route.DEEP_SC, Route.SC}),
+    Formulation.CYANOCOBALAMIN: frozenset({Route.IM, Route.DEEP_SC, Route.SC, Route.ORAL}),
     Formulation.OTHER: frozenset(),
 }
+INJECTED_ROUTES = frozenset({Route.IM, Route.DEEP_SC, Route.SC})
 
 
 # Patient conditions a monitoring task may depend on (a template task's "condition").
@@ -52,6 +54,12 @@ class PhaseDef:
     label: str = ""
     tasks: tuple[TaskDef, ...] = ()
     min_interval_days: int | None = None  # the template's own; else see min_interval
+    route: Route | None = None  # ORAL: taken at home, so the phase schedules its tasks but no doses
+    ends_with_review: bool = False  # its doses done, the next phase waits for a review (a response)
+
+    @property
+    def taken_at_home(self) -> bool:
+        return self.route == Route.ORAL
 
     @property
     def min_gap_days(self) -> int:
@@ -88,11 +96,14 @@ class PhaseDef:
             every = f"{self.times_per_week} times a week"
         if self.dose_count:
             length = f"for {self.dose_count} doses"
+            if self.ends_with_review:
+                length += ", then a response review before the next phase"
         elif self.kind == PhaseKind.INDUCTION:
             length = "until a clinical review ends it"
         else:
             length = "continuing; ending it needs a recorded reason"
-        return f"{self.kind.value.capitalize()}: {format_mcg(self.dose_mcg)} {every}, {length}"
+        by_mouth = " by mouth, taken at home" if self.taken_at_home else ""
+        return f"{self.kind.value.capitalize()}: {format_mcg(self.dose_mcg)}{by_mouth} {every}, {length}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +181,10 @@ def parse_template(raw: Mapping[str, Any], *, lab_codes: Collection[str] | None 
     for route in routes:
         if route not in ALLOWED_ROUTES[formulation]:
             raise TemplateError(f"{where}: {formulation.value} may not be given by route {route.value}.")
+    if Route.ORAL in routes and len(routes) > 1:
+        raise TemplateError(
+            f"{where}: oral treatment is a template of its own, not one route among injections."
+        )
     if not str(raw.get("source", "")).strip():
         raise TemplateError(f"{where}: cite the source the template follows.")
     phases = []
@@ -207,6 +222,14 @@ def parse_template(raw: Mapping[str, Any], *, lab_codes: Collection[str] | None 
         phase_route = p.get("route")
         if phase_route is not None and Route(phase_route) not in routes:
             raise TemplateError(f"{pw}: route '{phase_route}' is not among the template's routes.")
+        oral = Route.ORAL in routes
+        if oral and count is not None:
+            raise TemplateError(f"{pw}: oral treatment is taken daily at home: leave dose_count null.")
+        gated = bool(p.get("ends_with_review", False))
+        if gated and count is None:
+            raise TemplateError(
+                f"{pw}: ends_with_review needs a dose_count (an open-ended phase ends by review anyway)."
+            )
         phases.append(
             PhaseDef(
                 kind=kind,
@@ -220,6 +243,8 @@ def parse_template(raw: Mapping[str, Any], *, lab_codes: Collection[str] | None 
                 dose_max_mcg=hi,
                 label=str(p.get("label", "")),
                 min_interval_days=None if min_interval is None else int(min_interval),
+                route=Route.ORAL if oral else (None if phase_route is None else Route(phase_route)),
+                ends_with_review=gated,
                 tasks=tuple(
                     _task(t, f"{pw}, task {k}", lab_codes) for k, t in enumerate(p.get("tasks", []), start=1)
                 ),
@@ -230,6 +255,12 @@ def parse_template(raw: Mapping[str, Any], *, lab_codes: Collection[str] | None 
             raise TemplateError(
                 f"{where}, phase {n}: only an induction phase may be open-ended before another."
             )
+        if phase.taken_at_home:
+            raise TemplateError(
+                f"{where}, phase {n}: oral treatment is the last phase, with nothing after it."
+            )
+    if phases and phases[-1].ends_with_review:
+        raise TemplateError(f"{where}: the last phase has no next phase to wait for a review.")
     return TemplateDef(
         code=code,
         name=str(raw.get("name", code)),

@@ -7,6 +7,9 @@ Rules (clinical-facts 1 and 2):
   keeps its due date (and shows as overdue); the doses after it count from today at the earliest.
 - The next phase counts from the last dose of the one before (maintenance from the last induction dose).
 - Doses fall on the clinic's open days: a due date on a closed day moves to the next open day.
+- A phase that ends with a review (the FDA label's reticulocyte response) holds the next phase back
+  once its doses are given, until a review ends it: the schedule says it is waiting.
+- An oral phase is taken at home: it schedules its monitoring tasks from its first day, and no dose.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ class Schedule:
     doses: tuple[PlannedDose, ...]
     tasks: tuple[PlannedTask, ...]
     current_phase: int | None  # index of the phase the next outstanding dose belongs to
+    waiting_for_review: int | None = None  # a phase whose doses are done, waiting for its review
 
     def next_dose(self) -> PlannedDose | None:
         return next((d for d in self.doses if d.given_on is None), None)
@@ -105,8 +109,14 @@ def build_schedule(
     current_phase: int | None = None
     first_of_phase: dict[int, date] = {}
     outstanding = 0
+    waiting: int | None = None
     for index, phase in enumerate(phases):
         end = ended.get(index)
+        if phase.taken_at_home:  # oral: no dose is scheduled or recorded, the tasks run from its first day
+            first_of_phase[index] = start if prev is None else prev
+            if current_phase is None and end is None:
+                current_phase = index
+            break
         number = 0
         while len(doses) < MAX_DOSES:
             if phase.dose_count is not None and number >= phase.dose_count:
@@ -147,7 +157,11 @@ def build_schedule(
             first_of_phase.setdefault(index, due)
             # The doses after an overdue one count from when it can still be given: today at the earliest.
             prev = max(due, today) if outstanding == 1 else due
-        finished = end is not None or (phase.dose_count is not None and number >= phase.dose_count)
+        counted_out = phase.dose_count is not None and number >= phase.dose_count
+        if counted_out and end is None and phase.ends_with_review and index + 1 < len(phases):
+            waiting = index  # every dose given or planned: the next phase waits for the review
+            break
+        finished = end is not None or counted_out
         if not finished:
             break  # the next phase cannot start before this one is done (or a review ends it)
     for index, phase in enumerate(phases):
@@ -161,7 +175,9 @@ def build_schedule(
     for task in baseline_tasks:
         tasks.extend(_task_dates(task, None, start, until, conditions, open_days))
     tasks.sort(key=lambda t: (t.due, t.kind.value, t.label))
-    return Schedule(tuple(doses), tuple(tasks), current_phase)
+    if waiting is not None and any(d.phase_index == waiting and d.given_on is None for d in doses):
+        waiting = None  # doses of the phase still to give: it is not waiting yet
+    return Schedule(tuple(doses), tuple(tasks), current_phase, waiting)
 
 
 def _task_dates(

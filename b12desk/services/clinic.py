@@ -1,4 +1,5 @@
-"""Clinic-wide settings shared by every workstation: time zone, open days, and the dose-safety limits.
+"""Clinic-wide settings shared by every workstation: time zone, open days, the dose-safety limits, and
+the laboratory's decision thresholds for B12 results.
 
 Each is a row of clinic_settings holding JSON; a change is audited with its old and new values. Defaults
 come from the computer (time zone) and from resources/dose_safety.json (limits, with their sources).
@@ -14,15 +15,17 @@ from sqlalchemy.orm import Session
 from b12desk.clock import Clock, UnknownTimeZone, system_zone_name, zone_named
 from b12desk.data.audit import append_event
 from b12desk.data.models import ClinicSetting
-from b12desk.data.reference import read_resource_json
+from b12desk.data.reference import lab_tests, read_resource_json
 from b12desk.data.types import utcnow
 from b12desk.domain.dose_check import DoseRules, RulesError, parse_dose_rules
+from b12desk.domain.lab_bands import LabBands, LabBandsError, parse_lab_bands
 from b12desk.domain.permissions import Permission
 from b12desk.services.common import Actor, ValidationFailed, require
 
 TIME_ZONE_KEY = "clinic_time_zone"
 OPEN_DAYS_KEY = "clinic_open_days"
 DOSE_RULES_KEY = "dose_safety_rules"
+LAB_BANDS_KEY = "lab_decision_thresholds"
 DEFAULT_OPEN_DAYS = frozenset(range(5))  # Monday to Friday
 
 
@@ -131,3 +134,40 @@ def set_dose_rules(session: Session, actor: Actor, raw: dict[str, Any], *, reaso
         raise ValidationFailed({"rules": f"The limits cannot be used: {exc}"}) from None
     _write(session, actor, DOSE_RULES_KEY, raw, reason=reason.strip())
     return rules
+
+
+# --- laboratory thresholds -----------------------------------------------------------------------------
+
+
+def shipped_lab_bands_raw() -> dict[str, Any]:
+    data: dict[str, Any] = read_resource_json("lab_bands.json")
+    return data
+
+
+def lab_bands_raw(session: Session) -> dict[str, Any]:
+    """The decision thresholds in their data form: the clinic's laboratory's where set, else NG239's."""
+    stored = _read(session, LAB_BANDS_KEY)
+    return dict(stored) if isinstance(stored, dict) else shipped_lab_bands_raw()
+
+
+def lab_bands(session: Session) -> LabBands:
+    try:
+        return parse_lab_bands(lab_bands_raw(session), lab_tests())
+    except LabBandsError:
+        # A stored value that no longer parses (a test renamed since): NG239's, never no bands at all.
+        return parse_lab_bands(shipped_lab_bands_raw(), lab_tests())
+
+
+def set_lab_bands(session: Session, actor: Actor, raw: dict[str, Any], *, reason: str) -> LabBands:
+    """A pharmacist enters the clinic's own laboratory's thresholds in place of NG239's."""
+    require(session, actor, Permission.CONFIGURE_CLINIC)
+    if not reason.strip():
+        raise ValidationFailed(
+            {"reason": "Say why the thresholds change (e.g. the local laboratory's ranges)."}
+        )
+    try:
+        bands = parse_lab_bands(raw, lab_tests())
+    except LabBandsError as exc:
+        raise ValidationFailed({"lab_bands": str(exc)}) from None
+    _write(session, actor, LAB_BANDS_KEY, raw, reason=reason.strip())
+    return bands

@@ -75,6 +75,7 @@ from b12desk.domain.enums import (
     MovementKind,
     PhaseKind,
     PlanStatus,
+    Presentation,
     RecordStatus,
     Role,
     Route,
@@ -85,6 +86,7 @@ from b12desk.domain.plan_rules import VERIFICATION_MEANING
 from b12desk.domain.regimens import TemplateDef, parse_template
 from b12desk.domain.schedule import build_schedule
 from b12desk.domain.stock import DEFAULT_MULTI_DOSE_BEYOND_USE_DAYS, WasteReason, preservatives_to_text
+from b12desk.domain.suggest import suggest_template
 from b12desk.domain.units import format_mcg
 from b12desk.services import auth, clinic, plans
 from b12desk.services.common import ServiceError, ValidationFailed
@@ -184,6 +186,24 @@ _CAUSE_WEIGHTS: Final[tuple[tuple[Cause, float], ...]] = (
 )
 _CAUSES: Final = (tuple(c for c, _ in _CAUSE_WEIGHTS), tuple(accumulate(w for _, w in _CAUSE_WEIGHTS)))
 _NEURO_CHANCE: Final[dict[Cause, float]] = {Cause.MEDICATION_NITROUS_OXIDE: 0.7}
+# What is treated, by cause: (with anaemia, without, prevention, not recorded) weights.
+_PRESENTATION_WEIGHTS: Final[dict[Cause, tuple[float, float, float, float]]] = {
+    Cause.PERNICIOUS_ANAEMIA: (0.7, 0.25, 0.0, 0.05),
+    Cause.DIETARY: (0.45, 0.3, 0.2, 0.05),
+    Cause.GASTRECTOMY: (0.35, 0.2, 0.4, 0.05),
+    Cause.ILEAL_RESECTION: (0.35, 0.2, 0.4, 0.05),
+    Cause.POST_BARIATRIC: (0.15, 0.25, 0.55, 0.05),
+    Cause.MEDICATION_METFORMIN: (0.3, 0.45, 0.2, 0.05),
+    Cause.MEDICATION_ACID_SUPPRESSION: (0.3, 0.45, 0.2, 0.05),
+}
+_PRESENTATION_DEFAULT: Final = (0.6, 0.3, 0.05, 0.05)
+_COBALT_ALLERGY: Final = "Nickel and cobalt (contact dermatitis)"
+_PRESENTATION_ORDER: Final = (
+    Presentation.ANAEMIA,
+    Presentation.DEFICIENCY,
+    Presentation.PREVENTION,
+    Presentation.NOT_RECORDED,
+)
 _NEURO_DEFAULT: Final = 0.19
 # Mean and spread of age at the start of treatment, and the youngest and oldest.
 _AGE: Final[dict[Cause, tuple[float, float, int, int]]] = {
@@ -701,7 +721,7 @@ class _Generator:
         self.open_days = open_days or frozenset(range(7))
         self.ids = _next_ids(conn)
         self.names: dict[str, list[str]] = read_resource_json("demo_names.json")
-        self.causes = plans.cause_settings()
+        self.causes = plans.causes_data()
         self.admins = _Admins()
         self.products: list[_ProductInfo] = []
         self.product_by_key: dict[str, _ProductInfo] = {}
@@ -813,16 +833,26 @@ class _Generator:
     # -- one patient -------------------------------------------------------------------------------------
 
     def _choose_template(
-        self, cause: Cause, neuro: bool, cnc_contraindicated: bool, rng: random.Random
+        self,
+        cause: Cause,
+        presentation: Presentation,
+        neuro: bool,
+        cnc_contraindicated: bool,
+        rng: random.Random,
     ) -> str:
         """Mostly what resources/causes.json suggests; some clinics follow US cyanocobalamin practice."""
-        suggested = self.causes.get(cause.value, {})
-        code = str(suggested.get("template_neuro" if neuro else "template", "uk_hoc_no_neuro"))
+        suggested = suggest_template(
+            self.causes,
+            cause=cause,
+            presentation=presentation,
+            neuro=neuro,
+            lebers=cnc_contraindicated,
+            formulations={code: t.definition.formulation for code, t in self.templates.items()},
+        )
+        code = suggested.code or ("uk_hoc_neuro" if neuro else "uk_hoc_no_neuro")
         if not neuro:
             r = rng.random()
-            if cause == Cause.GASTRECTOMY and r < 0.3:
-                code = "uk_hoc_prophylaxis"
-            elif code == "uk_hoc_no_neuro" and r > 0.7:
+            if code == "uk_hoc_no_neuro" and r > 0.7:
                 code = "us_cnc_common" if r < 0.92 else "us_cnc_fda"
         template = self.templates.get(code)
         if template is None or (
@@ -841,10 +871,15 @@ class _Generator:
         r = rng.random()
         sex = Sex.FEMALE if r < 0.58 else Sex.MALE if r < 0.99 else Sex.OTHER if r < 0.995 else Sex.UNKNOWN
         neuro = rng.random() < _NEURO_CHANCE.get(cause, _NEURO_DEFAULT)
+        weights = _PRESENTATION_WEIGHTS.get(cause, _PRESENTATION_DEFAULT)
+        presentation = _PRESENTATION_ORDER[
+            bisect_right(tuple(accumulate(weights)), rng.random() * sum(weights))
+        ]
         hypersensitive = rng.random() < 0.003
         lebers = rng.random() < 0.002
         benzyl = rng.random() < 0.005
-        template = self.templates[self._choose_template(cause, neuro, lebers or benzyl, rng)]
+        cobalt = rng.random() < 0.004
+        template = self.templates[self._choose_template(cause, presentation, neuro, lebers or benzyl, rng)]
         definition = template.definition
         us = definition.formulation == Formulation.CYANOCOBALAMIN
         state = _LabState.draw(rng, cause=cause, us=us)
@@ -918,13 +953,15 @@ class _Generator:
                 "email": f"{handle}{i % 97}@example.org" if rng.random() < 0.7 else "",
                 "address": address,
                 "cause": cause.value,
+                "presentation": presentation.value,
                 "neuro_involvement": neuro,
                 "neuro_symptoms": rng.choice(names["neuro_symptoms"]) if neuro else "",
                 "pregnant_or_breastfeeding": pregnant,
                 "flag_b12_hypersensitivity": hypersensitive,
                 "flag_lebers_disease": lebers,
                 "flag_benzyl_alcohol_sensitivity": benzyl,
-                "allergies": allergies,
+                "flag_cobalt_allergy": cobalt,
+                "allergies": "; ".join(a for a in (allergies, _COBALT_ALLERGY if cobalt else "") if a),
                 "notes": "Leber's hereditary optic neuropathy: hydroxocobalamin only." if lebers else "",
                 "archived": archived,
                 "archived_at": v.opt_ts(archived_at),
@@ -945,6 +982,10 @@ class _Generator:
         conditions = "severe_anaemia" if state.severe else ""
         prescriber = rng.choice(names["prescribers"])
         indication = CAUSE_LABELS[cause] + (" with neurological involvement" if neuro else "")
+        oral = route == Route.ORAL
+        supplied_as = (
+            f"Cyanocobalamin {format_mcg(first.dose_mcg)} tablets, one daily, 3 months" if oral else ""
+        )
         snapshot = ""
         if verified:  # the fields services.plans records when a pharmacist verifies a plan
             snapshot = canonical_json(
@@ -974,6 +1015,7 @@ class _Generator:
                 "route": route.value,
                 "start_date": v.day(start),
                 "continues_elsewhere": False,
+                "supplied_as": supplied_as,
                 "prescriber": prescriber,
                 "indication": indication,
                 "status": status.value,
@@ -1057,6 +1099,12 @@ class _Generator:
         previous_complete = True
         for seq, phase in enumerate(definition.phases):
             phase_ids.append(self._id("plan_phases"))
+            if phase.taken_at_home:  # oral, at home: no dose is recorded; the phase runs from the start
+                started.append(start if start <= last_day else None)
+                ended.append(stop)
+                reasons.append(end_reason if stop is not None else "")
+                previous_complete = False
+                continue
             if not previous_complete:
                 started.append(None)
                 ended.append(None)
@@ -1121,6 +1169,8 @@ class _Generator:
                 reasons.append(
                     "Clinical review: no further improvement; maintenance started."
                     if phase.dose_count is None
+                    else "Response review: reticulocytes rising and clinically better; next phase started."
+                    if phase.ends_with_review
                     else f"Course complete: {planned} doses."
                 )
                 continue
@@ -1273,7 +1323,8 @@ class _Generator:
         us = state.us
         if code == "serum_b12":
             pmol = state.b12 if stage == 0 else rng.uniform(300, 900)
-            value, unit = (f"{pmol / 0.738:.0f}", "pg/mL") if us else (f"{pmol:.0f}", "pmol/L")
+            # UK laboratories report ng/L (NICE NG239), US ones pg/mL: the same number, 0.738 pmol/L each.
+            value, unit = f"{pmol / 0.738:.0f}", ("pg/mL" if us else "ng/L")
         elif code == "hb":
             recovered = max(state.hb, rng.uniform(122, 148))
             gl = state.hb if stage == 0 else state.hb + (recovered - state.hb) * (0.4 if stage == 1 else 1.0)
@@ -1291,6 +1342,19 @@ class _Generator:
             value, unit = f"{state.ferritin:.0f}", ("ng/mL" if us else "mcg/L")
         elif code == "potassium":
             value, unit = f"{rng.uniform(3.1, 4.9):.1f}", "mmol/L"
+        elif code == "haematocrit":
+            hct = rng.uniform(0.26, 0.34) if stage == 0 else rng.uniform(0.32, 0.38 if stage == 1 else 0.45)
+            value, unit = (f"{hct * 100:.0f}", "%") if us else (f"{hct:.2f}", "L/L")
+        elif code == "platelets":
+            # Low before treatment; a reactive rise in the first weeks (SmPC), then normal.
+            low, high = ((90, 180), (250, 620), (160, 400))[stage]
+            value, unit = f"{rng.uniform(low, high):.0f}", "x10^9/L"
+        elif code == "sodium":
+            value, unit = f"{rng.uniform(134, 145):.0f}", "mmol/L"
+        elif code == "urea":
+            value, unit = f"{rng.uniform(2.5, 7.8):.1f}", "mmol/L"
+        elif code == "creatinine":
+            value, unit = f"{rng.uniform(50, 110):.0f}", "micromol/L"
         else:
             raise ValueError(f"the demo clinic has no values for lab test '{code}'")
         context = LabContext.BASELINE if stage == 0 else LabContext.FOLLOW_UP

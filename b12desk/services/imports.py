@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from b12desk.clock import Clock
 from b12desk.data.audit import append_event
 from b12desk.data.models import Patient
-from b12desk.domain.enums import CAUSE_LABELS, SEX_LABELS, Cause, Sex
+from b12desk.domain.enums import CAUSE_LABELS, PRESENTATION_LABELS, SEX_LABELS, Cause, Presentation, Sex
 from b12desk.domain.patients import PATIENT_FIELD_LABELS, PatientInput, validate_patient
 from b12desk.domain.permissions import Permission
 from b12desk.services import clinic
@@ -33,6 +33,11 @@ _SEX_WORDS = (
     {"f": Sex.FEMALE, "m": Sex.MALE, "": Sex.UNKNOWN}
     | {s.value: s for s in Sex}
     | {label.lower(): s for s, label in SEX_LABELS.items()}
+)
+_PRESENTATION_WORDS = (
+    {"": Presentation.NOT_RECORDED, "anaemia": Presentation.ANAEMIA, "prevention": Presentation.PREVENTION}
+    | {p.value: p for p in Presentation}
+    | {label.lower(): p for p, label in PRESENTATION_LABELS.items()}
 )
 _CAUSE_WORDS = (
     {"": Cause.UNKNOWN}
@@ -73,6 +78,7 @@ def template_text() -> str:
         "date_of_birth": "1958-03-14",
         "sex": "female",
         "cause": "pernicious_anaemia",
+        "presentation": "deficiency_with_anaemia",
         "neuro_involvement": "no",
         "pregnant_or_breastfeeding": "no",
         "flag_b12_hypersensitivity": "no",
@@ -111,6 +117,12 @@ def _parse_row(raw: dict[str, str]) -> tuple[PatientInput | None, list[str]]:
                 values[column] = _SEX_WORDS[text.lower()]
             else:
                 problems.append(f"{label}: '{text}' is not one of female, male, other, unknown.")
+        elif column == "presentation":
+            if text.lower() in _PRESENTATION_WORDS:
+                values[column] = _PRESENTATION_WORDS[text.lower()]
+            else:
+                choices = ", ".join(p.value for p in Presentation if p != Presentation.NOT_RECORDED)
+                problems.append(f"{label}: '{text}' is not one of {choices} (or empty: not recorded).")
         elif column == "cause":
             if text.lower() in _CAUSE_WORDS:
                 values[column] = _CAUSE_WORDS[text.lower()]

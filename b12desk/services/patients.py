@@ -30,6 +30,7 @@ from b12desk.data.models import (
 from b12desk.data.reference import lab_tests
 from b12desk.data.types import utcnow
 from b12desk.domain.enums import Cause, EventKind, EventStatus, LabContext, PlanStatus, RecordStatus, Sex
+from b12desk.domain.lab_bands import Band, LabBands
 from b12desk.domain.labs import LabValueError, parse_lab_value
 from b12desk.domain.patients import PATIENT_FIELD_LABELS, PatientInput, validate_patient
 from b12desk.domain.permissions import Permission
@@ -91,6 +92,8 @@ class LabRow:
     status: RecordStatus
     entered_by: str
     entered_at: datetime
+    band: Band | None = None  # against the clinic laboratory's decision thresholds (NG239's by default)
+    band_advice: str = ""  # what an indeterminate result asks for next
 
 
 _INPUT_FIELDS = tuple(PatientInput.__dataclass_fields__)
@@ -468,10 +471,15 @@ def add_lab_result(
     if test is None:
         raise ValidationFailed({"test": f"Unknown laboratory test '{test_code}'."})
     value = None
-    try:
-        value = parse_lab_value(test, value_text, unit)
-    except LabValueError as exc:
-        errors["value"] = str(exc)
+    if not test.qualitative and unit not in test.units:
+        # Never a default: a B12 in ng/L taken for pmol/L reads 35% high and can hide a deficiency.
+        choices = " or ".join(", ".join(test.units).rsplit(", ", 1))
+        errors["unit"] = f"Choose the unit the laboratory reported the {test.name.lower()} in: {choices}."
+    else:
+        try:
+            value = parse_lab_value(test, value_text, unit)
+        except LabValueError as exc:
+            errors["value"] = str(exc)
     if taken_on is None:
         errors["taken_on"] = "Enter the date the sample was taken."
     elif taken_on > (clock or clinic.clinic_clock(session)).today():
@@ -510,7 +518,7 @@ def add_lab_result(
             "context": context,
         },
     )
-    return _lab_row(lab, actor.username)
+    return _lab_row(lab, actor.username, clinic.lab_bands(session))
 
 
 def mark_lab_entered_in_error(session: Session, actor: Actor, lab_id: int, *, reason: str) -> None:
@@ -537,8 +545,9 @@ def mark_lab_entered_in_error(session: Session, actor: Actor, lab_id: int, *, re
     )
 
 
-def _lab_row(lab: LabResult, username: str) -> LabRow:
+def _lab_row(lab: LabResult, username: str, bands: LabBands | None = None) -> LabRow:
     test = lab_tests().get(lab.test_code)
+    banded = bands.band(lab.test_code, lab.value_canonical) if bands is not None else None
     return LabRow(
         id=lab.id,
         test_code=lab.test_code,
@@ -553,6 +562,8 @@ def _lab_row(lab: LabResult, username: str) -> LabRow:
         status=lab.status,
         entered_by=username,
         entered_at=lab.entered_at,
+        band=banded[0] if banded else None,
+        band_advice=banded[1] if banded else "",
     )
 
 
@@ -565,4 +576,5 @@ def list_labs(session: Session, actor: Actor, patient_id: int) -> list[LabRow]:
         .where(LabResult.patient_id == patient_id)
         .order_by(LabResult.taken_on.desc(), LabResult.id.desc())
     ).all()
-    return [_lab_row(lab, username) for lab, username in rows]
+    bands = clinic.lab_bands(session)
+    return [_lab_row(lab, username, bands) for lab, username in rows]

@@ -52,6 +52,7 @@ from b12desk.domain.plan_rules import (
 )
 from b12desk.domain.regimens import PhaseDef, TemplateDef, TemplateError, parse_template
 from b12desk.domain.schedule import ALL_DAYS, Schedule, build_schedule
+from b12desk.domain.suggest import suggest_template as suggest
 from b12desk.domain.units import format_dose, format_mcg
 from b12desk.services import auth, clinic
 from b12desk.services.clinic import open_days
@@ -310,8 +311,14 @@ def save_template(session: Session, actor: Actor, raw: dict[str, Any], *, reason
     return _template_row(t)
 
 
+def causes_data() -> dict[str, Any]:
+    """resources/causes.json as read: per cause, the templates suggested and why."""
+    data: dict[str, Any] = read_resource_json("causes.json")
+    return data
+
+
 def cause_settings() -> dict[str, dict[str, Any]]:
-    data: dict[str, dict[str, Any]] = read_resource_json("causes.json")["causes"]
+    data: dict[str, dict[str, Any]] = causes_data()["causes"]
     return data
 
 
@@ -319,17 +326,26 @@ def cause_persists(cause: Cause) -> bool:
     return bool(cause_settings().get(cause.value, {"persists": True})["persists"])
 
 
-def suggest_template(session: Session, actor: Actor, patient_id: int) -> TemplateRow | None:
-    """The template the patient's cause and neurologic involvement point to (resources/causes.json)."""
+@dataclass(frozen=True, slots=True)
+class TemplateSuggestion:
+    template: TemplateRow | None  # None: the prescriber chooses
+    why: str  # shown beside it
+
+
+def suggest_template(session: Session, actor: Actor, patient_id: int) -> TemplateSuggestion:
+    """The template the patient's record points to (cause, what is treated, neurologic involvement,
+    Leber's disease), from resources/causes.json, with the reason shown beside it."""
     patient = _patient(session, patient_id)
-    entry = cause_settings().get(patient.cause.value, {})
-    code = entry.get("template_neuro" if patient.neuro_involvement else "template")
-    for row in list_templates(session, actor):
-        if row.code == code:
-            if patient.flag_lebers_disease and row.formulation == Formulation.CYANOCOBALAMIN:
-                return None
-            return row
-    return None
+    rows = {row.code: row for row in list_templates(session, actor)}
+    found = suggest(
+        causes_data(),
+        cause=patient.cause,
+        presentation=patient.presentation,
+        neuro=patient.neuro_involvement,
+        lebers=patient.flag_lebers_disease,
+        formulations={code: row.formulation for code, row in rows.items()},
+    )
+    return TemplateSuggestion(rows[found.code] if found.code is not None else None, found.why)
 
 
 # --- plans ---------------------------------------------------------------------------------------------
@@ -1003,6 +1019,8 @@ def plan_phase_defs(
                 window_days=base.window_days if base else 0,
                 tasks=base.tasks if base else (),
                 min_interval_days=base.min_interval_days if base else None,
+                route=base.route if base else None,
+                ends_with_review=base.ends_with_review if base else False,
             )
         )
     ended = {i: p.ended_on for i, p in enumerate(phases) if p.ended_on is not None}

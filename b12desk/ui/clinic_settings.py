@@ -1,7 +1,8 @@
-"""Clinic settings: the time zone, and the dose-safety limits every dose is checked against.
+"""Clinic settings: the time zone, the dose-safety limits every dose is checked against, and the
+laboratory's decision thresholds every B12 result is banded by.
 
 Pharmacists and administrators change them (the service refuses anyone else); everybody can read them.
-A change of limits needs a reason and is audited with its old and new values.
+A change of limits or thresholds needs a reason and is audited with its old and new values.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QLabel,
     QLineEdit,
+    QPushButton,
     QSpinBox,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -32,13 +35,15 @@ from sqlalchemy.orm import Session
 from b12desk.clock import Clock, system_zone_name, time_zone_names
 from b12desk.domain.dose_check import SITE_GROUPS
 from b12desk.domain.permissions import Permission, role_can
-from b12desk.domain.units import QuantityError, format_number, parse_strength, parse_volume_ml
+from b12desk.domain.units import QuantityError, format_number, parse_number, parse_strength, parse_volume_ml
 from b12desk.services import clinic
 from b12desk.services.common import Actor
-from b12desk.ui.context import CLINIC, AppContext
+from b12desk.services.reference import lab_tests
+from b12desk.ui.context import CLINIC, LABS, AppContext
 from b12desk.ui.ops import OpFailure, run_op
 from b12desk.ui.widgets import ErrorLabel, FieldErrors, FitsWrappedText, MessageLabel
 
+BANDED_TESTS = ("serum_b12", "active_b12")  # the tests NG239 gives decision thresholds for
 SITE_NAMES = {
     "deltoid": "Deltoid",
     "vastus_lateralis": "Vastus lateralis",
@@ -58,6 +63,7 @@ class ClinicSettingsDialog(FitsWrappedText, QDialog):
         # Built from the shipped limits; the clinic's own values replace them once read.
         self.zone_name = system_zone_name()
         self.raw: dict[str, Any] = clinic.shipped_dose_rules_raw()
+        self.lab_raw: dict[str, Any] = clinic.shipped_lab_bands_raw()
         can_edit = role_can(ctx.actor.role, Permission.CONFIGURE_CLINIC)
 
         layout = QVBoxLayout(self)
@@ -86,7 +92,10 @@ class ClinicSettingsDialog(FitsWrappedText, QDialog):
         zone_help.setWordWrap(True)
         self._row(zone_grid, 0, "time_zone", "Zone", self.time_zone)
         zone_grid.addWidget(zone_help, 2, 0, 1, 2)
-        layout.addWidget(zone_box)
+        doses_page = QWidget()
+        doses_layout = QVBoxLayout(doses_page)
+        doses_layout.setContentsMargins(0, 6, 0, 0)
+        doses_layout.addWidget(zone_box)
 
         sites_box = QGroupBox("Intramuscular injection sites (both sides)")
         sites_grid = QGridLayout(sites_box)
@@ -116,7 +125,7 @@ class ClinicSettingsDialog(FitsWrappedText, QDialog):
         sites_error = ErrorLabel()
         sites_grid.addWidget(sites_error, len(SITE_GROUPS) + 1, 0, 1, 3)
         self.errors.add("sites", sites_box, sites_error)
-        layout.addWidget(sites_box)
+        doses_layout.addWidget(sites_box)
 
         limits_box = QGroupBox("Products for deficiency, and dose times")
         limits_grid = QGridLayout(limits_box)
@@ -140,12 +149,20 @@ class ClinicSettingsDialog(FitsWrappedText, QDialog):
         for i, (name, text, widget) in enumerate(rows):
             widget.setMaximumWidth(160)
             self._row(limits_grid, 2 * i, name, text, widget)
-        layout.addWidget(limits_box)
+        doses_layout.addWidget(limits_box)
+        doses_layout.addStretch(1)
+
+        self.tabs = QTabWidget()
+        self.tabs.addTab(doses_page, "Time zone and doses")
+        self.tabs.addTab(self._laboratory_page(), "Laboratory thresholds")
+        layout.addWidget(self.tabs)
 
         reason_grid = QGridLayout()
         reason_grid.setColumnStretch(1, 1)
         self.reason = QLineEdit()
-        self.reason.setPlaceholderText("why the limits change, e.g. local policy on dorsogluteal injections")
+        self.reason.setPlaceholderText(
+            "why the limits or thresholds change, e.g. local policy on dorsogluteal, the local laboratory"
+        )
         self._row(reason_grid, 0, "reason", "Reason for change", self.reason)
         layout.addLayout(reason_grid)
 
@@ -161,13 +178,110 @@ class ClinicSettingsDialog(FitsWrappedText, QDialog):
         self.setMinimumWidth(760)
         self._show_values()
 
-        def read(session: Session, _actor: Actor) -> tuple[str, dict[str, Any]]:
-            return clinic.time_zone_name(session), clinic.dose_rules_raw(session)
+        def read(session: Session, _actor: Actor) -> tuple[str, dict[str, Any], dict[str, Any]]:
+            return (
+                clinic.time_zone_name(session),
+                clinic.dose_rules_raw(session),
+                clinic.lab_bands_raw(session),
+            )
 
         run_op(self, ctx, read, self._loaded, quiet=True)
 
-    def _loaded(self, values: tuple[str, dict[str, Any]]) -> None:
-        self.zone_name, self.raw = values
+    def _laboratory_page(self) -> QWidget:
+        page = QWidget()
+        grid = QGridLayout(page)
+        grid.setColumnStretch(4, 1)
+        intro = QLabel(
+            "Each serum B12 and active B12 result is shown as deficient, indeterminate or not deficient "
+            "against these figures; an indeterminate one asks for the second-line test. Shipped with NICE "
+            "NG239's: enter your laboratory's own where they differ."
+        )
+        intro.setWordWrap(True)
+        intro.setObjectName("muted")
+        grid.addWidget(intro, 0, 0, 1, 5)
+        self.laboratory = QLineEdit()
+        self._row(grid, 1, "laboratory", "Laboratory", self.laboratory)
+        grid.addWidget(self.laboratory, 1, 1, 1, 4)
+        for column, title in enumerate(
+            ("Unit", "Deficient below", "Indeterminate below", "Advice when indeterminate")
+        ):
+            grid.addWidget(QLabel(f"<b>{title}</b>"), 3, column + 1)
+        self.lab_fields: dict[str, tuple[QComboBox, QLineEdit, QLineEdit, QLineEdit]] = {}
+        tests = lab_tests()
+        for n, code in enumerate(BANDED_TESTS):
+            test = tests[code]
+            unit = QComboBox()
+            for name, factor in test.units.items():
+                if factor is not None:
+                    unit.addItem(name, name)
+            low, high, advice = QLineEdit(), QLineEdit(), QLineEdit()
+            for field in (low, high):
+                field.setMaximumWidth(110)
+            row = 4 + 2 * n
+            grid.addWidget(
+                QLabel(test.name), row, 0, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+            )
+            for column, widget in enumerate((unit, low, high, advice), start=1):
+                grid.addWidget(widget, row, column)
+            error = ErrorLabel()
+            grid.addWidget(error, row + 1, 1, 1, 4)
+            self.errors.add(f"lab_{code}", low, error)
+            self.lab_fields[code] = (unit, low, high, advice)
+        lab_error = ErrorLabel()
+        grid.addWidget(lab_error, 4 + 2 * len(BANDED_TESTS), 0, 1, 5)
+        self.errors.add("lab_bands", self.laboratory, lab_error)
+        self.lab_source = QLabel()
+        self.lab_source.setWordWrap(True)
+        self.lab_source.setObjectName("muted")
+        grid.addWidget(self.lab_source, 5 + 2 * len(BANDED_TESTS), 0, 1, 5)
+        self.ng239_button = QPushButton("Use NICE NG239's figures")
+        self.ng239_button.clicked.connect(self._use_ng239)
+        grid.addWidget(self.ng239_button, 6 + 2 * len(BANDED_TESTS), 0, 1, 2, Qt.AlignmentFlag.AlignLeft)
+        grid.setRowStretch(7 + 2 * len(BANDED_TESTS), 1)
+        return page
+
+    def _use_ng239(self) -> None:
+        self.lab_raw = clinic.shipped_lab_bands_raw()
+        self._show_lab_values()
+
+    def _show_lab_values(self) -> None:
+        self.laboratory.setText(str(self.lab_raw.get("laboratory", "")))
+        entries = self.lab_raw.get("tests", {})
+        sources = []
+        for code, (unit, low, high, advice) in self.lab_fields.items():
+            entry = entries.get(code, {})
+            index = unit.findData(entry.get("unit"))
+            unit.setCurrentIndex(max(index, 0))
+            low.setText(format_number(Decimal(str(entry.get("deficient_below", "")))) if entry else "")
+            high.setText(format_number(Decimal(str(entry.get("indeterminate_below", "")))) if entry else "")
+            advice.setText(str(entry.get("advice", "")))
+            if entry.get("source"):
+                sources.append(str(entry["source"]))
+        self.lab_source.setText(escape("Source: " + "; ".join(sources)) if sources else "")
+
+    def read_lab_bands(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """The thresholds as data, and the fields whose numbers cannot be read."""
+        raw = copy.deepcopy(self.lab_raw)
+        problems: dict[str, str] = {}
+        raw["laboratory"] = self.laboratory.text().strip()
+        tests = dict(raw.get("tests", {}))
+        for code, (unit, low, high, advice) in self.lab_fields.items():
+            entry = dict(tests.get(code, {}))
+            entry["unit"] = unit.currentData()
+            for key, field in (("deficient_below", low), ("indeterminate_below", high)):
+                try:
+                    value = parse_number(field.text(), what=f"{lab_tests()[code].name}:")
+                except QuantityError as exc:
+                    problems[f"lab_{code}"] = str(exc)
+                    continue
+                entry[key] = int(value) if value == value.to_integral_value() else float(value)
+            entry["advice"] = advice.text().strip()
+            tests[code] = entry
+        raw["tests"] = tests
+        return raw, problems
+
+    def _loaded(self, values: tuple[str, dict[str, Any], dict[str, Any]]) -> None:
+        self.zone_name, self.raw, self.lab_raw = values
         self._show_values()
         self.save_button.setEnabled(self.can_edit)
 
@@ -185,6 +299,7 @@ class ClinicSettingsDialog(FitsWrappedText, QDialog):
         self.container_max.setText(format_number(Decimal(str(products["container_max_ml"]))))
         self.future_minutes.setValue(int(timing.get("future_tolerance_minutes", 5)))
         self.backdate_hours.setValue(int(timing.get("backdate_reason_after_hours", 24)))
+        self._show_lab_values()
 
     def _row(self, grid: QGridLayout, row: int, name: str, text: str, widget: QWidget) -> None:
         label = QLabel(text)
@@ -225,8 +340,11 @@ class ClinicSettingsDialog(FitsWrappedText, QDialog):
 
     def save(self) -> None:
         rules, problems = self.read_rules()
+        lab_bands, lab_problems = self.read_lab_bands()
+        problems |= lab_problems
         if problems:
             self.errors.show(problems)
+            self._show_tab_of(problems)
             self.summary.show_text("Nothing was saved: correct the highlighted numbers.")
             return
         if not any(entry["enabled"] for entry in rules["injection_sites"].values()):
@@ -235,15 +353,18 @@ class ClinicSettingsDialog(FitsWrappedText, QDialog):
             return
         zone = self.time_zone.currentText().strip()
         zone_changed, rules_changed = zone != self.zone_name, rules != self.raw
+        bands_changed = lab_bands != self.lab_raw
         reason = self.reason.text()
 
         def write(session: Session, actor: Actor) -> Clock | None:
             clock = clinic.set_time_zone(session, actor, zone) if zone_changed else None
             if rules_changed:
                 clinic.set_dose_rules(session, actor, rules, reason=reason)
+            if bands_changed:
+                clinic.set_lab_bands(session, actor, lab_bands, reason=reason)
             return clock
 
-        run_op(self, self.ctx, write, self._saved, self._refused, write=True, changes=(CLINIC,))
+        run_op(self, self.ctx, write, self._saved, self._refused, write=True, changes=(CLINIC, LABS))
 
     def _saved(self, clock: Clock | None) -> None:
         if clock is not None:
@@ -255,10 +376,18 @@ class ClinicSettingsDialog(FitsWrappedText, QDialog):
         if "rules" in errors:
             errors["sites"] = errors.pop("rules")
         unclaimed = self.errors.show(errors) if errors else {}
+        self._show_tab_of(errors)
         if not errors:
             self.errors.clear()
             unclaimed = {"": failure.message}
         self.summary.show_text("\n".join(["Nothing was saved.", *unclaimed.values()]))
+
+    def _show_tab_of(self, errors: dict[str, str]) -> None:
+        """Bring the page with the first field in error to the front."""
+        if errors and all(name.startswith("lab") for name in errors):
+            self.tabs.setCurrentIndex(1)
+        elif errors and not any(name in ("reason",) for name in errors):
+            self.tabs.setCurrentIndex(0)
 
     def field_error(self, name: str) -> str:
         return self.errors.message(name)

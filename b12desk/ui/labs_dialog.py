@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from sqlalchemy.orm import Session
 
 from b12desk.domain.enums import LabContext, RecordStatus
+from b12desk.domain.lab_bands import BAND_LABELS, Band
 from b12desk.domain.labs import LabTestDef
 from b12desk.domain.units import format_number
 from b12desk.services import patients
@@ -35,6 +36,7 @@ from b12desk.services.patients import LabRow, RosterRow
 from b12desk.services.reference import lab_tests
 from b12desk.ui.context import LABS, AppContext
 from b12desk.ui.ops import OpFailure, run_op
+from b12desk.ui.style import ERROR_RED, WARNING_AMBER
 from b12desk.ui.table_model import FIRST_FREE_ROLE, ROW_ID_ROLE, Column, RowsModel
 from b12desk.ui.widgets import (
     ErrorLabel,
@@ -56,6 +58,7 @@ STATUS_LABELS = {
 }
 _STRUCK_GREY = QColor("#8a8a8a")
 CANONICAL_PLACES = Decimal("0.01")
+BAND_COLUMN = 5
 
 
 def result_text(lab: LabRow) -> str:
@@ -74,6 +77,30 @@ def canonical_text(lab: LabRow) -> str:
     # The stored conversion is exact; two decimals are as much as any B12 work-up reads.
     shown = lab.value_canonical.quantize(CANONICAL_PLACES, rounding=ROUND_HALF_UP)
     return f"{format_number(shown)} {lab.canonical_unit}"
+
+
+_BAND_COLOURS = {Band.DEFICIENT: QColor(ERROR_RED), Band.INDETERMINATE: QColor(WARNING_AMBER)}
+
+
+def band_text(lab: LabRow) -> str:
+    return BAND_LABELS[lab.band] if lab.band is not None and not _wrong(lab) else ""
+
+
+def _band_tooltip(lab: LabRow) -> str | None:
+    return lab.band_advice or None
+
+
+def latest_advice(rows: list[LabRow]) -> str:
+    """What the newest current result of each banded test asks for next (an indeterminate B12)."""
+    seen: set[str] = set()
+    notes = []
+    for lab in rows:  # newest first
+        if lab.status != RecordStatus.CURRENT or lab.band is None or lab.test_code in seen:
+            continue
+        seen.add(lab.test_code)
+        if lab.band_advice:
+            notes.append(f"{lab.test_name} {result_text(lab)} on {lab.taken_on}: {lab.band_advice}")
+    return "\n".join(notes)
 
 
 def _wrong(lab: LabRow) -> bool:
@@ -95,6 +122,7 @@ class LabsModel(RowsModel[LabRow]):
         Column[LabRow]("Date taken", lambda lab: lab.taken_on.isoformat()),
         Column[LabRow]("Result", result_text),
         Column[LabRow]("Canonical value", canonical_text, tooltip=_canonical_tooltip),
+        Column[LabRow]("Band", band_text, tooltip=_band_tooltip),
         Column[LabRow]("Status", lambda lab: STATUS_LABELS.get(lab.status, str(lab.status))),
         Column[LabRow]("Entered by", lambda lab: lab.entered_by),
     )
@@ -111,7 +139,11 @@ class LabsModel(RowsModel[LabRow]):
         return super().tooltip(row, column)
 
     def foreground(self, row: LabRow, column: int) -> QColor | None:
-        return _STRUCK_GREY if _wrong(row) else None
+        if _wrong(row):
+            return _STRUCK_GREY
+        if column == BAND_COLUMN and row.band is not None:
+            return _BAND_COLOURS.get(row.band)
+        return None
 
     def font(self, row: LabRow, column: int) -> QFont | None:
         if not _wrong(row):
@@ -144,10 +176,12 @@ class LabsDialog(QDialog):
         self.table.setModel(self.model)
         setup_record_table(self.table)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        for column, width in enumerate((210, 85, 90, 120, 125, 120, 90)):
+        for column, width in enumerate((200, 80, 90, 110, 115, 105, 110, 90)):
             self.table.setColumnWidth(column, width)
         self.empty_label = QLabel("No laboratory results recorded yet.")
         self.empty_label.setObjectName("muted")
+        self.advice = MessageLabel()  # an indeterminate B12's next test: advice, not an error
+        self.advice.setObjectName("advice")
 
         self.mark_button = QPushButton("Mark entered in error…")
         self.mark_button.setEnabled(False)
@@ -213,6 +247,7 @@ class LabsDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(heading)
         layout.addWidget(self.table, 1)
+        layout.addWidget(self.advice)
         layout.addLayout(table_buttons)
         layout.addWidget(form)
         layout.addWidget(close)
@@ -243,6 +278,10 @@ class LabsDialog(QDialog):
         self.unit.clear()
         for unit in test.units:
             self.unit.addItem(unit, unit)
+        if len(test.units) > 1:
+            # No default: the unit is read off the report (a B12 in ng/L taken for pmol/L reads 35% high).
+            self.unit.setPlaceholderText("Choose the unit reported…")
+            self.unit.setCurrentIndex(-1)
         self.unit.setVisible(not qualitative)
         self.unit_label.setVisible(not qualitative)
 
@@ -260,6 +299,7 @@ class LabsDialog(QDialog):
     def _loaded(self, rows: list[LabRow]) -> None:
         self.model.set_rows(rows)
         self.empty_label.setVisible(not rows)
+        self.advice.show_text(latest_advice(rows))
         self._selection_changed()
 
     def _selection_changed(self) -> None:

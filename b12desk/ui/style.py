@@ -36,6 +36,9 @@ QGroupBox#demoPanel::title {{
 QLabel#demoBadge {{
     color: white; background: {WARNING_AMBER}; border-radius: 3px; padding: 1px 6px; font-weight: bold;
 }}
+QLabel#advice {{
+    color: {WARNING_AMBER}; background: #fff8e6; border: 1px solid #e8c77a; border-radius: 4px; padding: 6px;
+}}
 QLabel#placeholderTitle {{ font-size: 15pt; font-weight: bold; }}
 QLabel#muted {{ color: #5f6368; }}
 """

@@ -124,3 +124,26 @@ def test_the_dose_safety_revision_can_be_taken_back(blank_db: Database) -> None:
     assert "dose_acknowledgements" not in inspect(db.engine).get_table_names()
     _migrate_to(db, "head")
     assert migrate.current_revision(db) == migrate.SCHEMA_HEAD
+
+
+def test_a_clinic_at_0002_upgrades_with_nothing_assumed_about_its_patients(blank_db: Database) -> None:
+    """The 0003 columns arrive empty-handed: what is treated is 'not recorded' (so the treatment template
+    is suggested, never under-treating), no cobalt caution, no supply; the seed's derived Gland Pharma
+    pack code becomes the UPC the FDA NDC directory lists."""
+    db = blank_db
+    _migrate_to(db, "0002")
+    demo_data.generate(db, patients=30, years=1, seed=9, today=date(2026, 11, 30))
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE products SET gtin = '00368083561253' WHERE gtin = '00368083449254'"))
+        patients_before = conn.execute(text("SELECT COUNT(*) FROM patients")).scalar()
+    migrate.upgrade(db, backup_dir=None)
+    assert check_database(db) == []
+    with db.engine.connect() as conn:
+        rows = conn.execute(text("SELECT DISTINCT presentation, flag_cobalt_allergy FROM patients")).all()
+        assert [(p, bool(f)) for p, f in rows] == [("not_recorded", False)]
+        assert conn.execute(text("SELECT COUNT(*) FROM patients")).scalar() == patients_before
+        assert conn.execute(text("SELECT DISTINCT supplied_as FROM treatment_plans")).scalars().all() == [""]
+        gtins = set(conn.execute(text("SELECT gtin FROM products")).scalars())
+        assert "00368083449254" in gtins and "00368083561253" not in gtins
+    with db.sessions() as s:
+        assert verify_chain(s).ok

@@ -477,15 +477,26 @@ def test_a_dose_can_be_recorded_against_demo_stock_today(
 # --- the reference data it is built from --------------------------------------------------------------------
 
 
-def test_formulary_gtins_are_valid_and_us_ones_come_from_the_ndc() -> None:
+# Packs whose barcode the FDA NDC directory lists, and which is not '003' + NDC (clinical-facts 4).
+LISTED_UPC = {"68083-561-25": "0368083449254"}
+
+
+def test_formulary_gtins_are_valid_and_us_ones_come_from_the_ndc_or_the_listed_upc() -> None:
     products = formulary()
-    assert len({p.gtin for p in products}) == len(products)
+    codes = [c for p in products for c in (p.gtin, p.unit_gtin) if c is not None]
+    assert len(set(codes)) == len(codes)  # a pack's or a vial's code names one product
     for p in products:
         assert p.gtin is not None and len(p.gtin) == 14 and valid_gtin(p.gtin), p.key
         assert p.source
-        if p.ndc:
+        if p.ndc in LISTED_UPC:
+            assert p.gtin == "0" + LISTED_UPC[p.ndc], p.key
+            assert LISTED_UPC[p.ndc] in p.source
+        elif p.ndc:
             body = "003" + p.ndc.replace("-", "")
             assert p.gtin == body + str(gtin_check_digit(body)), p.key
+        if p.unit_ndc:  # a vial's own code, derived from its unit NDC the same way
+            body = "003" + p.unit_ndc.replace("-", "")
+            assert p.unit_gtin == body + str(gtin_check_digit(body)), p.key
         if p.container == Container.MULTI_DOSE_VIAL:
             assert p.beyond_use_days == 28
         else:
@@ -510,7 +521,10 @@ def test_regimen_templates_load_and_parse_as_the_plan_service_reads_them() -> No
         "uk_hoc_prophylaxis",
         "us_cnc_fda",
         "us_cnc_common",
+        "post_bariatric_treatment",
         "post_bariatric",
+        "uk_hoc_lebers",
+        "oral_cnc",
         "custom",
     }
     no_neuro = templates["uk_hoc_no_neuro"].phases
@@ -521,7 +535,12 @@ def test_regimen_templates_load_and_parse_as_the_plan_service_reads_them() -> No
     assert [p.dose_mcg for p in fda] == [Decimal(100)] * 4 and fda[-1].interval_days == 30
     assert Route.DEEP_SC in templates["us_cnc_common"].routes
     potassium = [task for task in no_neuro[0].tasks if task.lab_test_code == "potassium"]
-    assert potassium and potassium[0].condition == "severe_anaemia" and potassium[0].window_days == 2
+    assert [(t.offset_days, t.window_days, t.condition) for t in potassium] == [
+        (1, 1, None),
+        (3, 1, "severe_anaemia"),
+    ]
+    assert fda[0].ends_with_review and not any(p.ends_with_review for p in fda[1:])
+    assert templates["oral_cnc"].phases[0].taken_at_home and templates["oral_cnc"].routes == (Route.ORAL,)
     assert templates["custom"].phases == ()
 
 

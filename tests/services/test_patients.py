@@ -144,3 +144,45 @@ def test_wrong_lab_is_marked_not_deleted(session: Session, staff: Staffing) -> N
     patients.mark_lab_entered_in_error(session, staff.nurse, lab.id, reason="wrong patient")
     rows = patients.list_labs(session, staff.nurse, p.id)
     assert [r.status for r in rows] == [RecordStatus.ENTERED_IN_ERROR]
+
+
+def test_results_are_banded_by_the_clinics_own_laboratory_once_entered(
+    session: Session, staff: Staffing
+) -> None:
+    from b12desk.services import clinic
+
+    pid = patients.create_patient(session, staff.nurse, make_input()).id
+    lab = patients.add_lab_result(
+        session,
+        staff.nurse,
+        pid,
+        test_code="serum_b12",
+        context=LabContext.BASELINE,
+        taken_on=date(2026, 1, 5),
+        value_text="190",
+        unit="ng/L",
+    )
+    assert lab.band == "indeterminate" and "second-line test" in lab.band_advice  # NG239: 180 to 350
+
+    local = clinic.shipped_lab_bands_raw() | {"laboratory": "City Hospital biochemistry"}
+    local["tests"] = dict(local["tests"]) | {
+        "serum_b12": {
+            "unit": "ng/L",
+            "deficient_below": 200,
+            "indeterminate_below": 300,
+            "advice": "Ask for MMA.",
+        }
+    }
+    with pytest.raises(PermissionDenied):
+        clinic.set_lab_bands(session, staff.nurse, local, reason="local ranges")
+    with pytest.raises(ValidationFailed) as refused:
+        clinic.set_lab_bands(session, staff.pharmacist, local, reason=" ")
+    assert "reason" in refused.value.errors
+    clinic.set_lab_bands(session, staff.pharmacist, local, reason="City Hospital's own ranges")
+    (row,) = patients.list_labs(session, staff.nurse, pid)
+    assert (row.band, row.band_advice) == ("deficient", "")
+    event = session.scalars(
+        select(AuditEvent).where(AuditEvent.entity == "clinic_setting").order_by(AuditEvent.id.desc())
+    ).first()
+    assert event is not None and event.reason == "City Hospital's own ranges"
+    assert json.loads(event.new_values)["value"]["laboratory"] == "City Hospital biochemistry"

@@ -18,9 +18,11 @@ from b12desk.domain.enums import (
     InjectionSite,
     PhaseKind,
     PlanStatus,
+    Presentation,
     Route,
 )
 from b12desk.domain.patients import PatientInput
+from b12desk.domain.schedule import build_schedule
 from b12desk.services import administrations, auth, patients, plans
 from b12desk.services import inventory as inv
 from b12desk.services.common import PermissionDenied, ValidationFailed
@@ -96,7 +98,45 @@ EXPECTED_DOSES: dict[str, list[date]] = {
     ],
     # 1,000 mcg every 30 days (5 April is a Sunday).
     "post_bariatric": [d(1, 5), d(2, 4), d(3, 6), d(4, 6), d(5, 6)],
+    # Treatment first (1,000 mcg daily x7, weekly x4), then ASMBS monthly.
+    "post_bariatric_treatment": [
+        d(1, 5),
+        d(1, 6),
+        d(1, 7),
+        d(1, 8),
+        d(1, 9),
+        d(1, 12),
+        d(1, 13),
+        d(1, 20),
+        d(1, 27),
+        d(2, 3),
+        d(2, 10),
+        d(3, 12),
+    ],
+    # Leber's: daily for 14 doses (weekends move to Monday: only open days), then twice a week until a
+    # review ends it (gaps of 3 and 4 days).
+    "uk_hoc_lebers": [
+        d(1, 5),
+        d(1, 6),
+        d(1, 7),
+        d(1, 8),
+        d(1, 9),
+        d(1, 12),
+        d(1, 13),
+        d(1, 14),
+        d(1, 15),
+        d(1, 16),
+        d(1, 19),
+        d(1, 20),
+        d(1, 21),
+        d(1, 22),
+        d(1, 26),
+        d(1, 29),
+        d(2, 2),
+    ],
 }
+# The FDA label's alternate-day phase waits for the response review: the preview stops after 7 doses.
+FDA_BEFORE_REVIEW = EXPECTED_DOSES.pop("us_cnc_fda")
 
 
 @pytest.fixture
@@ -117,6 +157,50 @@ def test_each_shipped_template_gives_the_hand_worked_schedule(
     assert [x.due for x in schedule.doses] == expected
 
 
+def test_the_fda_template_waits_for_the_response_review_before_alternate_days(
+    templates: dict[str, plans.TemplateRow],
+) -> None:
+    definition = templates["us_cnc_fda"].definition
+    preview = plans.preview_schedule(definition, start=START, days=MON_TO_FRI, until=d(6, 30))
+    assert [x.due for x in preview.doses] == FDA_BEFORE_REVIEW[:7]  # daily x7, then nothing scheduled
+    daily = FDA_BEFORE_REVIEW[:7]
+    waiting = build_schedule(
+        definition.phases, start=START, given=daily, today=d(1, 14), until=d(6, 30), open_days=MON_TO_FRI
+    )
+    assert waiting.waiting_for_review == 0 and waiting.next_dose() is None
+    # The review on 13 January records a response: alternate days from the last daily dose, and on.
+    reviewed = build_schedule(
+        definition.phases,
+        start=START,
+        given=daily,
+        today=d(1, 13),
+        until=FDA_BEFORE_REVIEW[-1],
+        open_days=MON_TO_FRI,
+        phase_ended_on={0: d(1, 13)},
+    )
+    assert reviewed.waiting_for_review is None
+    assert [x.due for x in reviewed.doses] == FDA_BEFORE_REVIEW
+    labels = {(t.label, t.due) for t in preview.tasks}
+    for n, day in (
+        (5, d(1, 9)),
+        (6, d(1, 12)),
+        (7, d(1, 12)),
+    ):  # days 5-7 of treatment; the 10th, 11th: weekend
+        assert (f"Haematocrit, day {n} of treatment", day) in labels
+        assert (f"Reticulocytes, day {n} of treatment", day) in labels
+
+
+def test_an_oral_template_schedules_its_reviews_and_no_injection(
+    templates: dict[str, plans.TemplateRow],
+) -> None:
+    preview = plans.preview_schedule(templates["oral_cnc"].definition, start=START, days=MON_TO_FRI)
+    assert preview.doses == ()
+    assert (
+        "Review at 3 months: symptoms, taking the tablets, and the medicine or diet behind the deficiency",
+        d(4, 6),
+    ) in {(t.label, t.due) for t in preview.tasks}
+
+
 def test_hand_worked_tasks_for_the_uk_template(templates: dict[str, plans.TemplateRow]) -> None:
     schedule = plans.preview_schedule(
         templates["uk_hoc_no_neuro"].definition, start=START, days=MON_TO_FRI, until=d(6, 30, 2027)
@@ -127,14 +211,18 @@ def test_hand_worked_tasks_for_the_uk_template(templates: dict[str, plans.Templa
     assert ("Symptom review at 3 months", d(4, 6)) in due  # + 90 is Sunday 5 April: the Monday
     yearly = sorted(t.due for t in schedule.tasks if t.label.startswith("Yearly review"))
     assert yearly[0] == d(4, 16, 2027)  # a year after the first maintenance dose
-    assert not any("Potassium" in t.label for t in schedule.tasks)  # only when anaemia is severe
+    potassium = [(t.due, t.window_end) for t in schedule.tasks if t.lab_test_code == "potassium"]
+    assert potassium == [(d(1, 6), d(1, 7))]  # 24-48 hours after the first dose, never on its day
     severe = plans.preview_schedule(
         templates["uk_hoc_no_neuro"].definition,
         start=START,
         days=MON_TO_FRI,
         conditions=frozenset({"severe_anaemia"}),
     )
-    assert any("Potassium" in t.label and t.due == START for t in severe.tasks)
+    again = [(t.due, t.window_end) for t in severe.tasks if t.lab_test_code == "potassium"]
+    assert again == [(d(1, 6), d(1, 7)), (d(1, 8), d(1, 9))]  # and again at 3-4 days
+    platelets = sorted(t.due for t in schedule.tasks if t.lab_test_code == "platelets")
+    assert platelets == [START, d(1, 12), d(2, 2)]  # baseline, 7-10 days, 4 weeks
 
 
 def test_every_template_cites_its_source(templates: dict[str, plans.TemplateRow]) -> None:
@@ -170,15 +258,74 @@ def plan_input(t: plans.TemplateRow, **kw: object) -> plans.PlanInput:
     return plans.PlanInput(**values)  # type: ignore[arg-type]
 
 
-def test_template_suggested_from_cause_and_neurology(
+SUGGESTED: list[tuple[dict[str, object], str | None, str]] = [
+    # (the patient's record, the template suggested, words the reason must hold)
+    ({}, "uk_hoc_no_neuro", "treated as a deficiency with anaemia until recorded"),
+    ({"neuro_involvement": True, "neuro_symptoms": "paraesthesia"}, "uk_hoc_neuro", "alternate days"),
+    ({"cause": Cause.DIETARY, "presentation": Presentation.ANAEMIA}, "uk_hoc_no_neuro", "treated first"),
+    (
+        {"cause": Cause.DIETARY, "presentation": Presentation.PREVENTION},
+        "oral_cnc",
+        "oral B12 usually suffices",
+    ),
+    (
+        {"cause": Cause.POST_BARIATRIC, "presentation": Presentation.ANAEMIA},
+        "post_bariatric_treatment",
+        "ASMBS",
+    ),
+    (
+        {"cause": Cause.POST_BARIATRIC, "presentation": Presentation.PREVENTION},
+        "post_bariatric",
+        "Prevention",
+    ),
+    ({"cause": Cause.MEDICATION_METFORMIN, "presentation": Presentation.DEFICIENCY}, "oral_cnc", "MHRA"),
+    (
+        {"cause": Cause.MEDICATION_METFORMIN, "presentation": Presentation.ANAEMIA},
+        "uk_hoc_no_neuro",
+        "treated",
+    ),
+    ({"cause": Cause.GASTRECTOMY, "presentation": Presentation.PREVENTION}, "uk_hoc_prophylaxis", "BNF"),
+    ({"cause": Cause.UNKNOWN, "presentation": Presentation.PREVENTION}, None, "find the cause"),
+    # Leber's disease turns a cyanocobalamin suggestion into hydroxocobalamin.
+    (
+        {"cause": Cause.POST_BARIATRIC, "presentation": Presentation.ANAEMIA, "flag_lebers_disease": True},
+        "uk_hoc_no_neuro",
+        "never cyanocobalamin",
+    ),
+]
+
+
+@pytest.mark.parametrize(("record", "code", "why"), SUGGESTED)
+def test_the_template_suggested_follows_cause_presentation_and_neurology(
+    session: Session,
+    staff: Staffing,
+    templates: dict[str, plans.TemplateRow],
+    record: dict[str, object],
+    code: str | None,
+    why: str,
+) -> None:
+    pid = make_patient(session, staff, **record)
+    suggestion = plans.suggest_template(session, staff.nurse, pid)
+    assert (suggestion.template.code if suggestion.template else None) == code
+    assert why in suggestion.why
+
+
+def test_a_dietary_deficiency_with_anaemia_is_suggested_a_treatment_phase(
     session: Session, staff: Staffing, templates: dict[str, plans.TemplateRow]
 ) -> None:
-    plain = make_patient(session, staff)
-    neuro = make_patient(session, staff, mrn="P2", neuro_involvement=True, neuro_symptoms="paraesthesia")
-    bariatric = make_patient(session, staff, mrn="P3", cause=Cause.POST_BARIATRIC)
-    assert plans.suggest_template(session, staff.nurse, plain).code == "uk_hoc_no_neuro"  # type: ignore[union-attr]
-    assert plans.suggest_template(session, staff.nurse, neuro).code == "uk_hoc_neuro"  # type: ignore[union-attr]
-    assert plans.suggest_template(session, staff.nurse, bariatric).code == "post_bariatric"  # type: ignore[union-attr]
+    """The issue as a clinic met it: dietary anaemia got prophylaxis, with no treatment phase or checks."""
+    pid = make_patient(session, staff, cause=Cause.DIETARY, presentation=Presentation.ANAEMIA)
+    suggested = plans.suggest_template(session, staff.nurse, pid).template
+    assert suggested is not None
+    first = suggested.definition.phases[0]
+    assert first.kind == PhaseKind.INDUCTION and first.dose_count == 6
+    assert {t.lab_test_code for t in first.tasks} >= {
+        "reticulocytes",
+        "potassium",
+        "folate",
+        "ferritin",
+        "platelets",
+    }
 
 
 def test_self_verification_and_nurse_verification_are_refused(

@@ -88,3 +88,46 @@ def test_a_nurse_reads_the_settings_but_cannot_save(
     dialog.reason.setText("try anyway")
     dialog.save()  # the service has the last word
     assert "may not configure clinic" in dialog.summary.text()
+
+
+def test_a_pharmacist_enters_the_local_laboratorys_b12_thresholds(
+    qtbot: QtBot, db: Database, staff: Staffing, make_ctx: MakeContext, host: QWidget
+) -> None:
+    dialog = _open(qtbot, make_ctx, staff.pharmacist, host)
+    unit, low, high, _advice = dialog.lab_fields["serum_b12"]
+    assert (unit.currentData(), low.text(), high.text()) == ("ng/L", "180", "350")  # NICE NG239
+    assert "NICE NG239" in dialog.laboratory.text()
+    dialog.laboratory.setText("City Hospital biochemistry")
+    unit.setCurrentIndex(unit.findData("pmol/L"))
+    low.setText("1,48")
+    dialog.reason.setText("the local laboratory's reference ranges")
+    qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    assert dialog.isVisible() and dialog.tabs.currentIndex() == 1
+    assert "write decimals with a point" in dialog.field_error("lab_serum_b12")
+    low.setText("148")
+    high.setText("221")
+    with qtbot.waitSignal(dialog.ctx.bus.changed):
+        qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    assert not dialog.isVisible()
+    with db.sessions() as s:
+        bands = clinic.lab_bands(s)
+    assert bands.laboratory == "City Hospital biochemistry"
+    assert (bands.tests["serum_b12"].unit, bands.tests["serum_b12"].deficient_below) == (
+        "pmol/L",
+        Decimal(148),
+    )
+    assert bands.band("serum_b12", Decimal("150"))[0] == "indeterminate"  # type: ignore[index]
+
+
+def test_thresholds_that_overlap_are_refused_on_their_page(
+    qtbot: QtBot, db: Database, staff: Staffing, make_ctx: MakeContext, host: QWidget
+) -> None:
+    dialog = _open(qtbot, make_ctx, staff.pharmacist, host)
+    _unit, low, _high, _advice = dialog.lab_fields["active_b12"]
+    low.setText("80")
+    dialog.reason.setText("local ranges")
+    qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    assert dialog.isVisible() and dialog.tabs.currentIndex() == 1
+    assert "must end above where deficiency ends" in dialog.field_error("lab_bands")
+    with db.sessions() as s:
+        assert clinic.lab_bands(s).tests["active_b12"].deficient_below == Decimal(25)

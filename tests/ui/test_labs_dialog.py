@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from PySide6.QtCore import Qt
@@ -67,9 +68,11 @@ def test_add_a_result_with_unit_conversion(
         "2026-01-05",
         "180 pg/mL",
         "132.84 pmol/L",
+        "Indeterminate",  # NICE NG239: 180 to 350 ng/L (= pg/mL)
         "Current",
         "nurse",
     ]
+    assert dialog.advice.isVisible() and "second-line test" in dialog.advice.text()
     assert dialog.value.text() == ""  # ready for the next result
     with db.sessions.begin() as s:
         assert len(patients.list_labs(s, staff.nurse, pid)) == 1
@@ -115,6 +118,7 @@ def test_mark_entered_in_error_keeps_the_row_struck_through(
 ) -> None:
     pid = add_patient("H1", "Okafor", "Grace")
     dialog = open_labs(pid)
+    _choose(dialog.unit, "pmol/L")
     qtbot.keyClicks(dialog.value, "250")
     qtbot.mouseClick(dialog.add_button, Qt.MouseButton.LeftButton)
     assert not dialog.mark_button.isEnabled()
@@ -127,7 +131,38 @@ def test_mark_entered_in_error_keeps_the_row_struck_through(
     qtbot.mouseClick(reason.ok_button, Qt.MouseButton.LeftButton)
     m = dialog.model
     assert m.rowCount() == 1
-    assert _cells(dialog, 0)[5] == "Entered in error"
+    assert _cells(dialog, 0)[5:7] == ["", "Entered in error"]  # no band for a result not to be used
     assert m.data(m.index(0, 0), LAB_STATUS_ROLE) == RecordStatus.ENTERED_IN_ERROR
     assert m.data(m.index(0, 0), Qt.ItemDataRole.FontRole).strikeOut()
     qtmodeltester.check(m)
+
+
+def test_a_serum_b12_needs_its_unit_chosen_and_is_shown_converted_with_its_ng239_band(
+    qtbot: QtBot, db: Database, staff: Staffing, add_patient: AddPatient, open_labs: OpenLabs
+) -> None:
+    pid = add_patient("H1", "Okafor", "Grace")
+    dialog = open_labs(pid)
+    _choose(dialog.test, "serum_b12")
+    assert dialog.unit.currentIndex() == -1  # no unit until one is chosen from the report
+    assert [dialog.unit.itemText(i) for i in range(dialog.unit.count())] == ["ng/L", "pg/mL", "pmol/L"]
+    qtbot.keyClicks(dialog.value, "150")
+    qtbot.mouseClick(dialog.add_button, Qt.MouseButton.LeftButton)
+    assert "Choose the unit the laboratory reported" in dialog.errors.message("unit")
+    assert "ng/L, pg/mL or pmol/L" in dialog.errors.message("unit")
+    assert dialog.model.rowCount() == 0
+    with db.sessions.begin() as s:
+        assert patients.list_labs(s, staff.nurse, pid) == []
+
+    _choose(dialog.unit, "ng/L")
+    qtbot.mouseClick(dialog.add_button, Qt.MouseButton.LeftButton)
+    assert _cells(dialog, 0)[3:6] == ["150 ng/L", "110.7 pmol/L", "Deficient"]
+    m = dialog.model
+    assert m.data(m.index(0, 5), Qt.ItemDataRole.ForegroundRole).color().name() == "#b3261e"
+    assert not dialog.advice.isVisible()  # deficient needs no second-line test
+    with db.sessions.begin() as s:
+        (stored,) = patients.list_labs(s, staff.nurse, pid)
+    assert (stored.unit, stored.value_canonical, stored.canonical_unit) == (
+        "ng/L",
+        Decimal("110.7"),
+        "pmol/L",
+    )

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from b12desk.data.db import Database
 from b12desk.data.models import Administration
-from b12desk.domain.enums import Cause, Container, Formulation, InjectionSite, PlanStatus, Route
+from b12desk.domain.enums import Cause, Container, Formulation, InjectionSite, PlanStatus, Presentation, Route
 from b12desk.domain.schedule import DoseStatus
 from b12desk.services import administrations, plans
 from b12desk.services import inventory as inv
@@ -128,9 +128,11 @@ def test_create_a_plan_through_the_editor_with_its_preview(
     assert dialog.preview_model.data(dialog.preview_model.index(0, 3)) == "Induction 1 of 6"
     labels = [e.what for e in dialog.preview_model.records()]
     assert "Reticulocyte response at 7-10 days" in labels
-    assert not any("Potassium" in label for label in labels)
-    _tick(qtbot, dialog.severe_anaemia)  # severe anaemia adds the 48-hour potassium check
-    assert any("Potassium" in e.what and e.due == MONDAY for e in dialog.preview_model.records())
+    potassium = [e.due for e in dialog.preview_model.records() if "Potassium" in e.what]
+    assert potassium == [MONDAY + timedelta(days=1)]  # 24-48 hours after the first dose, for everyone
+    _tick(qtbot, dialog.severe_anaemia)  # severe anaemia adds a second check at 3-4 days
+    potassium = [e.due for e in dialog.preview_model.records() if "Potassium" in e.what]
+    assert potassium == [MONDAY + timedelta(days=1), MONDAY + timedelta(days=3)]
     dialog.dose.clear()
     qtbot.keyClicks(dialog.dose, "500")
     assert dialog.volume.text() == "= 0.5 mL of 1,000 mcg/mL"
@@ -176,18 +178,27 @@ def test_a_plan_continuing_treatment_begun_elsewhere_is_marked_for_the_pharmacis
 @pytest.mark.parametrize(
     ("extra", "code", "words"),
     [
-        ({}, "uk_hoc_no_neuro", "Pernicious anaemia and neurologic involvement: no"),
+        ({}, "uk_hoc_no_neuro", "Pernicious anaemia; not recorded (treated as a deficiency with anaemia"),
         (
             {"neuro_involvement": True, "neuro_symptoms": "numb feet"},
             "uk_hoc_neuro",
-            "Pernicious anaemia and neurologic involvement: yes",
+            "Pernicious anaemia; not recorded; neurological involvement: ",
         ),
         (
-            {"cause": Cause.POST_BARIATRIC},
+            {"cause": Cause.POST_BARIATRIC, "presentation": Presentation.PREVENTION},
             "post_bariatric",
-            "Post-bariatric surgery and neurologic involvement: no",
+            "Post-bariatric surgery; at risk: prevention only: ",
         ),
-        ({"cause": Cause.DIETARY}, "uk_hoc_prophylaxis", "Dietary and neurologic involvement: no"),
+        (
+            {"cause": Cause.DIETARY, "presentation": Presentation.ANAEMIA},
+            "uk_hoc_no_neuro",
+            "Dietary; deficiency with anaemia: Dietary deficiency with anaemia is treated first",
+        ),
+        (
+            {"cause": Cause.MEDICATION_METFORMIN, "presentation": Presentation.DEFICIENCY},
+            "oral_cnc",
+            "Medication: metformin; deficiency without anaemia: ",
+        ),
     ],
 )
 def test_the_suggested_template_follows_the_patients_cause(
@@ -202,8 +213,8 @@ def test_the_suggested_template_follows_the_patients_cause(
     pid = add_patient("H1", "Okafor", "Grace", **extra)
     dialog = open_editor(staff.pharmacist, pid)
     assert dialog.template.currentData() == templates[code].id
-    assert dialog.suggestion.text().startswith(f"Suggested from cause: {words}")
-    assert templates[code].name in dialog.suggestion.text()
+    assert dialog.suggestion.text().startswith(f"Suggested from the record → {templates[code].name} (v1). ")
+    assert words in dialog.suggestion.text()
 
 
 def test_choosing_another_template_brings_its_formulation_routes_and_dose(

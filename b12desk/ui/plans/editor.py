@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 from sqlalchemy.orm import Session
 
-from b12desk.domain.enums import CAUSE_LABELS, EventKind, Formulation, PlanStatus, Route
+from b12desk.domain.enums import EventKind, Formulation, PlanStatus, Route
 from b12desk.domain.units import (
     QuantityError,
     dose_volume_ml,
@@ -35,7 +35,7 @@ from b12desk.services import auth, clinic, patients
 from b12desk.services import plans as plan_service
 from b12desk.services.common import Actor
 from b12desk.services.patients import PatientDetail
-from b12desk.services.plans import PlanInput, PlanRow, TemplateRow
+from b12desk.services.plans import PlanInput, PlanRow, TemplateRow, TemplateSuggestion
 from b12desk.ui.context import PLANS, AppContext
 from b12desk.ui.ops import OpFailure, run_op
 from b12desk.ui.plans.common import (
@@ -68,7 +68,7 @@ from b12desk.ui.widgets import (
 class _EditorData:
     patient: PatientDetail
     templates: dict[int, TemplateRow]
-    suggested: TemplateRow | None
+    suggestion: TemplateSuggestion
     open_days: frozenset[int]
     strengths: dict[Formulation, list[Decimal]]
 
@@ -81,7 +81,7 @@ def _editor_data(session: Session, actor: Actor, patient_id: int, template_id: i
     return _EditorData(
         patient=patients.get_patient(session, actor, patient_id),
         templates=templates,
-        suggested=plan_service.suggest_template(session, actor, patient_id),
+        suggestion=plan_service.suggest_template(session, actor, patient_id),
         open_days=clinic.open_days(session),
         strengths={f: plan_service.stocked_strengths(session, f) for f in Formulation},
     )
@@ -126,7 +126,8 @@ class PlanEditorDialog(QDialog):
 
     def _setup(self, data: _EditorData) -> None:
         """Build the form once the patient, templates and strengths have been read."""
-        self.patient, self.templates, self.suggested = data.patient, data.templates, data.suggested
+        self.patient, self.templates = data.patient, data.templates
+        self.suggested, self.suggestion_why = data.suggestion.template, data.suggestion.why
         self.open_days, self.strengths = data.open_days, data.strengths
         plan = self.plan
         self.loading.hide()
@@ -320,14 +321,12 @@ class PlanEditorDialog(QDialog):
         self.errors.add(name, field, error)
 
     def _suggestion_text(self) -> str:
-        d = self.patient.data
-        why = (
-            f"Suggested from cause: {CAUSE_LABELS[d.cause]} and neurologic involvement: "
-            f"{'yes' if d.neuro_involvement else 'no'}"
-        )
         if self.suggested is None:
-            return f"{why}: no template fits; choose one."
-        return f"{why} → {self.suggested.name} (v{self.suggested.version})."
+            return f"Suggested from the record: {self.suggestion_why} Choose a template."
+        return (
+            f"Suggested from the record → {self.suggested.name} (v{self.suggested.version}). "
+            f"{self.suggestion_why}"
+        )
 
     # --- template, dose and preview ------------------------------------------------------------------
 
