@@ -177,6 +177,7 @@ class PatientFacts:
     lebers_disease: bool = False
     b12_hypersensitivity: bool = False
     benzyl_alcohol_sensitivity: bool = False
+    cobalt_allergy: bool = False  # a caution: counsel, and acknowledge
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +191,7 @@ class PlanFacts:
     start_date: date
     continues_elsewhere: bool = False
     hypersensitivity_override: bool = False  # a pharmacist recorded why treatment goes ahead
+    awaiting_review: bool = False  # its doses complete a phase whose next waits for a review
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,6 +355,21 @@ def _check_patient_and_plan(f: DoseFacts, out: _Findings) -> None:
             "plan_not_verified",
             "plan",
             f"The plan is {plan.status.value}: no dose can be recorded until a pharmacist verifies it.",
+        )
+    if plan.route == Route.ORAL and not f.attempt.external:
+        out.stop(
+            "oral_plan",
+            "plan",
+            "This plan is oral B12 taken at home: no injection is recorded against it. If an injection is "
+            "needed, the prescriber writes an injection plan for a pharmacist to verify.",
+        )
+    elif plan.awaiting_review and f.attempt.outcome == AdministrationOutcome.GIVEN:
+        out.warn(
+            "awaiting_review",
+            "plan",
+            "The plan's doses so far complete a phase that waits for a review (e.g. the reticulocyte "
+            "response) before the next: record the review first (End phase), or give this dose only for a "
+            "clinical reason.",
         )
 
 
@@ -623,6 +640,13 @@ def _check_contraindications(f: DoseFacts, out: _Findings) -> None:
             "patient",
             "The patient is recorded as hypersensitive to cobalt or vitamin B12, and no pharmacist has "
             "recorded why treatment goes ahead: do not give the dose; ask the pharmacist to review the plan.",
+        )
+    if patient.cobalt_allergy:
+        out.warn(
+            "cobalt_allergy",
+            "patient",
+            "The patient has a recorded cobalt allergy, and vitamin B12 holds cobalt: counsel them, check "
+            "they agree, and watch them after the dose.",
         )
     if patient.benzyl_alcohol_sensitivity and p is not None:
         if p.preservatives is None:

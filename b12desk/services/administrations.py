@@ -201,7 +201,8 @@ def _history(
 
 def _expected(
     session: Session, plan: TreatmentPlan, given_at: datetime, clock: Clock, *, excluding: int | None
-) -> ExpectedDose | None:
+) -> tuple[ExpectedDose | None, bool]:
+    """What the schedule expects of this dose, and whether the plan is waiting for a review instead."""
     times = [
         t
         for i, t in session.execute(
@@ -214,13 +215,12 @@ def _expected(
         )
         if i != excluding
     ]
-    found = plans.expected_dose(
-        session, plan, given=sorted(clock.day_of(t) for t in times), day=clock.day_of(given_at)
-    )
+    given = sorted(clock.day_of(t) for t in times)
+    found = plans.expected_dose(session, plan, given=given, day=clock.day_of(given_at))
     if found is None:
-        return None
+        return None, plans.waiting_for_review(session, plan, given=given, day=clock.day_of(given_at))
     phase, number, dose = found
-    return ExpectedDose(phase.kind, number, Decimal(dose).normalize(), phase.min_interval)
+    return ExpectedDose(phase.kind, number, Decimal(dose).normalize(), phase.min_interval), False
 
 
 def _facts(
@@ -270,7 +270,8 @@ def _facts(
             continues_elsewhere=plan.continues_elsewhere,
             hypersensitivity_override=bool(plan.override_reason.strip()),
         )
-        expected = _expected(session, plan, given_at, clock, excluding=excluding)
+        expected, waiting = _expected(session, plan, given_at, clock, excluding=excluding)
+        plan_facts = replace(plan_facts, awaiting_review=waiting)
     attempt = DoseAttempt(
         patient_id=patient.id,
         given_at=given_at,
@@ -289,6 +290,7 @@ def _facts(
             patient.flag_lebers_disease,
             patient.flag_b12_hypersensitivity,
             patient.flag_benzyl_alcohol_sensitivity,
+            patient.flag_cobalt_allergy,
         ),
         plan=plan_facts,
         expected=expected,
@@ -530,7 +532,7 @@ def _noon_or_now(day: date, clock: Clock) -> datetime:
 
 def _expected_amount(session: Session, plan: TreatmentPlan, clock: Clock, day: date) -> Decimal:
     """The dose the plan's schedule expects on that day (doses given elsewhere were the plan's dose)."""
-    expected = _expected(session, plan, clock.at(day), clock, excluding=None)
+    expected, _waiting = _expected(session, plan, clock.at(day), clock, excluding=None)
     return expected.dose_mcg if expected is not None else Decimal(plan.dose_mcg).normalize()
 
 

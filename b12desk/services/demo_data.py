@@ -1002,6 +1002,7 @@ class _Generator:
                     "conditions": conditions,
                     "override_reason": "",
                 }
+                | ({"supplied_as": supplied_as} if supplied_as else {})
             )
         self.loader.add(
             TreatmentPlan,

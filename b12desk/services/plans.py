@@ -101,6 +101,7 @@ class PlanInput:
     conditions: frozenset[str] = frozenset()
     strength_mcg_per_ml: Decimal = STANDARD_STRENGTH_MCG_PER_ML  # of the product to be used
     continues_elsewhere: bool = False  # treatment began at another clinic
+    supplied_as: str = ""  # oral plans: what the patient takes home (product, strength, how many)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +138,7 @@ class PlanRow:
     prescriber: str
     indication: str
     conditions: frozenset[str]
+    supplied_as: str  # oral plans: what was supplied to take at home
     status: PlanStatus
     author: str
     author_id: int
@@ -405,10 +407,17 @@ def _validate(
         errors["prescriber"] = "Enter the prescriber's name."
     if data.start_date < clock.today() - timedelta(days=3650):
         errors["start_date"] = "The start date is more than 10 years ago: check the year."
-    strength = Decimal(data.strength_mcg_per_ml)
-    problem = product_range_problem(strength, Decimal(0), clinic.dose_rules(session))
-    if not strength.is_finite() or strength <= 0 or problem:
-        errors["strength_mcg_per_ml"] = problem or "Choose the strength of the product to be used."
+    if data.route == Route.ORAL:
+        # Taken at home: no vial is drawn from, so no strength; what was supplied is recorded instead.
+        if not data.supplied_as.strip():
+            errors["supplied_as"] = (
+                "Say what the patient takes home, e.g. 'cyanocobalamin 1,000 mcg tablets, one a day, 28'."
+            )
+    else:
+        strength = Decimal(data.strength_mcg_per_ml)
+        problem = product_range_problem(strength, Decimal(0), clinic.dose_rules(session))
+        if not strength.is_finite() or strength <= 0 or problem:
+            errors["strength_mcg_per_ml"] = problem or "Choose the strength of the product to be used."
     if (
         data.route not in (template.definition.routes or (template.definition.route,))
         and data.route != Route.IV
@@ -452,7 +461,7 @@ def _snapshot(plan: TreatmentPlan) -> dict[str, Any]:
         "indication": plan.indication,
         "conditions": plan.conditions,
         "override_reason": plan.override_reason,
-    }
+    } | ({"supplied_as": plan.supplied_as} if plan.supplied_as else {})
 
 
 def _phase_rows(phases: list[PlanPhase]) -> tuple[PhaseRow, ...]:
@@ -510,7 +519,11 @@ def _plan_rows(session: Session, plans: list[TreatmentPlan]) -> list[PlanRow]:
                 template_name=template.name,
                 formulation=plan.formulation,
                 dose_mcg=Decimal(plan.dose_mcg).normalize(),
-                dose_text=format_dose(plan.dose_mcg, strength),
+                dose_text=(
+                    f"{format_mcg(plan.dose_mcg)} by mouth"
+                    if plan.route == Route.ORAL
+                    else format_dose(plan.dose_mcg, strength)
+                ),
                 strength_mcg_per_ml=strength,
                 route=plan.route,
                 start_date=plan.start_date,
@@ -518,6 +531,7 @@ def _plan_rows(session: Session, plans: list[TreatmentPlan]) -> list[PlanRow]:
                 prescriber=plan.prescriber,
                 indication=plan.indication,
                 conditions=frozenset(c for c in plan.conditions.split(",") if c),
+                supplied_as=plan.supplied_as,
                 status=plan.status,
                 author=names.get(plan.author_id, ""),
                 author_id=plan.author_id,
@@ -598,6 +612,7 @@ def create_plan(
         route=data.route,
         start_date=data.start_date,
         continues_elsewhere=data.continues_elsewhere,
+        supplied_as=data.supplied_as.strip() if data.route == Route.ORAL else "",
         prescriber=data.prescriber.strip(),
         indication=data.indication.strip(),
         status=PlanStatus.DRAFT,
@@ -667,6 +682,7 @@ def update_plan(
         data.indication.strip(),
     )
     plan.continues_elsewhere = data.continues_elsewhere
+    plan.supplied_as = data.supplied_as.strip() if data.route == Route.ORAL else ""
     plan.conditions = ",".join(sorted(data.conditions))
     if override_reason.strip():
         plan.override_reason, plan.override_by_id = override_reason.strip(), actor.id
@@ -1082,7 +1098,19 @@ def expected_dose(
     session: Session, plan: TreatmentPlan, *, given: list[date], day: date
 ) -> tuple[PhaseDef, int, Decimal] | None:
     """What the schedule expects of a dose given on `day` after the doses `given`: its phase definition,
-    its number within the phase, and its amount; None when the plan has no further dose."""
+    its number within the phase, and its amount; None when the plan has no further dose (it is complete,
+    taken at home, or waiting for a review: see waiting_for_review)."""
+    return _expectation(session, plan, given=given, day=day)[0]
+
+
+def waiting_for_review(session: Session, plan: TreatmentPlan, *, given: list[date], day: date) -> bool:
+    """The plan's doses so far complete a phase that waits for a review (a response) before the next."""
+    return _expectation(session, plan, given=given, day=day)[1]
+
+
+def _expectation(
+    session: Session, plan: TreatmentPlan, *, given: list[date], day: date
+) -> tuple[tuple[PhaseDef, int, Decimal] | None, bool]:
     defs, ended, _template, _ = plan_phase_defs(session, plan)
     schedule = build_schedule(
         defs,
@@ -1095,8 +1123,8 @@ def expected_dose(
     )
     nxt = schedule.next_dose()
     if nxt is None:
-        return None
-    return defs[nxt.phase_index], nxt.number, nxt.dose_mcg
+        return None, schedule.waiting_for_review is not None
+    return (defs[nxt.phase_index], nxt.number, nxt.dose_mcg), False
 
 
 def preview_schedule(

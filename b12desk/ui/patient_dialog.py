@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 from sqlalchemy.orm import Session
 
-from b12desk.domain.enums import CAUSE_LABELS, SEX_LABELS, Cause, Sex
+from b12desk.domain.enums import CAUSE_LABELS, PRESENTATION_LABELS, SEX_LABELS, Cause, Presentation, Sex
 from b12desk.domain.patients import MAX_NAME, PATIENT_FIELD_LABELS, PatientInput
 from b12desk.services import patients
 from b12desk.services.common import Actor
@@ -38,7 +38,22 @@ from b12desk.ui.widgets import (
     show_message,
 )
 
-FLAG_FIELDS = ("flag_b12_hypersensitivity", "flag_lebers_disease", "flag_benzyl_alcohol_sensitivity")
+FLAG_FIELDS = (
+    "flag_b12_hypersensitivity",
+    "flag_cobalt_allergy",  # beside the hypersensitivity: a caution to counsel on, not a contraindication
+    "flag_lebers_disease",
+    "flag_benzyl_alcohol_sensitivity",
+)
+FLAG_TIPS = {
+    "flag_b12_hypersensitivity": "A reaction to B12 or cobalt: both formulations are contraindicated; a plan "
+    "needs a pharmacist's documented override (SmPC).",
+    "flag_cobalt_allergy": "A cobalt (or nickel-cobalt) allergy, e.g. contact dermatitis: vitamin B12 holds "
+    "cobalt. Counsel the patient before treatment and watch after the first dose; a reaction to B12 "
+    "itself is a hypersensitivity (hydroxocobalamin leaflet, clinical-facts 3).",
+    "flag_lebers_disease": "Leber's disease: cyanocobalamin can cause rapid optic atrophy; hydroxocobalamin "
+    "only.",
+    "flag_benzyl_alcohol_sensitivity": "Benzyl alcohol sensitivity: products preserved with it are refused.",
+}
 DATE_PLACEHOLDER = "YYYY-MM-DD"
 
 
@@ -90,11 +105,21 @@ class PatientDialog(QDialog):
         for cause, label in CAUSE_LABELS.items():
             self.cause.addItem(label, cause)
         self.cause.setCurrentIndex(self.cause.findData(Cause.UNKNOWN))
+        self.presentation = QComboBox()
+        for presentation, label in PRESENTATION_LABELS.items():
+            self.presentation.addItem(label, presentation)
+        self.presentation.setCurrentIndex(self.presentation.findData(Presentation.NOT_RECORDED))
+        self.presentation.setToolTip(
+            "With the cause, chooses the regimen suggested: an established deficiency is treated first "
+            "(with its blood and potassium checks); prevention alone is not."
+        )
         self.neuro_involvement = QCheckBox(PATIENT_FIELD_LABELS["neuro_involvement"])
         self.neuro_symptoms = _text_box(2)
         self.neuro_symptoms.setPlaceholderText("e.g. paraesthesia, ataxia, memory problems")
         self.pregnant_or_breastfeeding = QCheckBox(PATIENT_FIELD_LABELS["pregnant_or_breastfeeding"])
         self.flags = {name: QCheckBox(PATIENT_FIELD_LABELS[name]) for name in FLAG_FIELDS}
+        for name, box in self.flags.items():
+            box.setToolTip(FLAG_TIPS[name])
         self.allergies = _text_box(2)
         self.allergies.setPlaceholderText("drug and other allergies, or 'none known'")
         self.notes = _text_box(3)
@@ -106,7 +131,8 @@ class PatientDialog(QDialog):
         identity = self._group("Patient", ["mrn", "family_name", "given_name", "date_of_birth", "sex"])
         contact = self._group("Contact", ["phone", "email", "address"])
         clinical = self._group(
-            "Clinical", ["cause", "neuro_involvement", "neuro_symptoms", "pregnant_or_breastfeeding"]
+            "Clinical",
+            ["cause", "presentation", "neuro_involvement", "neuro_symptoms", "pregnant_or_breastfeeding"],
         )
         contraindications = self._group("Contraindications and cautions", [*FLAG_FIELDS, "allergies"])
         contraindications.setObjectName("contraindications")
@@ -194,6 +220,7 @@ class PatientDialog(QDialog):
         self.email.setText(data.email)
         self.address.setPlainText(data.address)
         self.cause.setCurrentIndex(self.cause.findData(data.cause))
+        self.presentation.setCurrentIndex(self.presentation.findData(data.presentation))
         self.neuro_involvement.setChecked(data.neuro_involvement)
         self.neuro_symptoms.setPlainText(data.neuro_symptoms)
         self.pregnant_or_breastfeeding.setChecked(data.pregnant_or_breastfeeding)
@@ -224,12 +251,14 @@ class PatientDialog(QDialog):
             email=self.email.text(),
             address=self.address.toPlainText(),
             cause=self.cause.currentData(),
+            presentation=self.presentation.currentData(),
             neuro_involvement=self.neuro_involvement.isChecked(),
             neuro_symptoms=self.neuro_symptoms.toPlainText(),
             pregnant_or_breastfeeding=self.pregnant_or_breastfeeding.isChecked(),
             flag_b12_hypersensitivity=self.flags["flag_b12_hypersensitivity"].isChecked(),
             flag_lebers_disease=self.flags["flag_lebers_disease"].isChecked(),
             flag_benzyl_alcohol_sensitivity=self.flags["flag_benzyl_alcohol_sensitivity"].isChecked(),
+            flag_cobalt_allergy=self.flags["flag_cobalt_allergy"].isChecked(),
             allergies=self.allergies.toPlainText(),
             notes=self.notes.toPlainText(),
         )

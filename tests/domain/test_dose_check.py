@@ -482,3 +482,23 @@ def test_site_rules_are_per_muscle_on_both_sides() -> None:
     )
     assert rules.site_rule(InjectionSite.VASTUS_LATERALIS_RIGHT) is rules.sites["vastus_lateralis"]
     assert len(rules.enabled_sites()) == 8
+
+
+def test_a_cobalt_allergy_is_a_caution_to_acknowledge_not_a_stop() -> None:
+    patient = replace(valid().patient, cobalt_allergy=True)
+    assert codes(valid(patient=patient)) == {"cobalt_allergy": W}
+    (finding,) = check_dose(valid(patient=patient))
+    assert "counsel" in finding.message and "cobalt" in finding.message
+
+
+def test_no_injection_is_recorded_against_an_oral_plan() -> None:
+    plan = replace(valid().plan, route=Route.ORAL, formulation=Formulation.CYANOCOBALAMIN)
+    found = codes(valid(plan=plan, product=None, lot=None, expected=None))
+    assert found["oral_plan"] == H
+
+
+def test_a_dose_while_the_plan_waits_for_its_response_review_is_a_warning() -> None:
+    plan = replace(valid().plan, awaiting_review=True)
+    assert codes(valid(plan=plan, expected=None)) == {"awaiting_review": W}
+    declined = attempt(outcome=AdministrationOutcome.REFUSED, note="declined today")
+    assert "awaiting_review" not in codes(valid(plan=plan, expected=None, attempt=declined))

@@ -28,6 +28,7 @@ from b12desk.data.models import (
 )
 from b12desk.domain.enums import (
     AdministrationOutcome,
+    Cause,
     Container,
     EventKind,
     EventStatus,
@@ -761,3 +762,75 @@ def test_a_pharmacist_cannot_record_a_dose(world: World) -> None:
     with pytest.raises(PermissionDenied):
         adm.record_dose(world.session, world.staff.pharmacist, world.request(), clock=CLOCK)
     assert snapshot(world.session) == before
+
+
+def test_a_cobalt_allergy_recorded_since_verification_needs_the_nurses_acknowledgement(world: World) -> None:
+    w = world
+    w.session.execute(update(Patient).where(Patient.id == w.patient_id).values(flag_cobalt_allergy=True))
+    warned(w, w.request(), "cobalt_allergy")
+
+
+def test_an_oral_plan_takes_no_injection(world: World) -> None:
+    """Oral B12 is taken at home: a verified oral plan has no dose to record against it."""
+    w = world
+    other = _patient(w.session, w.staff.nurse, "OR1", cause=Cause.MEDICATION_METFORMIN)
+    plan = _verified_plan(
+        w.session,
+        w.staff,
+        w.templates,
+        other,
+        code="oral_cnc",
+        supplied_as="Cyanocobalamin 1,000 mcg tablets, 28",
+    )
+    refused(w, w.request(patient_id=other, plan_id=plan.id), "oral_plan")
+
+
+def test_a_dose_after_the_fda_daily_week_waits_for_the_response_review(world: World) -> None:
+    """Seven daily doses given: the alternate-day phase waits for a review recording a response."""
+    w = world
+    other = _patient(w.session, w.staff.nurse, "FDA1")
+    start = NOW.date() - timedelta(days=10)
+    plan = _verified_plan(
+        w.session, w.staff, w.templates, other, code="us_cnc_fda", start=start, dose_mcg=Decimal(100)
+    )
+    for k in range(7):
+        given = NOW - timedelta(days=9 - k)
+        adm.record_dose(
+            w.session,
+            w.staff.nurse,
+            w.request(
+                patient_id=other,
+                plan_id=plan.id,
+                given_at=given,
+                dose_mcg=Decimal(100),
+                external=True,
+                product_id=None,
+                lot_id=None,
+                site=(InjectionSite.DELTOID_LEFT, InjectionSite.DELTOID_RIGHT)[k % 2],
+            ),
+            clock=at(given),
+        )
+    schedule = plans.plan_schedule(w.session, w.staff.nurse, plan.id, today=NOW.date())
+    assert schedule.waiting_for_review == 0 and schedule.next_dose() is None
+    eighth = w.request(
+        patient_id=other,
+        plan_id=plan.id,
+        dose_mcg=Decimal(100),
+        external=True,
+        product_id=None,
+        lot_id=None,
+        site=InjectionSite.DELTOID_RIGHT,
+    )
+    before = snapshot(w.session)
+    with pytest.raises(adm.DoseRefused) as caught:
+        adm.record_dose(w.session, w.staff.nurse, eighth, clock=CLOCK)
+    assert {f.code for f in caught.value.unacknowledged} == {"awaiting_review"}
+    assert snapshot(w.session) == before
+    # The review records a response: the alternate-day phase follows, and the dose needs no acknowledgement.
+    plans.end_phase(
+        w.session, w.staff.pharmacist, plan.id, on=NOW.date(), reason="Reticulocytes rising", clock=CLOCK
+    )
+    schedule = plans.plan_schedule(w.session, w.staff.nurse, plan.id, today=NOW.date())
+    nxt = schedule.next_dose()
+    assert schedule.waiting_for_review is None and nxt is not None and nxt.phase_index == 1
+    assert give(w, replace(eighth, given_at=NOW)).dose_mcg == Decimal(100)

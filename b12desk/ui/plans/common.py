@@ -49,7 +49,7 @@ ROUTE_LABELS = {
     Route.DEEP_SC: "Deep SC – deep subcutaneous",
     Route.SC: "SC – subcutaneous",
     Route.IV: "IV – intravenous",
-    Route.ORAL: "Oral",
+    Route.ORAL: "Oral – by mouth, taken at home",
 }
 SHORT_STATUS = {
     PlanStatus.DRAFT: "Draft – not verified",
@@ -292,7 +292,9 @@ def plan_details_html(plan: PlanRow, changed: frozenset[str] = frozenset()) -> s
         row("status", "Status", STATUS_LABELS.get(plan.status, plan.status.value)),
         row("template_id", "Template", f"{plan.template_name} (v{plan.template_version})"),
         row("formulation", "Formulation", plan.formulation.value.capitalize()),
-        row("strength_mcg_per_ml", "Strength", format_strength(plan.strength_mcg_per_ml)),
+        row("supplied_as", "Supplied", plan.supplied_as)
+        if plan.route == Route.ORAL
+        else row("strength_mcg_per_ml", "Strength", format_strength(plan.strength_mcg_per_ml)),
         row("dose_mcg", "Dose", plan.dose_text),
         row("route", "Route", ROUTE_LABELS.get(plan.route, plan.route.value)),
         row("start_date", "Start", format_date(plan.start_date)),

@@ -199,12 +199,21 @@ class PlanEditorDialog(QDialog):
         self.prescriber.setPlaceholderText("e.g. Dr A. Shah")
         self.indication = QLineEdit()
         self.indication.setPlaceholderText("e.g. pernicious anaemia, Hb 84 g/L")
-        self.severe_anaemia = QCheckBox("Severe anaemia: add the potassium check in the first 48 hours")
+        self.severe_anaemia = QCheckBox(
+            "Severe anaemia: a second potassium check, 3-4 days after the first dose"
+        )
+        self.supplied_as = QLineEdit()
+        self.supplied_as.setPlaceholderText("e.g. cyanocobalamin 1,000 mcg tablets, one a day, 28")
+        self.supplied_as.setToolTip(
+            "Oral treatment is taken at home: no injection is scheduled. Record what the patient takes "
+            "home; the pharmacist verifies it with the plan."
+        )
         self.continues_elsewhere = QCheckBox(
             "Continues treatment begun at another clinic (doses given there before the start date may "
             "be entered)"
         )
 
+        self.field_labels: dict[str, QLabel] = {}
         form = QGridLayout()
         form.setColumnStretch(1, 1)
         form.setVerticalSpacing(2)
@@ -212,6 +221,7 @@ class PlanEditorDialog(QDialog):
             ("template", "Template", self.template, self.template),
             ("formulation", "Formulation", self.formulation, self.formulation),
             ("strength_mcg_per_ml", "Strength", self.strength, self.strength),
+            ("supplied_as", "Supplied", self.supplied_as, self.supplied_as),
             ("dose_mcg", "Dose", self.dose, dose_row),
             ("route", "Route", self.route, self.route),
             ("start_date", "Start date", self.start_date, start_row),
@@ -314,6 +324,7 @@ class PlanEditorDialog(QDialog):
     ) -> None:
         label = QLabel(text)
         label.setBuddy(field)
+        self.field_labels[name] = label
         error = ErrorLabel()
         grid.addWidget(label, row, 0, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         grid.addWidget(shown or field, row, 1)
@@ -354,6 +365,8 @@ class PlanEditorDialog(QDialog):
         if t is None:
             self.formulation.setText("")
             self.template_info.setText("")
+            for widget in (self.supplied_as, self.field_labels["supplied_as"]):
+                widget.setVisible(False)
             return
         d = t.definition
         self.formulation.setText(t.formulation.value.capitalize())
@@ -371,6 +384,16 @@ class PlanEditorDialog(QDialog):
         index = self.route.findData(keep_route) if keep_route is not None else -1
         self.route.setCurrentIndex(max(index, 0))
         self.template_info.setText(template_info_html(t))
+        oral = Route.ORAL in (d.routes or (d.route,))  # taken at home: what is supplied, not a strength
+        injection_only: tuple[QWidget, ...] = (
+            self.strength,
+            self.field_labels["strength_mcg_per_ml"],
+            self.volume,
+        )
+        for shown in injection_only:
+            shown.setVisible(not oral)
+        for oral_only in (self.supplied_as, self.field_labels["supplied_as"]):
+            oral_only.setVisible(oral)
         doses = [p.dose_mcg for p in d.phases]
         lows = [p.dose_min_mcg or p.dose_mcg for p in d.phases]
         highs = [p.dose_max_mcg or p.dose_mcg for p in d.phases]
@@ -468,6 +491,7 @@ class PlanEditorDialog(QDialog):
             found = self.strength.count() - 1
         self.strength.setCurrentIndex(found)
         self.continues_elsewhere.setChecked(plan.continues_elsewhere)
+        self.supplied_as.setText(plan.supplied_as)
         self.route.setCurrentIndex(max(self.route.findData(plan.route), 0))
         self.start_date.setText(plan.start_date.isoformat())
         self.prescriber.setText(plan.prescriber)
@@ -512,6 +536,7 @@ class PlanEditorDialog(QDialog):
             conditions=self.conditions(),
             strength_mcg_per_ml=strength,
             continues_elsewhere=self.continues_elsewhere.isChecked(),
+            supplied_as=self.supplied_as.text(),
         )
         return data, {}
 

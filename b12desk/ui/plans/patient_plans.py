@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 from sqlalchemy.orm import Session
 
-from b12desk.domain.enums import PlanStatus
+from b12desk.domain.enums import PlanStatus, Route
 from b12desk.domain.permissions import Permission, role_can
 from b12desk.domain.schedule import DoseStatus, Schedule
 from b12desk.services import patients
@@ -289,6 +289,13 @@ class PatientPlansDialog(QDialog):
         given = sum(1 for d in schedule.doses if d.given_on is not None)
         overdue = sum(1 for e in entries if e.status == DoseStatus.OVERDUE)
         parts = [f"Doses given so far: {given}."]
+        if plan.route == Route.ORAL:
+            parts = [f"Oral B12 taken at home ({plan.supplied_as}): no injection is scheduled."]
+        if schedule.waiting_for_review is not None:
+            parts.append(
+                "Waiting for the response review: no further dose is scheduled until a prescriber records "
+                "it (End phase); no response asks for a reassessment, not more of the same."
+            )
         if overdue:
             parts.append(f"{overdue} overdue (red).")
         parts.append("Next 12 months; monitoring tasks whose window has passed are not listed.")
