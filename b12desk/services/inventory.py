@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -62,8 +62,10 @@ class ProductInput:
     brand: str = ""
     preservative: str = ""  # as the label words it
     preservatives: frozenset[Preservative] | None = None  # structured; None: not confirmed yet
-    gtin: str | None = None
+    gtin: str | None = None  # the pack's (carton's) barcode
     ndc: str | None = None
+    unit_gtin: str | None = None  # the vial's or ampoule's own barcode, where it has one
+    unit_ndc: str | None = None
     storage_note: str = ""
     beyond_use_days: int | None = None
     reorder_level: int = 0
@@ -186,6 +188,8 @@ def _product_input(p: Product) -> ProductInput:
         preservatives=preservatives_from_text(p.preservatives),
         gtin=p.gtin,
         ndc=p.ndc,
+        unit_gtin=p.unit_gtin,
+        unit_ndc=p.unit_ndc,
         storage_note=p.storage_note,
         beyond_use_days=p.beyond_use_days,
         reorder_level=p.reorder_level,
@@ -224,12 +228,20 @@ def validate_product(data: ProductInput, rules: DoseRules) -> tuple[ProductInput
         if problem is not None:
             in_range = rules.strength_min_mcg_per_ml <= strength <= rules.strength_max_mcg_per_ml
             errors["volume_ml" if in_range else "strength_mcg_per_ml"] = problem
-    gtin = (data.gtin or "").strip() or None
-    if gtin is not None:
-        if gtin.isdigit() and len(gtin) < 14:
-            gtin = gtin.zfill(14)
-        if not valid_gtin(gtin):
-            errors["gtin"] = f"GTIN {gtin} is not 14 digits with a valid check digit."
+    codes: dict[str, str | None] = {}
+    for field, raw in (("gtin", data.gtin), ("unit_gtin", data.unit_gtin)):
+        code = (raw or "").strip() or None
+        if code is not None:
+            if code.isdigit() and len(code) < 14:
+                code = code.zfill(14)
+            if not valid_gtin(code):
+                errors[field] = f"GTIN {code} is not 14 digits with a valid check digit."
+        codes[field] = code
+    gtin, unit_gtin = codes["gtin"], codes["unit_gtin"]
+    if gtin is not None and gtin == unit_gtin:
+        errors["unit_gtin"] = (
+            "This is the pack's code: leave the vial's empty when it has no code of its own."
+        )
     bud = data.beyond_use_days
     if is_multi_use(data.container):
         if bud is None:
@@ -253,6 +265,8 @@ def validate_product(data: ProductInput, rules: DoseRules) -> tuple[ProductInput
         preservatives=data.preservatives,
         gtin=gtin,
         ndc=(data.ndc or "").strip() or None,
+        unit_gtin=unit_gtin,
+        unit_ndc=(data.unit_ndc or "").strip() or None,
         storage_note=data.storage_note.strip(),
         beyond_use_days=bud,
         reorder_level=data.reorder_level,
@@ -270,19 +284,21 @@ def _audit_values(data: ProductInput) -> dict[str, Any]:
 
 
 def _check_gtin_unique(
-    session: Session, gtin: str | None, product_id: int | None, errors: dict[str, str]
+    session: Session, data: ProductInput, product_id: int | None, errors: dict[str, str]
 ) -> None:
-    if gtin is None or "gtin" in errors:
-        return
-    other = session.scalar(select(Product.id).where(Product.gtin == gtin))
-    if other is not None and other != product_id:
-        errors["gtin"] = f"GTIN {gtin} already belongs to another product."
+    """A code names one product, whether it is printed on a pack or on a vial."""
+    for field, code in (("gtin", data.gtin), ("unit_gtin", data.unit_gtin)):
+        if code is None or field in errors:
+            continue
+        other = session.scalar(select(Product.id).where(or_(Product.gtin == code, Product.unit_gtin == code)))
+        if other is not None and other != product_id:
+            errors[field] = f"GTIN {code} already belongs to another product."
 
 
 def create_product(session: Session, actor: Actor, data: ProductInput) -> ProductRow:
     require(session, actor, Permission.EDIT_FORMULARY)
     clean, errors = validate_product(data, clinic.dose_rules(session))
-    _check_gtin_unique(session, clean.gtin, None, errors)
+    _check_gtin_unique(session, clean, None, errors)
     if errors:
         raise ValidationFailed(errors)
     product = Product(**_audit_values(clean))
@@ -315,7 +331,7 @@ def update_product(
     if product.version_id != expected_version:
         raise Conflict("The product was changed by someone else while you were editing; reopen it.")
     clean, errors = validate_product(data, clinic.dose_rules(session))
-    _check_gtin_unique(session, clean.gtin, product_id, errors)
+    _check_gtin_unique(session, clean, product_id, errors)
     if errors:
         raise ValidationFailed(errors)
     old, new = changed_values(_audit_values(_product_input(product)), _audit_values(clean))
@@ -1131,7 +1147,8 @@ def alerts(session: Session, actor: Actor, *, clock: Clock | None = None) -> Ale
 
 
 def lookup_scan(session: Session, actor: Actor, scan: str, *, clock: Clock | None = None) -> ScanResult:
-    """Parse a scan and find its product (by GTIN) and lot; Gs1Error becomes a ValidationFailed message."""
+    """Parse a scan and find its product (by the pack's or the vial's GTIN) and lot; Gs1Error becomes a
+    ValidationFailed message."""
     require(session, actor, Permission.READ_PATIENTS)
     clock = _clock(session, clock)
     try:
@@ -1140,7 +1157,9 @@ def lookup_scan(session: Session, actor: Actor, scan: str, *, clock: Clock | Non
         raise ValidationFailed({"scan": str(exc)}) from None
     product_row = lot_row = None
     if data.gtin:
-        pid = session.scalar(select(Product.id).where(Product.gtin == data.gtin))
+        pid = session.scalar(
+            select(Product.id).where(or_(Product.gtin == data.gtin, Product.unit_gtin == data.gtin))
+        )
         if pid is not None:
             product_row = _product_rows(session, [pid], clock=clock)[0]
             if data.lot:

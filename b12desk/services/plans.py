@@ -189,20 +189,35 @@ def _template_row(t: RegimenTemplate) -> TemplateRow:
 
 
 def ensure_shipped_templates(session: Session) -> int:
-    """Store version 1 of every shipped template the database does not have yet (at start-up)."""
-    known = set(session.scalars(select(RegimenTemplate.code)))
+    """At start-up: store every shipped template the database lacks, as version 1; and where the
+    shipped text was corrected since, and the clinic's newest version is still the one shipped (no
+    pharmacist has edited it), store the correction as the next version. A clinic's own edit is never
+    replaced. Plans keep the version they were verified against."""
+    newest: dict[str, tuple[int, str, int | None]] = {}
+    for code, version, stored_text, author in session.execute(
+        select(
+            RegimenTemplate.code,
+            RegimenTemplate.version,
+            RegimenTemplate.definition,
+            RegimenTemplate.created_by_id,
+        ).order_by(RegimenTemplate.code, RegimenTemplate.version)
+    ):
+        newest[code] = (version, stored_text, author)
     added = 0
     for raw in shipped_templates():
-        if raw["code"] in known:
-            continue
-        definition = parse_template(raw)
+        stored = newest.get(raw["code"])
+        text = canonical_json(raw)
+        if stored is not None and (stored[1] == text or stored[2] is not None):
+            continue  # as shipped, or the clinic's own version
+        version = 1 if stored is None else stored[0] + 1
+        parsed = parse_template(raw)
         t = RegimenTemplate(
-            code=definition.code,
-            version=1,
-            name=definition.name,
-            formulation=definition.formulation,
-            source=definition.source,
-            definition=canonical_json(raw),
+            code=parsed.code,
+            version=version,
+            name=parsed.name,
+            formulation=parsed.formulation,
+            source=parsed.source,
+            definition=text,
             active=True,
             created_by_id=None,
         )
@@ -211,10 +226,11 @@ def ensure_shipped_templates(session: Session) -> int:
         append_event(
             session,
             staff_id=None,
-            action="create",
+            action="create" if version == 1 else "new_version",
             entity="regimen_template",
             entity_id=t.id,
-            new={"code": t.code, "version": 1, "source": t.source},
+            new={"code": t.code, "version": version, "source": t.source},
+            reason="" if version == 1 else "Shipped template corrected; the clinic had not edited it.",
         )
         added += 1
     return added

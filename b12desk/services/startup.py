@@ -69,11 +69,11 @@ def open_app_database(url: str | None, *, demo: bool = False, seed_demo: bool = 
     db = open_database(resolved)
     try:
         result = migrate.upgrade(db, backup_dir=backup_dir())
-        if _templates_missing(db):
+        if _templates_outdated(db):
             from b12desk.services.plans import ensure_shipped_templates
 
             with db.sessions.begin() as session:
-                ensure_shipped_templates(session)  # new shipped templates appear; edited ones keep theirs
+                ensure_shipped_templates(session)  # new or corrected shipped ones; edited ones keep theirs
     except OperationalError as exc:
         db.dispose()
         if is_busy(exc):
@@ -87,15 +87,27 @@ def open_app_database(url: str | None, *, demo: bool = False, seed_demo: bool = 
     return OpenedDatabase(db=db, demo=demo, upgrade=result)
 
 
-def _templates_missing(db: Database) -> bool:
-    """Whether a shipped template is not stored yet: one read, so a normal start needs no write and does
-    not load the template code at all."""
+def _templates_outdated(db: Database) -> bool:
+    """Whether a shipped template is not stored yet, or was corrected since and the clinic's newest
+    version is still the shipped one: one read, so a normal start needs no write and does not load the
+    template code at all."""
+    from b12desk.data.audit import canonical_json
     from b12desk.data.reference import shipped_regimen_templates
 
-    shipped = {str(t.get("code", "")) for t in shipped_regimen_templates()}
     with db.readers() as session:
-        stored = set(session.scalars(text("SELECT DISTINCT code FROM regimen_templates")))
-    return not shipped <= stored
+        newest: dict[str, tuple[str, bool]] = {}
+        for code, definition, edited in session.execute(
+            text(
+                "SELECT code, definition, created_by_id IS NOT NULL FROM regimen_templates "
+                "ORDER BY code, version"
+            )
+        ):
+            newest[code] = (definition, bool(edited))
+    for raw in shipped_regimen_templates():
+        stored = newest.get(str(raw.get("code", "")))
+        if stored is None or (not stored[1] and stored[0] != canonical_json(raw)):
+            return True
+    return False
 
 
 def ensure_demo_content(db: Database, *, patients: int = DEMO_PATIENTS, seed: int = 12) -> None:

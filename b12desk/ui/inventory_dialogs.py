@@ -901,8 +901,10 @@ PRODUCT_FIELD_LABELS = {
     "volume_ml": "Volume (mL)",
     "preservative": "Preservative (label)",
     "preservatives": "Preservatives",
-    "gtin": "GTIN",
-    "ndc": "NDC",
+    "gtin": "Pack GTIN",
+    "ndc": "Pack NDC",
+    "unit_gtin": "Vial/ampoule GTIN",
+    "unit_ndc": "Vial/ampoule NDC",
     "storage_note": "Storage",
     "beyond_use_days": "Beyond-use days",
     "reorder_level": "Reorder level",
@@ -991,6 +993,11 @@ class ProductDialog(FitsWrappedText, QDialog):
         self.gtin.setPlaceholderText("14 digits from the pack's barcode")
         self.ndc = QLineEdit()
         self.ndc.setPlaceholderText("US only, e.g. 0517-0031-25")
+        self.unit_gtin = QLineEdit()
+        self.unit_gtin.setMaxLength(14)
+        self.unit_gtin.setPlaceholderText("the vial's own barcode, if it has one: a scan of either finds it")
+        self.unit_ndc = QLineEdit()
+        self.unit_ndc.setPlaceholderText("US only: the unit-of-use NDC on the vial, e.g. 63323-044-41")
         self.storage_note = _text_box(2)
         self.storage_note.setPlaceholderText("e.g. 20-25 °C, protect from light")
         self.beyond_use_days = _spin(9999)
@@ -1081,6 +1088,8 @@ class ProductDialog(FitsWrappedText, QDialog):
         self.preservatives.set_value(d.preservatives)
         self.gtin.setText(d.gtin or "")
         self.ndc.setText(d.ndc or "")
+        self.unit_gtin.setText(d.unit_gtin or "")
+        self.unit_ndc.setText(d.unit_ndc or "")
         self.storage_note.setPlainText(d.storage_note)
         self.beyond_use_days.setValue(d.beyond_use_days or DEFAULT_MULTI_DOSE_BEYOND_USE_DAYS)
         self.reorder_level.setValue(d.reorder_level)
@@ -1121,6 +1130,8 @@ class ProductDialog(FitsWrappedText, QDialog):
             preservatives=self.preservatives.value(),
             gtin=self.gtin.text(),
             ndc=self.ndc.text(),
+            unit_gtin=self.unit_gtin.text(),
+            unit_ndc=self.unit_ndc.text(),
             storage_note=self.storage_note.toPlainText(),
             beyond_use_days=self.beyond_use_days.value() if is_multi_use(container) else None,
             reorder_level=self.reorder_level.value(),

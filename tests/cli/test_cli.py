@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -423,3 +423,59 @@ def test_db_check_reports_a_damaged_page_and_a_ledger_that_does_not_add_up(
     out = capsys.readouterr().out
     assert f"FAULT: SQLite integrity: *** in database main ***\nOn tree page {page}" in out
     assert f"FAULT: lot {lot[1]}" in out  # the other checks still ran beside the storage check
+
+
+TREATMENT_TEMPLATES = (
+    "uk_hoc_no_neuro",
+    "uk_hoc_neuro",
+    "us_cnc_fda",
+    "us_cnc_common",
+    "post_bariatric_treatment",
+)
+
+
+def _schedule_json(url: str, code: str, capsys: Capture) -> dict[str, object]:
+    import json
+
+    assert (
+        main(["schedule", code, "--start", "2026-01-05", "--until", "2026-03-31", "--db", url, "--json"]) == 0
+    )
+    data: dict[str, object] = json.loads(capsys.readouterr().out)
+    return data
+
+
+@pytest.mark.parametrize("code", TREATMENT_TEMPLATES)
+def test_schedule_json_checks_potassium_a_day_after_the_first_dose_and_platelets_in_the_first_weeks(
+    tmp_path: Path, capsys: Capture, code: str
+) -> None:
+    data = _schedule_json(f"sqlite:///{tmp_path / 's.sqlite3'}", code, capsys)
+    first = date.fromisoformat(data["doses"][0]["due"])  # type: ignore[index]
+    tasks = data["tasks"]
+    potassium = [t for t in tasks if t["lab_test_code"] == "potassium"]  # type: ignore[union-attr, index]
+    assert [(date.fromisoformat(t["due"]) - first).days for t in potassium] == [1]
+    assert [(date.fromisoformat(t["window_end"]) - first).days for t in potassium] == [2]  # by 48 hours
+    platelets = sorted(
+        (date.fromisoformat(t["due"]) - first).days
+        for t in tasks  # type: ignore[union-attr]
+        if t["lab_test_code"] == "platelets"  # type: ignore[index]
+    )
+    assert platelets[0] == 0 and any(7 <= d <= 10 for d in platelets) and max(platelets) <= 35
+
+
+def test_schedule_json_of_the_fda_template_has_its_day_5_to_7_checks_and_waits_for_the_response(
+    tmp_path: Path, capsys: Capture
+) -> None:
+    data = _schedule_json(f"sqlite:///{tmp_path / 's.sqlite3'}", "us_cnc_fda", capsys)
+    assert len(data["doses"]) == 7  # type: ignore[arg-type]  # daily x7; alternate days wait for the review
+    by_label = {t["label"]: t["due"] for t in data["tasks"]}  # type: ignore[union-attr, index]
+    for n, due in ((5, "2026-01-09"), (6, "2026-01-12"), (7, "2026-01-12")):  # 10-11 January: a weekend
+        assert by_label[f"Haematocrit, day {n} of treatment"] == due
+        assert by_label[f"Reticulocytes, day {n} of treatment"] == due
+    assert any(label.startswith("Response review on day 7") for label in by_label)
+
+
+def test_schedule_list_shows_the_lebers_and_oral_templates(tmp_path: Path, capsys: Capture) -> None:
+    assert main(["schedule", "--list", "--db", f"sqlite:///{tmp_path / 's.sqlite3'}"]) == 0
+    out = capsys.readouterr().out
+    assert "uk_hoc_lebers" in out and "Leber's optic atrophy" in out
+    assert "oral_cnc" in out and "post_bariatric_treatment" in out

@@ -308,3 +308,40 @@ def test_unknown_gtin_is_linked_by_a_pharmacist_only(session: Session, staff: St
     assert (
         inv.link_gtin(session, staff.pharmacist, product.id, "05012345678900").data.gtin == "05012345678900"
     )
+
+
+UNIT_GTIN = "00363323044411"  # a vial's own code, derived from its unit NDC 63323-044-41
+
+
+def test_a_scan_of_the_vial_finds_the_product_as_a_scan_of_the_pack_does(
+    session: Session, staff: Staffing
+) -> None:
+    product = inv.create_product(
+        session, staff.pharmacist, mdv(unit_gtin=UNIT_GTIN, unit_ndc=" 63323-044-41 ")
+    )
+    assert (product.data.unit_gtin, product.data.unit_ndc) == (UNIT_GTIN, "63323-044-41")
+    inv.receive_stock(
+        session, staff.nurse, product_id=product.id, lot_number="LOT7", expiry=date(2099, 3, 31), quantity=1
+    )
+    for code in (GTIN_MDV, UNIT_GTIN):
+        result = inv.lookup_scan(session, staff.nurse, f"]d201{code}17990300" + "10LOT7")
+        assert result.product is not None and result.product.id == product.id, code
+        assert result.lot is not None and result.lot.lot_number == "LOT7"
+
+
+def test_a_code_names_one_product_whether_on_a_pack_or_on_a_vial(session: Session, staff: Staffing) -> None:
+    inv.create_product(session, staff.pharmacist, mdv(unit_gtin=UNIT_GTIN))
+    with pytest.raises(ValidationFailed) as taken:  # another product's pack code as this one's vial code
+        inv.create_product(session, staff.pharmacist, ampoule(unit_gtin=GTIN_MDV))
+    assert taken.value.errors["unit_gtin"] == f"GTIN {GTIN_MDV} already belongs to another product."
+    with pytest.raises(ValidationFailed) as taken:  # and the other way round
+        inv.create_product(session, staff.pharmacist, ampoule(gtin=UNIT_GTIN))
+    assert "already belongs to another product" in taken.value.errors["gtin"]
+    with pytest.raises(ValidationFailed) as same:
+        inv.create_product(
+            session, staff.pharmacist, ampoule(gtin="00290000000029", unit_gtin="00290000000029")
+        )
+    assert "pack's code" in same.value.errors["unit_gtin"]
+    with pytest.raises(ValidationFailed) as bad:
+        inv.create_product(session, staff.pharmacist, ampoule(unit_gtin="00363323044412"))
+    assert "check digit" in bad.value.errors["unit_gtin"]

@@ -589,3 +589,34 @@ def test_template_edit_makes_a_new_version_and_plans_keep_theirs(
     new = plans.save_template(session, staff.pharmacist, raw, reason="local protocol: every 2 months")
     assert (new.version, new.definition.phases[0].interval_days) == (t.version + 1, 60)
     assert plans.get_plan(session, staff.nurse, plan.id).template_version == t.version
+
+
+def test_a_corrected_shipped_template_reaches_a_clinic_that_had_not_edited_it(
+    session: Session, staff: Staffing, templates: dict[str, plans.TemplateRow]
+) -> None:
+    """An older shipped text (no potassium check) gets the correction as a new version; a template the
+    clinic edited keeps the clinic's; a plan keeps the version it was verified against."""
+    import json
+
+    from b12desk.data.models import RegimenTemplate
+
+    old = session.scalars(select(RegimenTemplate).where(RegimenTemplate.code == "uk_hoc_no_neuro")).one()
+    raw = json.loads(old.definition)
+    raw["phases"][0]["tasks"] = [
+        t for t in raw["phases"][0]["tasks"] if t.get("lab_test_code") != "potassium"
+    ]
+    old.definition = json.dumps(
+        raw, sort_keys=True, separators=(",", ":")
+    )  # as an earlier release shipped it
+    pid = make_patient(session, staff)
+    plan = plans.create_plan(session, staff.pharmacist, pid, plan_input(templates["uk_hoc_no_neuro"]))
+    edited = plans.save_template(
+        session, staff.pharmacist, plans.shipped_templates()[1] | {"name": "Local neuro"}, reason="local"
+    )
+    assert plans.ensure_shipped_templates(session) == 1
+    rows = {t.code: t for t in plans.list_templates(session, staff.admin)}
+    assert rows["uk_hoc_no_neuro"].version == 2
+    assert any(t.lab_test_code == "potassium" for t in rows["uk_hoc_no_neuro"].definition.phases[0].tasks)
+    assert rows["uk_hoc_neuro"].id == edited.id and rows["uk_hoc_neuro"].name == "Local neuro"
+    assert plans.get_plan(session, staff.nurse, plan.id).template_version == 1
+    assert plans.ensure_shipped_templates(session) == 0  # once only

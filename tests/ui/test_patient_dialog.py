@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QMessageBox, QWidget
 from pytestqt.qtbot import QtBot
 
 from b12desk.data.db import Database
-from b12desk.domain.enums import Cause, PlanStatus, Route
+from b12desk.domain.enums import Cause, PlanStatus, Presentation, Route
 from b12desk.services import patients, plans
 from b12desk.ui.history_dialog import HistoryDialog
 from b12desk.ui.patient_dialog import PatientDialog
@@ -216,3 +216,23 @@ def test_a_new_contraindication_sends_the_verified_plan_back_and_says_so(
     with db.sessions.begin() as s:
         plan = plans.get_plan(s, staff.nurse, draft.id)
     assert plan.status == PlanStatus.DRAFT and "hypersensitivity recorded" in plan.review_reason
+
+
+def test_what_is_treated_and_a_cobalt_allergy_are_recorded_beside_the_cause_and_the_flags(
+    qtbot: QtBot, db: Database, tab: RosterTab, staff: Staffing
+) -> None:
+    dialog = _open_new(qtbot, tab)
+    assert dialog.presentation.currentData() == Presentation.NOT_RECORDED
+    _fill(qtbot, dialog, mrn="H50", born="1980-02-02")
+    _choose(dialog.cause, Cause.DIETARY)
+    _choose(dialog.presentation, Presentation.ANAEMIA)
+    cobalt = dialog.flags["flag_cobalt_allergy"]
+    boxes = list(dialog.flags)
+    assert boxes.index("flag_cobalt_allergy") == boxes.index("flag_b12_hypersensitivity") + 1  # beside it
+    assert "Counsel" in cobalt.toolTip()
+    _tick(qtbot, cobalt)
+    qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    saved = _find(db, staff, "H50")
+    assert saved is not None
+    assert (saved.data.presentation, saved.data.flag_cobalt_allergy) == (Presentation.ANAEMIA, True)
+    assert not saved.data.flag_b12_hypersensitivity

@@ -1057,3 +1057,36 @@ def test_main_window_treatment_menu_opens_the_queue_and_the_templates(
     dialog = window.findChild(TemplatesDialog)
     assert dialog is not None and dialog.isVisible() and dialog.model.rowCount() == len(templates)
     dialog.close()
+
+
+def test_an_oral_plan_records_what_was_supplied_instead_of_a_strength(
+    qtbot: QtBot,
+    db: Database,
+    staff: Staffing,
+    add_patient: AddPatient,
+    open_editor: OpenEditor,
+    templates: Templates,
+) -> None:
+    pid = add_patient(
+        "H9", "Okafor", "Grace", cause=Cause.MEDICATION_METFORMIN, presentation=Presentation.DEFICIENCY
+    )
+    dialog = open_editor(staff.pharmacist, pid)
+    assert dialog.template.currentData() == templates["oral_cnc"].id  # NG239: oral, and review the metformin
+    assert "MHRA" in dialog.suggestion.text()
+    assert dialog.supplied_as.isVisible() and not dialog.strength.isVisible()
+    assert dialog.route.currentData() == Route.ORAL
+    assert dialog.preview_model.dose_dates() == []  # taken at home: no injection is scheduled
+    assert any(e.what.startswith("Review at 3 months") for e in dialog.preview_model.records())
+    qtbot.keyClicks(dialog.prescriber, "Dr A. Shah")
+    _click(qtbot, dialog.save_button)
+    assert dialog.isVisible() and "takes home" in dialog.errors.message("supplied_as")
+    qtbot.keyClicks(dialog.supplied_as, "Cyanocobalamin 1,000 mcg tablets, one a day, 28")
+    _click(qtbot, dialog.save_button)
+    assert not dialog.isVisible()
+    [saved] = _plans(db, staff, pid)
+    assert (saved.route, saved.supplied_as) == (Route.ORAL, "Cyanocobalamin 1,000 mcg tablets, one a day, 28")
+    assert saved.dose_text == "1,000 mcg by mouth"
+    # Back to an injection template: the strength returns and the supply is not kept.
+    again = open_editor(staff.pharmacist, pid)
+    again.template.setCurrentIndex(again.template.findData(templates["uk_hoc_no_neuro"].id))
+    assert again.strength.isVisible() and not again.supplied_as.isVisible()
