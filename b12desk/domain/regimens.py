@@ -103,7 +103,7 @@ class PhaseDef:
         else:
             length = "continuing; ending it needs a recorded reason"
         by_mouth = " by mouth, taken at home" if self.taken_at_home else ""
-        return f"{self.kind.value.capitalize()}: {format_mcg(self.dose_mcg)}{by_mouth} {every}, {length}"
+        return f"{self.kind.value.capitalize()}: {format_mcg(self.dose_mcg)} {every}{by_mouth}, {length}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -474,7 +474,7 @@ def add_lab_result(
     if not test.qualitative and unit not in test.units:
         # Never a default: a B12 in ng/L taken for pmol/L reads 35% high and can hide a deficiency.
         choices = " or ".join(", ".join(test.units).rsplit(", ", 1))
-        errors["unit"] = f"Choose the unit the laboratory reported the {test.name.lower()} in: {choices}."
+        errors["unit"] = f"{test.name}: choose the unit the laboratory reported it in ({choices})."
     else:
         try:
             value = parse_lab_value(test, value_text, unit)

@@ -218,9 +218,9 @@ class ClinicSettingsDialog(FitsWrappedText, QDialog):
             for field in (low, high):
                 field.setMaximumWidth(110)
             row = 4 + 2 * n
-            grid.addWidget(
-                QLabel(test.name), row, 0, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-            )
+            test_label = QLabel(test.name.split(" (")[0])  # "Active B12", not its long chemical name
+            test_label.setToolTip(test.name)
+            grid.addWidget(test_label, row, 0, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             for column, widget in enumerate((unit, low, high, advice), start=1):
                 grid.addWidget(widget, row, column)
             error = ErrorLabel()
@@ -255,6 +255,8 @@ class ClinicSettingsDialog(FitsWrappedText, QDialog):
             low.setText(format_number(Decimal(str(entry.get("deficient_below", "")))) if entry else "")
             high.setText(format_number(Decimal(str(entry.get("indeterminate_below", "")))) if entry else "")
             advice.setText(str(entry.get("advice", "")))
+            advice.setCursorPosition(0)  # the start of a long sentence, not its end
+            advice.setToolTip(advice.text())
             if entry.get("source"):
                 sources.append(str(entry["source"]))
         self.lab_source.setText(escape("Source: " + "; ".join(sources)) if sources else "")

@@ -83,7 +83,7 @@ def build_database() -> tuple[Database, Actor, Actor]:
         receive("00363323044442", "FK3301", 510, 80, "Cardinal Health", ago=12)
         hikma = receive("00301439620105", "H7781", 75, 8, "Cardinal Health", ago=40)
         receive("00301439620105", "H6620", -9, 2, "Cardinal Health", ago=220)
-        receive("00368083561253", "GL0423", 52, 3, "McKesson", ago=90)
+        receive("00368083449254", "GL0423", 52, 3, "McKesson", ago=90)
         vitruvias = receive("00369680121307", "VT118", 300, 5, "Henry Schein", ago=20)
         receive("00290000000012", "CH2291", 610, 60, "Alliance Healthcare", ago=8)
         receive("00290000000029", "NC1187", 35, 20, "Alliance Healthcare", ago=60)

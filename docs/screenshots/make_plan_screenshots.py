@@ -25,7 +25,7 @@ from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 from b12desk.clock import fixed_clock, system_clock  # noqa: E402
 from b12desk.data import migrate  # noqa: E402
 from b12desk.data.db import Database, open_database  # noqa: E402
-from b12desk.domain.enums import Cause, Container, Formulation, InjectionSite, Role, Route  # noqa: E402
+from b12desk.domain.enums import Cause, Container, Formulation, InjectionSite, Presentation, Role, Route  # noqa: E402
 from b12desk.domain.patients import PatientInput  # noqa: E402
 from b12desk.services import administrations, auth, clinic, patients, plans  # noqa: E402
 from b12desk.services import inventory as inv  # noqa: E402
@@ -101,7 +101,20 @@ def build() -> tuple[Database, dict[str, Actor], dict[str, int]]:
         ids = {
             "okafor": patient("H1001", "Okafor", "Grace"),
             "nguyen": patient(
-                "H1002", "Nguyen", "Lan", cause=Cause.GASTRECTOMY, date_of_birth=date(1961, 8, 2)
+                "H1002",
+                "Nguyen",
+                "Lan",
+                cause=Cause.GASTRECTOMY,
+                presentation=Presentation.ANAEMIA,
+                date_of_birth=date(1961, 8, 2),
+            ),
+            "patel": patient(
+                "H1007",
+                "Patel",
+                "Ravi",
+                cause=Cause.MEDICATION_METFORMIN,
+                presentation=Presentation.DEFICIENCY,
+                date_of_birth=date(1957, 5, 9),
             ),
             "reid": patient("H1003", "Reid", "Ann", date_of_birth=date(1948, 11, 30)),
             "byrne": patient("H1004", "Byrne", "Sean", flag_b12_hypersensitivity=True),
@@ -276,6 +289,15 @@ def main() -> int:
     save(editor, "plan_editor_error")
     editor.close()
 
+    oral = PlanEditorDialog(ctx("pharmacist"), ids["patel"], parent=host)
+    oral.start_date.setText(next_monday(system_clock().today()).isoformat())
+    oral.prescriber.setText("Dr B. Evans")
+    oral.indication.setText("Metformin 10 years; B12 150 ng/L; Hb normal; no neuropathy")
+    oral.supplied_as.setText("Cyanocobalamin 1,000 mcg tablets, one a day, 28")
+    oral.show()
+    save(oral, "plan_editor_oral")
+    oral.close()
+
     override = PlanEditorDialog(ctx("pharmacist"), ids["byrne"], parent=host)
     override.prescriber.setText("Dr A. Shah")
     override.show()
@@ -331,6 +353,8 @@ def main() -> int:
     settings = ClinicSettingsDialog(ctx("pharmacist"), parent=host)
     settings.show()
     save(settings, "clinic_settings")
+    settings.tabs.setCurrentIndex(1)
+    save(settings, "clinic_settings_lab")
     settings.close()
 
     templates = TemplatesDialog(ctx("pharmacist"), parent=host)

@@ -134,8 +134,8 @@ def main() -> int:
             test_code="serum_b12",
             context=LabContext.FOLLOW_UP,
             taken_on=clock.today() - timedelta(days=3),
-            value_text="1,800",
-            unit="pmol/L",
+            value_text="240",
+            unit="ng/L",  # as UK laboratories report it: NICE NG239's indeterminate band
             clock=clock,
         )
         wrong = patients.add_lab_result(

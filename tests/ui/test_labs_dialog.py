@@ -147,7 +147,7 @@ def test_a_serum_b12_needs_its_unit_chosen_and_is_shown_converted_with_its_ng239
     assert [dialog.unit.itemText(i) for i in range(dialog.unit.count())] == ["ng/L", "pg/mL", "pmol/L"]
     qtbot.keyClicks(dialog.value, "150")
     qtbot.mouseClick(dialog.add_button, Qt.MouseButton.LeftButton)
-    assert "Choose the unit the laboratory reported" in dialog.errors.message("unit")
+    assert "choose the unit the laboratory reported" in dialog.errors.message("unit")
     assert "ng/L, pg/mL or pmol/L" in dialog.errors.message("unit")
     assert dialog.model.rowCount() == 0
     with db.sessions.begin() as s:

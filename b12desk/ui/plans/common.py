@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
     QLabel,
 )
 
-from b12desk.domain.enums import CAUSE_LABELS, EventKind, PlanStatus, Route
+from b12desk.domain.enums import CAUSE_LABELS, PRESENTATION_LABELS, EventKind, PlanStatus, Route
 from b12desk.domain.patients import PATIENT_FIELD_LABELS
 from b12desk.domain.regimens import PhaseDef
 from b12desk.domain.schedule import DoseStatus
@@ -252,7 +252,12 @@ def template_info_html(template: TemplateRow) -> str:
 
 def patient_flags(detail: PatientDetail) -> list[str]:
     data = detail.data
-    names = ("flag_b12_hypersensitivity", "flag_lebers_disease", "flag_benzyl_alcohol_sensitivity")
+    names = (
+        "flag_b12_hypersensitivity",
+        "flag_cobalt_allergy",
+        "flag_lebers_disease",
+        "flag_benzyl_alcohol_sensitivity",
+    )
     return [PATIENT_FIELD_LABELS[n] for n in names if getattr(data, n)]
 
 
@@ -262,6 +267,7 @@ def patient_header_html(detail: PatientDetail) -> str:
     text = (
         f"<b>{escape(d.family_name.upper())}, {escape(d.given_name)}</b> &nbsp; MRN {escape(d.mrn)}"
         f" &nbsp;·&nbsp; born {format_date(d.date_of_birth)} &nbsp;·&nbsp; {escape(CAUSE_LABELS[d.cause])}"
+        f" &nbsp;·&nbsp; {escape(PRESENTATION_LABELS[d.presentation].lower())}"
         f" &nbsp;·&nbsp; neurologic involvement: {neuro}"
     )
     flags = patient_flags(detail)

@@ -394,6 +394,8 @@ class PlanEditorDialog(QDialog):
             shown.setVisible(not oral)
         for oral_only in (self.supplied_as, self.field_labels["supplied_as"]):
             oral_only.setVisible(oral)
+        for injections_only in (self.severe_anaemia, self.continues_elsewhere):
+            injections_only.setVisible(not oral)  # potassium checks and outside doses are of injections
         doses = [p.dose_mcg for p in d.phases]
         lows = [p.dose_min_mcg or p.dose_mcg for p in d.phases]
         highs = [p.dose_max_mcg or p.dose_mcg for p in d.phases]
@@ -474,6 +476,12 @@ class PlanEditorDialog(QDialog):
         self.preview_model.set_rows(entries)
         doses = sum(1 for e in entries if e.kind == EventKind.DOSE)
         tasks = len(entries) - doses
+        if Route.ORAL in (t.definition.routes or (t.definition.route,)):
+            self.preview_summary.setText(
+                f"First 12 months from {format_date(start)}: taken at home, no injections; {tasks} "
+                f"monitoring tasks, on the clinic's open days ({open_days_text(self.open_days)})."
+            )
+            return
         self.preview_summary.setText(
             f"First 12 months from {format_date(start)}: {doses} doses and {tasks} monitoring tasks. "
             f"The clinic gives injections on {open_days_text(self.open_days)}; a dose due on another "
@@ -525,18 +533,20 @@ class PlanEditorDialog(QDialog):
             problems["start_date"] = f"Write the start date as {DATE_PLACEHOLDER}, e.g. 2026-01-05."
         if problems or t is None or dose is None or start is None or strength is None:
             return None, problems
+        route = Route(self.route.currentData())  # Qt hands a StrEnum back as a plain str
+        oral = route == Route.ORAL  # the injection-only boxes are hidden: what they hold does not apply
         data = PlanInput(
             template_id=t.id,
             formulation=t.formulation,
             dose_mcg=dose,
-            route=Route(self.route.currentData()),  # Qt hands a StrEnum back as a plain str
+            route=route,
             start_date=start,
             prescriber=self.prescriber.text(),
             indication=self.indication.text(),
-            conditions=self.conditions(),
+            conditions=frozenset() if oral else self.conditions(),
             strength_mcg_per_ml=strength,
-            continues_elsewhere=self.continues_elsewhere.isChecked(),
-            supplied_as=self.supplied_as.text(),
+            continues_elsewhere=False if oral else self.continues_elsewhere.isChecked(),
+            supplied_as=self.supplied_as.text() if oral else "",
         )
         return data, {}
 
