@@ -17,6 +17,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Numeric,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -37,6 +38,7 @@ from b12desk.domain.enums import (
     PhaseKind,
     PlanStatus,
     Presentation,
+    Reaction,
     RecordStatus,
     Role,
     Route,
@@ -110,6 +112,8 @@ class Patient(Base):
     flag_lebers_disease: Mapped[bool] = mapped_column(Boolean, default=False)
     flag_benzyl_alcohol_sensitivity: Mapped[bool] = mapped_column(Boolean, default=False)
     flag_cobalt_allergy: Mapped[bool] = mapped_column(Boolean, default=False)
+    self_injection_trained_on: Mapped[date | None] = mapped_column(Date)  # may report home doses
+    self_injection_trainer: Mapped[str] = mapped_column(String(200), default="")
     allergies: Mapped[str] = mapped_column(Text, default="")
     notes: Mapped[str] = mapped_column(Text, default="")
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -235,6 +239,7 @@ class StockMovement(Base):
     waste_reason: Mapped[WasteReason | None] = mapped_column(str_enum(WasteReason, "waste_reason"))
     reason: Mapped[str] = mapped_column(Text, default="")
     administration_id: Mapped[int | None] = mapped_column(ForeignKey("administrations.id"))
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"))  # supplied to take home
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -375,10 +380,37 @@ class Administration(Base):
     corrected_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     corrected_at: Mapped[datetime | None]
     external: Mapped[bool] = mapped_column(Boolean, default=False)  # given elsewhere, entered afterwards
+    reaction: Mapped[Reaction] = mapped_column(str_enum(Reaction, "reaction"), default=Reaction.NONE)
+    self_administered: Mapped[bool] = mapped_column(Boolean, default=False)  # at home, by a trained patient
 
     __table_args__ = (
         Index("ix_administrations_patient_given", "patient_id", "given_at"),
         Index("ix_administrations_plan_given", "plan_id", "given_at"),
+    )
+
+
+class SymptomScore(Base):
+    """Symptoms scored at a visit (each 0 none to 3 severe; None: not asked), to follow the response."""
+
+    __tablename__ = "symptom_scores"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"))
+    administration_id: Mapped[int | None] = mapped_column(ForeignKey("administrations.id"))
+    scored_at: Mapped[datetime]
+    fatigue: Mapped[int | None] = mapped_column(SmallInteger)
+    tingling: Mapped[int | None] = mapped_column(SmallInteger)
+    balance: Mapped[int | None] = mapped_column(SmallInteger)
+    memory_mood: Mapped[int | None] = mapped_column(SmallInteger)
+    appetite: Mapped[int | None] = mapped_column(SmallInteger)
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+
+    __table_args__ = (
+        Index("ix_symptom_scores_patient_scored", "patient_id", "scored_at"),
+        *(
+            CheckConstraint(f"{name} IS NULL OR ({name} >= 0 AND {name} <= 3)", name=f"{name}_scale")
+            for name in ("fatigue", "tingling", "balance", "memory_mood", "appetite")
+        ),
     )
 
 

@@ -23,6 +23,7 @@ from b12desk.domain.enums import (
     PhaseKind,
     PlanStatus,
     Preservative,
+    Reaction,
     Route,
 )
 from b12desk.domain.units import format_mcg, format_ml, format_strength
@@ -178,6 +179,7 @@ class PatientFacts:
     b12_hypersensitivity: bool = False
     benzyl_alcohol_sensitivity: bool = False
     cobalt_allergy: bool = False  # a caution: counsel, and acknowledge
+    self_injection_trained_on: date | None = None  # may report the doses they give themselves at home
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +257,8 @@ class DoseAttempt:
     outcome: AdministrationOutcome = AdministrationOutcome.GIVEN
     external: bool = False  # given at another clinic: no stock here, and often no site
     note: str = ""
+    reaction: Reaction = Reaction.NONE
+    self_administered: bool = False  # at home, by the patient (external: no stock drawn here)
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,12 +315,35 @@ def check_dose(f: DoseFacts) -> tuple[Finding, ...]:
     given = a.outcome == AdministrationOutcome.GIVEN
     _check_patient_and_plan(f, out)
     _check_time(f, out)
+    if a.self_administered:
+        trained = f.patient.self_injection_trained_on
+        if trained is None:
+            out.stop(
+                "not_trained_to_self_inject",
+                "patient",
+                "The patient is not recorded as trained to self-inject: record the training (date and "
+                "trainer) on the patient first, or record the dose as given in the clinic.",
+            )
+        elif _day(a.given_at, f.zone) < trained:
+            out.stop(
+                "before_self_injection_training",
+                "given_at",
+                f"The patient was trained to self-inject on {trained.isoformat()}: a home dose before then "
+                "cannot be theirs. Check the date.",
+            )
     if not given:
         if not a.note.strip():
             out.stop(
                 "reason_missing",
                 "note",
                 "Say why the dose was not given (e.g. patient declined, clinical hold).",
+            )
+        if a.reaction != Reaction.NONE:
+            out.stop(
+                "reaction_without_dose",
+                "reaction",
+                "A reaction is recorded with a dose that was given: set the outcome to Given, or the "
+                "reaction to None.",
             )
     else:
         _check_product_and_stock(f, out)
@@ -663,6 +690,36 @@ def _check_contraindications(f: DoseFacts, out: _Findings) -> None:
                 f"The patient is sensitive to benzyl alcohol, which {p.label} contains: use a "
                 "preservative-free product.",
             )
+
+
+# The order a site is suggested in among those equally rested: ventrogluteal preferred, dorsogluteal last
+# (Royal Marsden manual; the sciatic nerve); the deltoid is too small for repeated injections.
+SITE_PREFERENCE: tuple[InjectionSite, ...] = (
+    InjectionSite.VENTROGLUTEAL_LEFT,
+    InjectionSite.VENTROGLUTEAL_RIGHT,
+    InjectionSite.VASTUS_LATERALIS_LEFT,
+    InjectionSite.VASTUS_LATERALIS_RIGHT,
+    InjectionSite.DELTOID_LEFT,
+    InjectionSite.DELTOID_RIGHT,
+    InjectionSite.DORSOGLUTEAL_LEFT,
+    InjectionSite.DORSOGLUTEAL_RIGHT,
+)
+
+
+def suggest_site(history: Sequence[PastDose], rules: DoseRules) -> InjectionSite | None:
+    """The least recently used site the clinic allows: one never used first (in SITE_PREFERENCE order),
+    else the one rested longest. None when the clinic allows no site."""
+    allowed = [s for s in SITE_PREFERENCE if rules.site_rule(s).enabled]
+    if not allowed:
+        return None
+    last_used: dict[InjectionSite, datetime] = {}
+    for dose in history:
+        if dose.site is not None and (dose.site not in last_used or dose.given_at > last_used[dose.site]):
+            last_used[dose.site] = dose.given_at
+    rested = [s for s in allowed if s not in last_used]
+    if rested:
+        return rested[0]
+    return min(allowed, key=lambda s: (last_used[s], allowed.index(s)))
 
 
 def describe_findings(findings: Sequence[Finding]) -> str:

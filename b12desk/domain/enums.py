@@ -120,6 +120,7 @@ class MovementKind(StrEnum):
     RETURNED = "returned"  # to the supplier
     # A dose entered in error: its volume or container back to stock, or a note saying why not.
     DOSE_RETURNED = "dose_returned"
+    SUPPLIED_HOME = "supplied_home"  # vials given to a patient trained to self-inject
 
 
 class PlanStatus(StrEnum):
@@ -150,8 +151,42 @@ class EventStatus(StrEnum):
 
 class AdministrationOutcome(StrEnum):
     GIVEN = "given"
-    REFUSED = "refused"
-    NOT_GIVEN = "not_given"
+    REFUSED = "refused"  # by the patient
+    HELD = "held"  # for a clinical reason
+    NOT_GIVEN = "not_given"  # no stock, or another reason
+
+
+OUTCOME_LABELS: dict[AdministrationOutcome, str] = {
+    AdministrationOutcome.GIVEN: "Given",
+    AdministrationOutcome.REFUSED: "Refused by the patient",
+    AdministrationOutcome.HELD: "Held for a clinical reason",
+    AdministrationOutcome.NOT_GIVEN: "Not given (no stock, other)",
+}
+
+
+class Reaction(StrEnum):
+    """What the nurse saw after the injection."""
+
+    NONE = "none"
+    LOCAL = "local"  # pain, redness or swelling at the site
+    ALLERGIC = "allergic"  # seek urgent care; flags the patient
+
+
+REACTION_LABELS: dict[Reaction, str] = {
+    Reaction.NONE: "None",
+    Reaction.LOCAL: "Pain, redness or swelling at the site",
+    Reaction.ALLERGIC: "Allergic reaction",
+}
+
+# Symptoms scored at each visit, each 0 (none) to 3 (severe), so the response can be followed.
+SYMPTOMS: dict[str, str] = {
+    "fatigue": "Fatigue",
+    "tingling": "Tingling or numbness",
+    "balance": "Balance",
+    "memory_mood": "Memory or mood",
+    "appetite": "Appetite",
+}
+SYMPTOM_SCALE = ("none", "mild", "moderate", "severe")
 
 
 class Preservative(StrEnum):

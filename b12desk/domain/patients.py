@@ -35,6 +35,8 @@ class PatientInput:
     flag_lebers_disease: bool = False
     flag_benzyl_alcohol_sensitivity: bool = False
     flag_cobalt_allergy: bool = False  # a caution to counsel on, beside the contraindications
+    self_injection_trained_on: date | None = None  # trained to self-inject: may report home doses
+    self_injection_trainer: str = ""
     allergies: str = ""
     notes: str = ""
 
@@ -67,6 +69,8 @@ PATIENT_FIELD_LABELS = {
     "flag_lebers_disease": "Leber's disease",
     "flag_benzyl_alcohol_sensitivity": "Benzyl alcohol sensitivity",
     "flag_cobalt_allergy": "Cobalt allergy: counsel",
+    "self_injection_trained_on": "Trained to self-inject on",
+    "self_injection_trainer": "Trained by",
     "allergies": "Allergies",
     "notes": "Notes",
 }
@@ -108,6 +112,13 @@ def validate_patient(p: PatientInput, *, today: date) -> dict[str, str]:
         errors["neuro_symptoms"] = (
             "Describe the neurologic symptoms (e.g. paraesthesia, ataxia): they decide the regimen."
         )
+    if p.self_injection_trained_on is not None:
+        if p.self_injection_trained_on > today:
+            errors["self_injection_trained_on"] = "The training date is in the future."
+        if not p.self_injection_trainer:
+            errors["self_injection_trainer"] = "Name who trained the patient to self-inject."
+    elif p.self_injection_trainer:
+        errors["self_injection_trained_on"] = "Enter the date the patient was trained to self-inject."
     if p.pregnant_or_breastfeeding and p.sex == Sex.MALE:
         errors["pregnant_or_breastfeeding"] = "Pregnancy or breastfeeding is recorded for a male patient."
     for name in ("address", "allergies", "notes", "neuro_symptoms"):

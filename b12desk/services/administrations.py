@@ -11,12 +11,12 @@ in one savepoint, so a refusal or a failure at any step leaves no trace.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from b12desk.clock import Clock
 from b12desk.data.audit import append_event
@@ -26,7 +26,9 @@ from b12desk.data.models import (
     Lot,
     Patient,
     Product,
+    ScheduledEvent,
     Staff,
+    SymptomScore,
     TreatmentPlan,
     Vial,
 )
@@ -41,15 +43,20 @@ from b12desk.domain.dose_check import (
     PlanFacts,
     ProductFacts,
     VialFacts,
+    suggest_site,
     volume_to_draw,
 )
 from b12desk.domain.dose_check import (
     check_dose as run_checks,
 )
 from b12desk.domain.enums import (
+    SYMPTOMS,
     AdministrationOutcome,
+    EventKind,
+    EventStatus,
     InjectionSite,
     PlanStatus,
+    Reaction,
     RecordStatus,
     Route,
     VialStatus,
@@ -79,6 +86,9 @@ class DoseRequest:
     outcome: AdministrationOutcome = AdministrationOutcome.GIVEN
     note: str = ""
     external: bool = False  # given at another clinic: no stock drawn here
+    reaction: Reaction = Reaction.NONE
+    self_administered: bool = False  # at home by a patient trained to self-inject (no stock drawn here)
+    symptoms: Mapping[str, int] = field(default_factory=dict)  # SYMPTOMS scored at this visit, 0 to 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +160,8 @@ class AdministrationRow:
     corrected_by: str
     corrected_at: datetime | None
     acknowledgements: tuple[AcknowledgementRow, ...] = ()
+    reaction: Reaction = Reaction.NONE
+    self_administered: bool = False
 
 
 # --- gathering the facts -------------------------------------------------------------------------------
@@ -279,8 +291,10 @@ def _facts(
         route=request.route or (plan.route if plan is not None else Route.IM),
         site=request.site,
         outcome=request.outcome,
-        external=request.external,
+        external=request.external or request.self_administered,
         note=request.note,
+        reaction=request.reaction,
+        self_administered=request.self_administered,
     )
     facts = DoseFacts(
         attempt=attempt,
@@ -291,6 +305,7 @@ def _facts(
             patient.flag_b12_hypersensitivity,
             patient.flag_benzyl_alcohol_sensitivity,
             patient.flag_cobalt_allergy,
+            patient.self_injection_trained_on,
         ),
         plan=plan_facts,
         expected=expected,
@@ -394,9 +409,21 @@ def _write(
         recorded_at=clock.utcnow(),
         status=RecordStatus.CURRENT,
         external=attempt.external,
+        reaction=attempt.reaction,
+        self_administered=attempt.self_administered,
     )
     session.add(administration)
     session.flush()
+    if request.symptoms:
+        session.add(
+            SymptomScore(
+                patient_id=attempt.patient_id,
+                administration_id=administration.id,
+                scored_at=attempt.given_at,
+                recorded_by_id=actor.id,
+                **dict(request.symptoms),
+            )
+        )
     if stock is not None:
         inventory_service.record_dose_drawn(
             session, actor, stock, administration_id=administration.id, clock=clock
@@ -431,13 +458,58 @@ def _write(
             "outcome": attempt.outcome,
             "given_at": attempt.given_at,
             "external": attempt.external,
+            "self_administered": attempt.self_administered,
+            "reaction": attempt.reaction,
+            "symptoms": dict(request.symptoms),
             "product": request.product_id,
             "lot": administration.lot_id,
             "vial": request.vial_id,
             "acknowledged": {w.code: acknowledged[w.code].strip() for w in warnings},
         },
     )
+    if attempt.reaction == Reaction.ALLERGIC:
+        _flag_hypersensitivity(session, actor, attempt.patient_id, attempt.given_at, clock)
     return administration
+
+
+def _flag_hypersensitivity(
+    session: Session, actor: Actor, patient_id: int, given_at: datetime, clock: Clock
+) -> None:
+    """An allergic reaction flags the patient as hypersensitive and sends every verified plan back to the
+    pharmacist, in the same transaction as the dose."""
+    patient = session.get(Patient, patient_id)
+    assert patient is not None
+    if not patient.flag_b12_hypersensitivity:
+        patient.flag_b12_hypersensitivity = True
+        session.flush()
+        append_event(
+            session,
+            staff_id=actor.id,
+            action="update",
+            entity="patient",
+            entity_id=patient.id,
+            old={"flag_b12_hypersensitivity": False},
+            new={"flag_b12_hypersensitivity": True},
+            reason="Allergic reaction recorded with a dose.",
+        )
+    plans.return_for_review(
+        session,
+        actor,
+        patient_id,
+        reason=f"Allergic reaction after the dose of {clock.day_of(given_at).isoformat()}: the patient is "
+        "now flagged as hypersensitive.",
+    )
+
+
+def _check_symptoms(symptoms: Mapping[str, int]) -> None:
+    unknown = sorted(set(symptoms) - set(SYMPTOMS))
+    if unknown:
+        raise ValidationFailed({"symptoms": f"Unknown symptom {unknown[0]!r}: use {', '.join(SYMPTOMS)}."})
+    bad = [name for name, score in symptoms.items() if not (isinstance(score, int) and 0 <= score <= 3)]
+    if bad:
+        raise ValidationFailed(
+            {"symptoms": f"{SYMPTOMS[bad[0]]}: score it 0 (none), 1 (mild), 2 (moderate) or 3 (severe)."}
+        )
 
 
 def record_dose(
@@ -457,6 +529,7 @@ def record_dose(
     require(session, actor, Permission.RECORD_ADMINISTRATIONS)
     clock = (clock or clinic.clinic_clock(session)).frozen()
     acknowledged = dict(acknowledged or {})
+    _check_symptoms(request.symptoms)
     check, facts = _evaluate(session, request, clock)
     warnings = _signed_acknowledgements(session, actor, check, acknowledged, password)
     with session.begin_nested():
@@ -777,6 +850,8 @@ def _rows(session: Session, ids: Sequence[int]) -> list[AdministrationRow]:
                 corrected_by=names.get(a.corrected_by_id, "") if a.corrected_by_id else "",
                 corrected_at=a.corrected_at,
                 acknowledgements=tuple(acks.get(a.id, ())),
+                reaction=a.reaction,
+                self_administered=a.self_administered,
             )
         )
     return out
@@ -803,3 +878,266 @@ def patient_administrations(
         )
     )
     return _rows(session, ids)
+
+
+# --- the due list, the site to use, and the log --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DueRow:
+    """A dose due today or overdue, from the scheduled events (the roster's "next due" agrees)."""
+
+    event_id: int
+    patient_id: int
+    mrn: str
+    family_name: str
+    given_name: str
+    date_of_birth: date
+    plan_id: int
+    label: str  # "Induction dose 3: 1,000 mcg"
+    due_on: date
+    window_end: date
+
+    def overdue(self, today: date) -> bool:
+        return today > self.window_end
+
+
+def due_list(session: Session, actor: Actor, *, today: date | None = None) -> list[DueRow]:
+    """Each live plan's next dose, when it is due on or before `today` (clinic day), overdue first: one
+    statement over the events. The next dose only: the ones after it move once it is given."""
+    require(session, actor, Permission.READ_PATIENTS)
+    today = today or clinic.clinic_clock(session).today()
+    later = aliased(ScheduledEvent)
+    first_of_plan = (
+        select(func.min(later.due_on))
+        .where(
+            later.plan_id == ScheduledEvent.plan_id,
+            later.status == EventStatus.DUE,
+            later.kind == EventKind.DOSE,
+        )
+        .correlate(ScheduledEvent)
+        .scalar_subquery()
+    )
+    stmt = (
+        select(
+            ScheduledEvent.id,
+            Patient.id,
+            Patient.mrn,
+            Patient.family_name,
+            Patient.given_name,
+            Patient.date_of_birth,
+            ScheduledEvent.plan_id,
+            ScheduledEvent.label,
+            ScheduledEvent.due_on,
+            ScheduledEvent.window_end,
+        )
+        .join(Patient, Patient.id == ScheduledEvent.patient_id)
+        .join(TreatmentPlan, TreatmentPlan.id == ScheduledEvent.plan_id)
+        .where(
+            ScheduledEvent.status == EventStatus.DUE,
+            ScheduledEvent.kind == EventKind.DOSE,
+            ScheduledEvent.due_on <= today,
+            ScheduledEvent.due_on == first_of_plan,
+            TreatmentPlan.status.in_(plans.LIVE),
+            Patient.archived.is_(False),
+        )
+        .order_by(ScheduledEvent.due_on, Patient.family_name, Patient.given_name, ScheduledEvent.id)
+    )
+    return [
+        DueRow(event_id, pid, mrn, family, given, born, plan_id, label, due_on, window_end)
+        for event_id, pid, mrn, family, given, born, plan_id, label, due_on, window_end in session.execute(
+            stmt
+        )
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class SiteAdvice:
+    recent: tuple[tuple[datetime, InjectionSite], ...]  # the patient's last sites, newest first
+    suggested: InjectionSite | None  # the least recently used site the clinic allows
+    enabled: frozenset[InjectionSite]
+
+
+def site_advice(
+    session: Session, actor: Actor, patient_id: int, *, clock: Clock | None = None, recent: int = 8
+) -> SiteAdvice:
+    require(session, actor, Permission.READ_PATIENTS)
+    clock = clock or clinic.clinic_clock(session)
+    history = _history(session, patient_id, clock.now(), excluding=None)
+    rules = clinic.dose_rules(session)
+    used = sorted(
+        ((d.given_at, d.site) for d in history if d.site is not None), key=lambda x: x[0], reverse=True
+    )
+    return SiteAdvice(
+        tuple((t, s) for t, s in used[:recent] if s is not None),
+        suggest_site(history, rules),
+        frozenset(rules.enabled_sites()),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LogFilter:
+    """What the Administration tab's log shows: every field optional; the newest dose first."""
+
+    given_from: date | None = None  # clinic days, inclusive
+    given_to: date | None = None
+    nurse_id: int | None = None
+    patient: str = ""  # an MRN, or words of the name
+    product_id: int | None = None
+    lot_number: str = ""
+    outcome: AdministrationOutcome | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LogRow:
+    id: int
+    given_at: datetime
+    patient_id: int
+    mrn: str
+    patient_name: str
+    dose_mcg: Decimal
+    volume_ml: Decimal
+    route: Route
+    site: InjectionSite | None
+    outcome: AdministrationOutcome
+    reaction: Reaction
+    product_id: int | None
+    lot_number: str
+    nurse: str
+    status: RecordStatus
+    external: bool
+    self_administered: bool
+    note: str
+
+    @property
+    def key(self) -> tuple[datetime, int]:
+        return self.given_at, self.id
+
+
+LOG_PAGE = 200
+
+
+def administration_log(
+    session: Session,
+    actor: Actor,
+    log_filter: LogFilter,
+    *,
+    after: tuple[datetime, int] | None = None,
+    limit: int = LOG_PAGE,
+    clock: Clock | None = None,
+) -> list[LogRow]:
+    """One page of the log, newest first, filtered and paged in the database (keyset: the rows after
+    `after`, the last row's (given_at, id) of the page before), never the whole table in memory."""
+    require(session, actor, Permission.READ_PATIENTS)
+    clock = clock or clinic.clinic_clock(session)
+    f = log_filter
+    stmt = (
+        select(
+            Administration.id,
+            Administration.given_at,
+            Patient.id,
+            Patient.mrn,
+            Patient.family_name,
+            Patient.given_name,
+            Administration.dose_mcg,
+            Administration.volume_ml,
+            Administration.route,
+            Administration.site,
+            Administration.outcome,
+            Administration.reaction,
+            Administration.product_id,
+            Lot.lot_number,
+            Staff.full_name,
+            Administration.status,
+            Administration.external,
+            Administration.self_administered,
+            Administration.note,
+        )
+        .join(Patient, Patient.id == Administration.patient_id)
+        .join(Staff, Staff.id == Administration.given_by_id)
+        .outerjoin(Lot, Lot.id == Administration.lot_id)
+    )
+    if f.given_from is not None:
+        stmt = stmt.where(Administration.given_at >= clock.at(f.given_from, hour=0))
+    if f.given_to is not None:
+        stmt = stmt.where(Administration.given_at < clock.at(f.given_to + timedelta(days=1), hour=0))
+    if f.nurse_id is not None:
+        stmt = stmt.where(Administration.given_by_id == f.nurse_id)
+    if f.product_id is not None:
+        stmt = stmt.where(Administration.product_id == f.product_id)
+    if f.outcome is not None:
+        stmt = stmt.where(Administration.outcome == f.outcome)
+    if f.lot_number.strip():
+        stmt = stmt.where(Lot.lot_number == f.lot_number.strip().upper())
+    words = f.patient.split()
+    if words:
+        ids = _patients_matching(session, words)
+        stmt = stmt.where(Administration.patient_id.in_(ids))
+    if after is not None:
+        at, last_id = after
+        stmt = stmt.where(
+            or_(
+                Administration.given_at < at, and_(Administration.given_at == at, Administration.id < last_id)
+            )
+        )
+    stmt = stmt.order_by(Administration.given_at.desc(), Administration.id.desc()).limit(limit)
+    rows = []
+    for (
+        admin_id,
+        given_at,
+        patient_id,
+        mrn,
+        family,
+        given,
+        dose,
+        volume,
+        route,
+        site,
+        outcome,
+        reaction,
+        product_id,
+        lot_number,
+        nurse,
+        status,
+        external,
+        self_administered,
+        note,
+    ) in session.execute(stmt):
+        rows.append(
+            LogRow(
+                admin_id,
+                given_at,
+                patient_id,
+                mrn,
+                f"{family}, {given}",
+                Decimal(dose).normalize(),
+                Decimal(volume).normalize(),
+                route,
+                site,
+                outcome,
+                reaction,
+                product_id,
+                lot_number or "",
+                nurse,
+                status,
+                external,
+                self_administered,
+                note,
+            )
+        )
+    return rows
+
+
+def _patients_matching(session: Session, words: Sequence[str]) -> list[int]:
+    """Patients whose MRN is the first word, or whose names hold every word (a handful: filtered here)."""
+    first = words[0].upper()
+    by_mrn = list(session.scalars(select(Patient.id).where(Patient.mrn == first)))
+    if by_mrn and len(words) == 1:
+        return by_mrn
+    stmt = select(Patient.id)
+    for word in words:
+        pattern = f"%{word.lower()}%"
+        stmt = stmt.where(
+            or_(func.lower(Patient.family_name).like(pattern), func.lower(Patient.given_name).like(pattern))
+        )
+    return by_mrn + list(session.scalars(stmt.limit(500)))

@@ -118,11 +118,12 @@ _TABLES: Final[tuple[type[Base], ...]] = (
 _ADMINISTRATION_COLUMNS: Final = (
     "id", "patient_id", "plan_id", "scheduled_event_id", "product_id", "lot_id", "vial_id", "given_at",
     "dose_mcg", "volume_ml", "route", "site", "outcome", "note", "given_by_id", "recorded_at", "status",
-    "amends_id", "amendment_reason", "corrected_by_id", "corrected_at", "external",
+    "amends_id", "amendment_reason", "corrected_by_id", "corrected_at", "external", "reaction",
+    "self_administered",
 )  # fmt: skip
 _MOVEMENT_COLUMNS: Final = (
     "id", "lot_id", "vial_id", "kind", "containers", "volume_ml", "waste_reason", "reason",
-    "administration_id", "staff_id", "at",
+    "administration_id", "patient_id", "staff_id", "at",
 )  # fmt: skip
 _EVENT_COLUMNS: Final = (
     "id", "patient_id", "plan_id", "phase_id", "kind", "label", "lab_test_code", "due_on", "window_start",
@@ -251,7 +252,8 @@ _SITES: Final[tuple[str | None, ...]] = (
 )
 _SITE_GROUP_CUM: Final = tuple(accumulate((0.70, 0.15, 0.12, 0.03)))
 
-_OUTCOMES: Final = ("given", "refused", "not_given")  # AdministrationOutcome values, by code
+_OUTCOMES: Final = ("given", "refused", "held", "not_given")  # AdministrationOutcome values, by code
+_OUTCOMES_BEFORE_0004: Final = ("given", "refused", "not_given", "not_given")
 _ROUTES: Final = tuple(r.value for r in Route)
 _NOTES: Final = (
     "",
@@ -259,8 +261,9 @@ _NOTES: Final = (
     "Patient unwell; dose deferred after discussion with the prescriber.",
     "Patient reports less tingling in the feet.",
     "Mild soreness at the last site; rotated.",
+    "None of the prescribed product in stock today; dose rebooked.",
 )
-_NOTE_REFUSED, _NOTE_DEFERRED, _NOTE_BETTER, _NOTE_SORE = 1, 2, 3, 4
+_NOTE_REFUSED, _NOTE_DEFERRED, _NOTE_BETTER, _NOTE_SORE, _NOTE_NO_STOCK = 1, 2, 3, 4, 5
 
 # Which product a dose is drawn from, by formulation and dose: the clinic keeps several in stock.
 _PRODUCT_MIX: Final[dict[tuple[Formulation, int], tuple[tuple[str, float], ...]]] = {
@@ -487,6 +490,7 @@ class _Loader:
         # A database at an earlier schema revision (the migration tests fill one) lacks the newest
         # columns: rows are written without them, and the migration fills them in.
         self.projections: dict[type[Base], Callable[[tuple[Any, ...]], tuple[Any, ...]] | None] = {}
+        self.outcomes: tuple[str, ...] = _OUTCOMES
         inspector = inspect(conn)
         for model in _TABLES:
             table = model.__table__
@@ -496,6 +500,9 @@ class _Loader:
             if expected is not None and expected != names:
                 raise ValueError(f"the {table.name} table's columns changed: update the demo generator")
             present = {c["name"] for c in inspector.get_columns(table.name)}
+            if model is Administration and "reaction" not in present:
+                # Before revision 0004 a held dose was recorded as not given.
+                self.outcomes = _OUTCOMES_BEFORE_0004
             keep = tuple(i for i, n in enumerate(names) if n in present)
             self.projections[model] = None
             if len(keep) != len(names):
@@ -961,6 +968,8 @@ class _Generator:
                 "flag_lebers_disease": lebers,
                 "flag_benzyl_alcohol_sensitivity": benzyl,
                 "flag_cobalt_allergy": cobalt,
+                "self_injection_trained_on": None,
+                "self_injection_trainer": "",
                 "allergies": "; ".join(a for a in (allergies, _COBALT_ALLERGY if cobalt else "") if a),
                 "notes": "Leber's hereditary optic neuropathy: hydroxocobalamin only." if lebers else "",
                 "archived": archived,
@@ -1137,9 +1146,11 @@ class _Generator:
                 a.route.append(route_code)
                 a.nurse.append(nurses[int(random() * len(nurses))])
                 a.product.append(_pick(rng, *mix))
-                if r < 0.012:  # refused, or deferred: offered again a few days later
-                    a.outcome.append(1 if r < 0.008 else 2)
-                    a.note.append(_NOTE_REFUSED if r < 0.008 else _NOTE_DEFERRED)
+                if r < 0.012:  # refused, held or not given: offered again a few days later
+                    a.outcome.append(1 if r < 0.007 else 2 if r < 0.011 else 3)
+                    a.note.append(
+                        _NOTE_REFUSED if r < 0.007 else _NOTE_DEFERRED if r < 0.011 else _NOTE_NO_STOCK
+                    )
                     a.site.append(0)
                     day = open_day(day + rng.randint(1, 7))
                     continue
@@ -1449,6 +1460,7 @@ class _Generator:
                     None if waste is None else waste.value,
                     reason,
                     None,
+                    None,
                     staff_id,
                     v.ts(at),
                 )
@@ -1630,6 +1642,7 @@ class _Generator:
         v = self.v
         a = self.admins
         add = self.loader.add_values
+        outcomes = self.loader.outcomes
         ts = v.ts
         products = self.products
         first_id = self.ids["administrations"]
@@ -1668,7 +1681,7 @@ class _Generator:
                     volume_of[key],
                     _ROUTES[a.route[idx]],
                     _SITES[a.site[idx]],
-                    _OUTCOMES[a.outcome[idx]],
+                    outcomes[a.outcome[idx]],
                     _NOTES[a.note[idx]],
                     nurse,
                     ts(t + a.recorded_after[idx]),
@@ -1677,6 +1690,8 @@ class _Generator:
                     "",
                     None,
                     None,
+                    False,
+                    "local" if a.note[idx] == _NOTE_SORE else "none",
                     False,
                 ),
             )
@@ -1694,6 +1709,7 @@ class _Generator:
                     None,
                     "" if vial_id else single_use,
                     admin_id,
+                    None,
                     nurse,
                     given_at,
                 ),

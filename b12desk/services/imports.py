@@ -24,6 +24,7 @@ from b12desk.services.common import Actor, ValidationFailed, require
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(PatientInput))
 REQUIRED_COLUMNS = ("mrn", "family_name", "given_name", "date_of_birth")
+DATE_COLUMNS = frozenset({"date_of_birth", "self_injection_trained_on"})
 BOOL_COLUMNS = frozenset(
     c for c in COLUMNS if c.startswith("flag_") or c in ("neuro_involvement", "pregnant_or_breastfeeding")
 )
@@ -107,7 +108,7 @@ def _parse_row(raw: dict[str, str]) -> tuple[PatientInput | None, list[str]]:
                 values[column] = False
             else:
                 problems.append(f"{label}: '{text}' is not yes or no.")
-        elif column == "date_of_birth":
+        elif column in DATE_COLUMNS:
             try:
                 values[column] = date.fromisoformat(text) if text else None
             except ValueError:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from b12desk.clock import Clock
 from b12desk.data.audit import append_event, changed_values
-from b12desk.data.models import Lot, Product, Staff, StockMovement, Vial
+from b12desk.data.models import Lot, Patient, Product, Staff, StockMovement, Vial
 from b12desk.data.types import utcnow
 from b12desk.domain.dose_check import DoseRules, product_range_problem
 from b12desk.domain.enums import Container, Formulation, MovementKind, Preservative, VialStatus
@@ -554,6 +554,7 @@ def _movement(
     waste_reason: WasteReason | None = None,
     reason: str = "",
     administration_id: int | None = None,
+    patient_id: int | None = None,
 ) -> StockMovement:
     movement = StockMovement(
         lot_id=lot_id,
@@ -564,6 +565,7 @@ def _movement(
         waste_reason=waste_reason,
         reason=reason,
         administration_id=administration_id,
+        patient_id=patient_id,
         staff_id=actor.id,
         at=utcnow(),  # when the ledger line was written, by the system clock, like the audit
     )
@@ -582,6 +584,7 @@ def _movement(
             "vial": vial_id,
             "waste_reason": waste_reason,
             "administration": administration_id,
+            "patient": patient_id,
         },
         reason=reason,
     )
@@ -1050,6 +1053,51 @@ def return_to_supplier(
         kind=MovementKind.RETURNED,
         containers=-quantity,
         reason=note.strip(),
+    )
+    return _fresh_lot(session, lot_id, clock.today())
+
+
+def supply_home(
+    session: Session,
+    actor: Actor,
+    *,
+    patient_id: int,
+    lot_id: int,
+    quantity: int,
+    note: str = "",
+    clock: Clock | None = None,
+) -> LotRow:
+    """Sealed containers given to a patient trained to self-inject, to take home: a stock movement that
+    names the patient (their home doses are then reported as self-administered, drawing nothing here)."""
+    require(session, actor, Permission.RECORD_ADMINISTRATIONS)
+    clock = _clock(session, clock)
+    patient = session.get(Patient, patient_id)
+    if patient is None:
+        raise NotFound(f"No patient with id {patient_id}.")
+    if patient.archived:
+        raise ValidationFailed({"patient": f"{patient.mrn} is archived: nothing is supplied to them."})
+    if patient.self_injection_trained_on is None:
+        raise ValidationFailed(
+            {"patient": "The patient is not recorded as trained to self-inject: record the training first."}
+        )
+    if quantity < 1:
+        raise ValidationFailed({"quantity": "Supply at least 1 container."})
+    lot = session.get(Lot, lot_id)
+    if lot is None:
+        raise NotFound(f"No lot with id {lot_id}.")
+    product = session.get(Product, lot.product_id)
+    assert product is not None
+    if not product.for_deficiency or not product.active:
+        raise ValidationFailed({"lot": f"{label_of(product)} is not to be supplied for B12 treatment."})
+    _take_containers(session, lot_id, quantity, allow_expired=False, today=clock.today())
+    _movement(
+        session,
+        actor,
+        lot_id=lot_id,
+        kind=MovementKind.SUPPLIED_HOME,
+        containers=-quantity,
+        reason=note.strip() or f"Supplied to {patient.mrn} to self-inject at home",
+        patient_id=patient_id,
     )
     return _fresh_lot(session, lot_id, clock.today())
 

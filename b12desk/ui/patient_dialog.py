@@ -84,6 +84,7 @@ class PatientDialog(QDialog):
             self.setWindowTitle(f"Edit patient — {d.family_name.upper()}, {d.given_name} ({d.mrn})")
 
         self.errors = FieldErrors()
+        self._training_date_problem = ""
         self.mrn = QLineEdit()
         self.mrn.setMaxLength(32)
         self.mrn.setPlaceholderText("hospital number")
@@ -117,6 +118,14 @@ class PatientDialog(QDialog):
         self.neuro_symptoms = _text_box(2)
         self.neuro_symptoms.setPlaceholderText("e.g. paraesthesia, ataxia, memory problems")
         self.pregnant_or_breastfeeding = QCheckBox(PATIENT_FIELD_LABELS["pregnant_or_breastfeeding"])
+        self.self_injection_trained_on = QLineEdit()
+        self.self_injection_trained_on.setPlaceholderText(f"{DATE_PLACEHOLDER}, if trained")
+        self.self_injection_trained_on.setToolTip(
+            "A patient trained to self-inject may report the doses given at home."
+        )
+        self.self_injection_trained_on.setMaxLength(10)
+        self.self_injection_trainer = QLineEdit()
+        self.self_injection_trainer.setPlaceholderText("the nurse who trained them")
         self.flags = {name: QCheckBox(PATIENT_FIELD_LABELS[name]) for name in FLAG_FIELDS}
         for name, box in self.flags.items():
             box.setToolTip(FLAG_TIPS[name])
@@ -132,7 +141,15 @@ class PatientDialog(QDialog):
         contact = self._group("Contact", ["phone", "email", "address"])
         clinical = self._group(
             "Clinical",
-            ["cause", "presentation", "neuro_involvement", "neuro_symptoms", "pregnant_or_breastfeeding"],
+            [
+                "cause",
+                "presentation",
+                "neuro_involvement",
+                "neuro_symptoms",
+                "pregnant_or_breastfeeding",
+                "self_injection_trained_on",
+                "self_injection_trainer",
+            ],
         )
         contraindications = self._group("Contraindications and cautions", [*FLAG_FIELDS, "allergies"])
         contraindications.setObjectName("contraindications")
@@ -224,6 +241,9 @@ class PatientDialog(QDialog):
         self.neuro_involvement.setChecked(data.neuro_involvement)
         self.neuro_symptoms.setPlainText(data.neuro_symptoms)
         self.pregnant_or_breastfeeding.setChecked(data.pregnant_or_breastfeeding)
+        trained = data.self_injection_trained_on
+        self.self_injection_trained_on.setText(trained.isoformat() if trained else "")
+        self.self_injection_trainer.setText(data.self_injection_trainer)
         for name, box in self.flags.items():
             box.setChecked(getattr(data, name))
         self.allergies.setPlainText(data.allergies)
@@ -241,6 +261,14 @@ class PatientDialog(QDialog):
                 f"'{self.date_of_birth.text().strip()}' is not a date; write it as {DATE_PLACEHOLDER} "
                 "(e.g. 1958-03-14)."
             )
+        trained: date | None = None
+        try:
+            trained = parse_iso_date(self.self_injection_trained_on.text())
+        except ValueError:
+            typed = self.self_injection_trained_on.text().strip()
+            self._training_date_problem = f"'{typed}' is not a date; write it as {DATE_PLACEHOLDER}."
+        else:
+            self._training_date_problem = ""
         data = PatientInput(
             mrn=self.mrn.text(),
             family_name=self.family_name.text(),
@@ -259,6 +287,8 @@ class PatientDialog(QDialog):
             flag_lebers_disease=self.flags["flag_lebers_disease"].isChecked(),
             flag_benzyl_alcohol_sensitivity=self.flags["flag_benzyl_alcohol_sensitivity"].isChecked(),
             flag_cobalt_allergy=self.flags["flag_cobalt_allergy"].isChecked(),
+            self_injection_trained_on=trained,
+            self_injection_trainer=self.self_injection_trainer.text(),
             allergies=self.allergies.toPlainText(),
             notes=self.notes.toPlainText(),
         )
@@ -269,6 +299,9 @@ class PatientDialog(QDialog):
     def save(self) -> None:
         data, date_problem = self.read_input()
         detail, reason = self.detail, self.change_reason.text()
+        if self._training_date_problem:  # checked here: an unreadable date must not be saved as none
+            self.show_errors({"self_injection_trained_on": self._training_date_problem})
+            return
 
         def write(session: Session, actor: Actor) -> PatientDetail:
             if detail is None:

@@ -186,3 +186,24 @@ def test_results_are_banded_by_the_clinics_own_laboratory_once_entered(
     ).first()
     assert event is not None and event.reason == "City Hospital's own ranges"
     assert json.loads(event.new_values)["value"]["laboratory"] == "City Hospital biochemistry"
+
+
+def test_self_injection_training_needs_its_date_and_trainer(session: Session, staff: Staffing) -> None:
+    today = clinic_today()
+    with pytest.raises(ValidationFailed) as no_trainer:
+        patients.create_patient(session, staff.nurse, make_input(self_injection_trained_on=today))
+    assert "Name who trained" in no_trainer.value.errors["self_injection_trainer"]
+    with pytest.raises(ValidationFailed) as no_date:
+        patients.create_patient(session, staff.nurse, make_input(self_injection_trainer="Nurse A"))
+    assert "date the patient was trained" in no_date.value.errors["self_injection_trained_on"]
+    with pytest.raises(ValidationFailed) as future:
+        patients.create_patient(
+            session,
+            staff.nurse,
+            make_input(self_injection_trained_on=today + timedelta(days=1), self_injection_trainer="Nurse A"),
+        )
+    assert "in the future" in future.value.errors["self_injection_trained_on"]
+    saved = patients.create_patient(
+        session, staff.nurse, make_input(self_injection_trained_on=today, self_injection_trainer="Nurse A")
+    )
+    assert (saved.data.self_injection_trained_on, saved.data.self_injection_trainer) == (today, "Nurse A")
