@@ -347,7 +347,9 @@ class ScheduledEvent(Base):
         # Covers "next due dose per patient" as one index seek per patient (the roster, the calendar).
         Index("ix_scheduled_events_patient_status_kind_due", "patient_id", "status", "kind", "due_on"),
         Index("ix_scheduled_events_status_due", "status", "due_on"),
-        Index("ix_scheduled_events_plan_status", "plan_id", "status"),
+        # A plan's due events in date order (sync_events): without due_on here, SQLite walks every due
+        # event of the clinic by the index above rather than sort a plan's handful.
+        Index("ix_scheduled_events_plan_status_due", "plan_id", "status", "due_on"),
     )
 
 
@@ -386,6 +388,11 @@ class Administration(Base):
     __table_args__ = (
         Index("ix_administrations_patient_given", "patient_id", "given_at"),
         Index("ix_administrations_plan_given", "plan_id", "given_at"),
+        # The Administration tab's log: newest first, by itself or within a lot, product or nurse.
+        Index("ix_administrations_given", "given_at", "id"),
+        Index("ix_administrations_lot_given", "lot_id", "given_at"),
+        Index("ix_administrations_product_given", "product_id", "given_at"),
+        Index("ix_administrations_staff_given", "given_by_id", "given_at"),
     )
 
 

@@ -106,6 +106,18 @@ class InjectionSite(StrEnum):
     DORSOGLUTEAL_RIGHT = "dorsogluteal_right"
 
 
+SITE_LABELS: dict[InjectionSite, str] = {
+    InjectionSite.DELTOID_LEFT: "left deltoid",
+    InjectionSite.DELTOID_RIGHT: "right deltoid",
+    InjectionSite.VASTUS_LATERALIS_LEFT: "left vastus lateralis",
+    InjectionSite.VASTUS_LATERALIS_RIGHT: "right vastus lateralis",
+    InjectionSite.VENTROGLUTEAL_LEFT: "left ventrogluteal",
+    InjectionSite.VENTROGLUTEAL_RIGHT: "right ventrogluteal",
+    InjectionSite.DORSOGLUTEAL_LEFT: "left dorsogluteal",
+    InjectionSite.DORSOGLUTEAL_RIGHT: "right dorsogluteal",
+}
+
+
 class VialStatus(StrEnum):
     OPEN = "open"
     DISCARDED = "discarded"

@@ -12,6 +12,7 @@ class Permission(StrEnum):
     EDIT_PATIENTS = "edit_patients"
     ARCHIVE_PATIENTS = "archive_patients"
     IMPORT_PATIENTS = "import_patients"
+    IMPORT_HISTORY = "import_history"  # doses given before the clinic used b12desk
     RECORD_LABS = "record_labs"
     MANAGE_STAFF = "manage_staff"
     EDIT_FORMULARY = "edit_formulary"
@@ -50,6 +51,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.VERIFY_PLANS,
             Permission.READ_AUDIT,
             Permission.CONFIGURE_CLINIC,
+            Permission.IMPORT_HISTORY,
         }
     ),
     Role.MANAGER: frozenset(
@@ -58,6 +60,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.EDIT_PATIENTS,
             Permission.ARCHIVE_PATIENTS,
             Permission.IMPORT_PATIENTS,
+            Permission.IMPORT_HISTORY,
             Permission.EXPORT_REPORTS,
             Permission.READ_AUDIT,
         }

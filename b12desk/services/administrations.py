@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -62,7 +63,15 @@ from b12desk.domain.enums import (
     VialStatus,
 )
 from b12desk.domain.permissions import Permission
-from b12desk.domain.stock import preservatives_from_text
+from b12desk.domain.stock import (
+    LotOption,
+    OpenVialOption,
+    choose_stock,
+    is_expired,
+    is_multi_use,
+    preservatives_from_text,
+)
+from b12desk.domain.units import format_ml
 from b12desk.services import auth, clinic, plans
 from b12desk.services import inventory as inventory_service
 from b12desk.services.common import Actor, NotFound, ServiceError, ValidationFailed, require
@@ -228,11 +237,46 @@ def _expected(
         if i != excluding
     ]
     given = sorted(clock.day_of(t) for t in times)
-    found = plans.expected_dose(session, plan, given=given, day=clock.day_of(given_at))
+    return expected_from(plans.plan_expectations(session, plan), given, clock.day_of(given_at))
+
+
+def expected_from(
+    expectations: plans.PlanExpectations, given: list[date], day: date
+) -> tuple[ExpectedDose | None, bool]:
+    """What the schedule expects of a dose on `day` after the doses `given`, and whether the plan waits
+    for a review instead."""
+    found, waiting = expectations.of(given=given, day=day)
     if found is None:
-        return None, plans.waiting_for_review(session, plan, given=given, day=clock.day_of(given_at))
+        return None, waiting
     phase, number, dose = found
     return ExpectedDose(phase.kind, number, Decimal(dose).normalize(), phase.min_interval), False
+
+
+def patient_facts(patient: Patient) -> PatientFacts:
+    return PatientFacts(
+        patient.id,
+        patient.archived,
+        patient.flag_lebers_disease,
+        patient.flag_b12_hypersensitivity,
+        patient.flag_benzyl_alcohol_sensitivity,
+        patient.flag_cobalt_allergy,
+        patient.self_injection_trained_on,
+    )
+
+
+def plan_facts(plan: TreatmentPlan, *, awaiting_review: bool = False) -> PlanFacts:
+    return PlanFacts(
+        id=plan.id,
+        patient_id=plan.patient_id,
+        status=plan.status,
+        formulation=plan.formulation,
+        strength_mcg_per_ml=Decimal(plan.strength_mcg_per_ml).normalize(),
+        route=plan.route,
+        start_date=plan.start_date,
+        continues_elsewhere=plan.continues_elsewhere,
+        hypersensitivity_override=bool(plan.override_reason.strip()),
+        awaiting_review=awaiting_review,
+    )
 
 
 def _facts(
@@ -268,22 +312,11 @@ def _facts(
         vial_facts = VialFacts(
             vial.id, _lot_facts(vial_lot), vial.status == VialStatus.OPEN, vial.discard_by, vial.remaining_ml
         )
-    plan_facts = None
+    the_plan = None
     expected = None
     if plan is not None:
-        plan_facts = PlanFacts(
-            id=plan.id,
-            patient_id=plan.patient_id,
-            status=plan.status,
-            formulation=plan.formulation,
-            strength_mcg_per_ml=Decimal(plan.strength_mcg_per_ml).normalize(),
-            route=plan.route,
-            start_date=plan.start_date,
-            continues_elsewhere=plan.continues_elsewhere,
-            hypersensitivity_override=bool(plan.override_reason.strip()),
-        )
         expected, waiting = _expected(session, plan, given_at, clock, excluding=excluding)
-        plan_facts = replace(plan_facts, awaiting_review=waiting)
+        the_plan = plan_facts(plan, awaiting_review=waiting)
     attempt = DoseAttempt(
         patient_id=patient.id,
         given_at=given_at,
@@ -298,16 +331,8 @@ def _facts(
     )
     facts = DoseFacts(
         attempt=attempt,
-        patient=PatientFacts(
-            patient.id,
-            patient.archived,
-            patient.flag_lebers_disease,
-            patient.flag_b12_hypersensitivity,
-            patient.flag_benzyl_alcohol_sensitivity,
-            patient.flag_cobalt_allergy,
-            patient.self_injection_trained_on,
-        ),
-        plan=plan_facts,
+        patient=patient_facts(patient),
+        plan=the_plan,
         expected=expected,
         product=_product_facts(product) if product is not None else None,
         lot=_lot_facts(lot) if lot is not None else None,
@@ -572,7 +597,7 @@ def record_external_doses(
                 patient_id=plan.patient_id,
                 plan_id=plan.id,
                 dose_mcg=_expected_amount(session, plan, clock, day),
-                given_at=_noon_or_now(day, clock),
+                given_at=noon_or_now(day, clock),
                 route=plan.route,
                 note=note,
                 external=True,
@@ -596,7 +621,7 @@ def record_external_doses(
     return _rows(session, written)
 
 
-def _noon_or_now(day: date, clock: Clock) -> datetime:
+def noon_or_now(day: date, clock: Clock) -> datetime:
     """A dose given elsewhere on `day`: at noon, clinic time (the hour is not known), or now if today's
     noon has not come yet; a later day stays in the future, and the check refuses it."""
     noon = clock.at(day)
@@ -1008,6 +1033,8 @@ class LogRow:
     external: bool
     self_administered: bool
     note: str
+    amends_id: int | None  # this record corrects that one
+    correction_reason: str  # why this record was corrected (if not current) or why it corrects another
 
     @property
     def key(self) -> tuple[datetime, int]:
@@ -1052,6 +1079,8 @@ def administration_log(
             Administration.external,
             Administration.self_administered,
             Administration.note,
+            Administration.amends_id,
+            Administration.amendment_reason,
         )
         .join(Patient, Patient.id == Administration.patient_id)
         .join(Staff, Staff.id == Administration.given_by_id)
@@ -1068,7 +1097,8 @@ def administration_log(
     if f.outcome is not None:
         stmt = stmt.where(Administration.outcome == f.outcome)
     if f.lot_number.strip():
-        stmt = stmt.where(Lot.lot_number == f.lot_number.strip().upper())
+        lot_ids = session.scalars(select(Lot.id).where(Lot.lot_number == f.lot_number.strip().upper())).all()
+        stmt = stmt.where(Administration.lot_id.in_(lot_ids))  # ids first: the lot's index, not a scan
     words = f.patient.split()
     if words:
         ids = _patients_matching(session, words)
@@ -1102,6 +1132,8 @@ def administration_log(
         external,
         self_administered,
         note,
+        amends_id,
+        correction_reason,
     ) in session.execute(stmt):
         rows.append(
             LogRow(
@@ -1123,6 +1155,8 @@ def administration_log(
                 external,
                 self_administered,
                 note,
+                amends_id,
+                correction_reason,
             )
         )
     return rows
@@ -1141,3 +1175,181 @@ def _patients_matching(session: Session, words: Sequence[str]) -> list[int]:
             or_(func.lower(Patient.family_name).like(pattern), func.lower(Patient.given_name).like(pattern))
         )
     return by_mrn + list(session.scalars(stmt.limit(500)))
+
+
+# --- what the give-dose screen shows --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StockOption:
+    """One place a dose can be drawn from now: an open vial, or a single-use container of a lot."""
+
+    product_id: int
+    product_label: str
+    lot_id: int
+    lot_number: str
+    expiry: date
+    vial_id: int | None
+    discard_by: datetime | None
+    remaining_ml: Decimal | None
+    sealed: int  # sealed containers of the lot
+    suggested: bool  # the one to use first: the open vial to discard first, else FEFO
+
+    def describe(self, clock: Clock) -> str:
+        if self.vial_id is not None and self.discard_by is not None and self.remaining_ml is not None:
+            return (
+                f"{self.product_label}, lot {self.lot_number} (exp {self.expiry.isoformat()}), open vial "
+                f"{self.vial_id}: {format_ml(self.remaining_ml)} left, discard by "
+                f"{clock.local(self.discard_by):%Y-%m-%d %H:%M}"
+            )
+        return (
+            f"{self.product_label}, lot {self.lot_number} (exp {self.expiry.isoformat()}): {self.sealed} "
+            "sealed"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DosePatient:
+    id: int
+    mrn: str
+    family_name: str
+    given_name: str
+    date_of_birth: date
+    archived: bool
+    flags: tuple[str, ...]  # contraindications and cautions recorded, as the screen words them
+    self_injection_trained_on: date | None
+    self_injection_trainer: str
+
+
+@dataclass(frozen=True, slots=True)
+class DoseContext:
+    """Everything the give-dose screen needs for one patient, read in one transaction."""
+
+    patient: DosePatient
+    plan: plans.PlanRow | None
+    volume_ml: Decimal | None  # the plan's dose at its verified strength
+    sites: SiteAdvice
+    stock: tuple[StockOption, ...]
+
+
+_FLAG_WORDS = {
+    "flag_b12_hypersensitivity": "B12 or cobalt hypersensitivity",
+    "flag_cobalt_allergy": "cobalt allergy (counsel)",
+    "flag_lebers_disease": "Leber's disease",
+    "flag_benzyl_alcohol_sensitivity": "benzyl alcohol sensitivity",
+}
+
+
+def find_patient_for_dose(session: Session, actor: Actor, mrn: str) -> int:
+    """The patient whose MRN was typed or scanned at the give-dose screen."""
+    require(session, actor, Permission.READ_PATIENTS)
+    text = mrn.strip().upper()
+    if not text:
+        raise ValidationFailed({"mrn": "Type or scan the patient's MRN."})
+    found = session.scalar(select(Patient.id).where(Patient.mrn == text))
+    if found is None:
+        raise ValidationFailed({"mrn": f"No patient has the MRN {text}: check it against the wristband."})
+    return found
+
+
+def dose_context(
+    session: Session, actor: Actor, patient_id: int, *, clock: Clock | None = None
+) -> DoseContext:
+    require(session, actor, Permission.READ_PATIENTS)
+    clock = clock or clinic.clinic_clock(session)
+    p = session.get(Patient, patient_id)
+    if p is None:
+        raise NotFound(f"No patient with id {patient_id}.")
+    patient = DosePatient(
+        p.id,
+        p.mrn,
+        p.family_name,
+        p.given_name,
+        p.date_of_birth,
+        p.archived,
+        tuple(words for name, words in _FLAG_WORDS.items() if getattr(p, name)),
+        p.self_injection_trained_on,
+        p.self_injection_trainer,
+    )
+    plan = _live_plan(session, patient_id)
+    plan_row = plans.get_plan(session, actor, plan.id) if plan is not None else None
+    volume = None
+    stock: tuple[StockOption, ...] = ()
+    if plan is not None and plan.route != Route.ORAL:
+        strength = Decimal(plan.strength_mcg_per_ml)
+        volume = volume_to_draw(Decimal(plan.dose_mcg), strength)
+        stock = _stock_options(session, plan.formulation, strength, volume, clock)
+    return DoseContext(patient, plan_row, volume, site_advice(session, actor, patient_id, clock=clock), stock)
+
+
+def _stock_options(
+    session: Session, formulation: Any, strength: Decimal, volume: Decimal, clock: Clock
+) -> tuple[StockOption, ...]:
+    """Open vials and single-use lots of the plan's formulation and verified strength, usable now."""
+    now = clock.now()
+    products = {
+        p.id: p
+        for p in session.scalars(
+            select(Product).where(
+                Product.formulation == formulation,
+                Product.strength_mcg_per_ml == strength,
+                Product.for_deficiency.is_(True),
+                Product.active.is_(True),
+            )
+        )
+    }
+    if not products:
+        return ()
+    options: list[StockOption] = []
+    vial_options, lot_options = [], []
+    for vial, lot in session.execute(
+        select(Vial, Lot)
+        .join(Lot, Lot.id == Vial.lot_id)
+        .where(Lot.product_id.in_(products), Vial.status == VialStatus.OPEN)
+    ):
+        if vial.discard_by <= now or is_expired(lot.expiry, now, clock.zone) or vial.remaining_ml < volume:
+            continue
+        vial_options.append(OpenVialOption(vial.id, lot.id, vial.discard_by, lot.expiry, vial.remaining_ml))
+        options.append(
+            StockOption(
+                lot.product_id,
+                inventory_service.label_of(products[lot.product_id]),
+                lot.id,
+                lot.lot_number,
+                lot.expiry,
+                vial.id,
+                vial.discard_by,
+                Decimal(vial.remaining_ml).normalize(),
+                lot.quantity_on_hand,
+                False,
+            )
+        )
+    for lot in session.scalars(
+        select(Lot).where(Lot.product_id.in_(products), Lot.quantity_on_hand > 0).order_by(Lot.expiry)
+    ):
+        product = products[lot.product_id]
+        if is_multi_use(product.container) or is_expired(lot.expiry, now, clock.zone):
+            continue  # a multi-dose vial is opened first (Inventory), then drawn from
+        lot_options.append(LotOption(lot.id, lot.expiry, lot.quantity_on_hand))
+        options.append(
+            StockOption(
+                lot.product_id,
+                inventory_service.label_of(product),
+                lot.id,
+                lot.lot_number,
+                lot.expiry,
+                None,
+                None,
+                None,
+                lot.quantity_on_hand,
+                False,
+            )
+        )
+    choice = choose_stock(vial_options, lot_options, volume, now, clock.zone)
+    if choice is not None:
+        options = [
+            replace(o, suggested=True) if (o.vial_id, o.lot_id) == (choice.vial_id, choice.lot_id) else o
+            for o in options
+        ]
+    options.sort(key=lambda o: (not o.suggested, o.vial_id is None, o.expiry, o.lot_number))
+    return tuple(options)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
-from datetime import date
+from datetime import date, datetime, time
 from pathlib import Path
 
 from sqlalchemy import select
@@ -138,7 +139,98 @@ def _parse_row(raw: dict[str, str]) -> tuple[PatientInput | None, list[str]]:
     return PatientInput(**values).normalized(), []  # type: ignore[arg-type]
 
 
-def read_csv(path: Path) -> tuple[list[tuple[int, dict[str, str]]], list[RowProblem]]:
+Rows = list[tuple[int, dict[str, str]]]  # (line in the file, {column: text})
+
+
+def _header_problems(header: list[str], columns: Sequence[str], required: Sequence[str]) -> list[RowProblem]:
+    missing = [c for c in required if c not in header]
+    unknown = [c for c in header if c and c not in columns]
+    problems = []
+    if not any(header):
+        problems.append(
+            RowProblem(1, "", "The file is empty; write the template to see the expected columns.")
+        )
+    if missing:
+        problems.append(RowProblem(1, "", f"Missing column(s): {', '.join(missing)}."))
+    if unknown:
+        problems.append(
+            RowProblem(1, "", f"Unknown column(s): {', '.join(unknown)}; expected {', '.join(columns)}.")
+        )
+    return problems
+
+
+def read_table(
+    path: Path, columns: Sequence[str] = COLUMNS, required: Sequence[str] = REQUIRED_COLUMNS
+) -> tuple[Rows, list[RowProblem]]:
+    """A CSV file or the first sheet of an Excel workbook (.xlsx), as rows keyed by column."""
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        return read_xlsx(path, columns, required)
+    return read_csv(path, columns, required)
+
+
+def read_xlsx(
+    path: Path, columns: Sequence[str] = COLUMNS, required: Sequence[str] = REQUIRED_COLUMNS
+) -> tuple[Rows, list[RowProblem]]:
+    """The first sheet of a workbook: its first row the header, each row's line its row number. Dates
+    typed as dates come as YYYY-MM-DD (with HH:MM when they hold a time); whole numbers without '.0'."""
+    from openpyxl import load_workbook  # loaded when an Excel file is imported
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            return [], [RowProblem(1, "", f"The file is larger than {MAX_FILE_BYTES // 1024 // 1024} MB.")]
+        book = load_workbook(path, read_only=True, data_only=True)
+    except OSError as exc:
+        return [], [RowProblem(0, "", f"Cannot read {path}: {exc.strerror or exc}.")]
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError):
+        return [], [
+            RowProblem(
+                0,
+                "",
+                f"{path.name} is not an Excel workbook (.xlsx): save it from the spreadsheet "
+                "as 'Excel Workbook', or as 'CSV UTF-8'.",
+            )
+        ]
+    try:
+        sheet = book.worksheets[0]
+        lines = sheet.iter_rows(values_only=True)
+        header = [_cell_text(v).lower() for v in next(lines, ())]
+        while header and not header[-1]:
+            header.pop()
+        problems = _header_problems(header, columns, required)
+        if problems:
+            return [], problems
+        rows: Rows = []
+        for line, values in enumerate(lines, start=2):
+            texts = [_cell_text(v) for v in values]
+            if not any(texts):
+                continue
+            if any(texts[len(header) :]):
+                key = texts[header.index("mrn")] if "mrn" in header else ""
+                problems.append(RowProblem(line, key, "The row has more cells than the header."))
+                continue
+            texts += [""] * (len(header) - len(texts))
+            rows.append((line, {c: t for c, t in zip(header, texts, strict=False) if c}))
+        return rows, problems
+    finally:
+        book.close()
+
+
+def _cell_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d" if value.time() == time() else "%Y-%m-%d %H:%M")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def read_csv(
+    path: Path, columns: Sequence[str] = COLUMNS, required: Sequence[str] = REQUIRED_COLUMNS
+) -> tuple[Rows, list[RowProblem]]:
     """Rows keyed by column with their line numbers; file-level problems are reported on line 1."""
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
@@ -155,19 +247,7 @@ def read_csv(path: Path) -> tuple[list[tuple[int, dict[str, str]]], list[RowProb
     reader = csv.DictReader(io.StringIO(data, newline=""), delimiter=delimiter)
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     reader.fieldnames = header
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    unknown = [c for c in header if c and c not in COLUMNS]
-    problems = []
-    if not header:
-        problems.append(
-            RowProblem(1, "", "The file is empty; write the template to see the expected columns.")
-        )
-    if missing:
-        problems.append(RowProblem(1, "", f"Missing column(s): {', '.join(missing)}."))
-    if unknown:
-        problems.append(
-            RowProblem(1, "", f"Unknown column(s): {', '.join(unknown)}; expected {', '.join(COLUMNS)}.")
-        )
+    problems = _header_problems(header, columns, required)
     if problems:
         return [], problems
     rows = []

@@ -8,11 +8,11 @@ patient's contraindication flags. Doses are recorded by services.administrations
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -66,6 +66,7 @@ from b12desk.services.common import (
 )
 
 SCHEDULE_HORIZON_DAYS = 400
+T = TypeVar("T")
 LIVE = (PlanStatus.VERIFIED, PlanStatus.ACTIVE)
 
 
@@ -1033,11 +1034,16 @@ def plan_phase_defs(
     windows and minimum intervals; which phases a review ended; and the phase rows."""
     template_row = session.get(RegimenTemplate, plan.template_id)
     assert template_row is not None
-    template = _template_row(template_row)
-    by_kind = list(template.definition.phases)
+    template = _template_row(template_row).definition
     phases = list(
         session.scalars(select(PlanPhase).where(PlanPhase.plan_id == plan.id).order_by(PlanPhase.seq))
     )
+    defs, ended = _phase_defs(template, phases)
+    return defs, ended, template, phases
+
+
+def _phase_defs(template: TemplateDef, phases: Sequence[PlanPhase]) -> tuple[list[PhaseDef], dict[int, date]]:
+    by_kind = list(template.phases)
     defs = []
     for i, p in enumerate(phases):
         base = by_kind[i] if i < len(by_kind) else None
@@ -1056,7 +1062,7 @@ def plan_phase_defs(
             )
         )
     ended = {i: p.ended_on for i, p in enumerate(phases) if p.ended_on is not None}
-    return defs, ended, template.definition, phases
+    return defs, ended
 
 
 def _schedule(
@@ -1110,37 +1116,69 @@ def plan_schedule(
     return _schedule(session, _plan(session, plan_id), today=today, until=until)
 
 
-def expected_dose(
-    session: Session, plan: TreatmentPlan, *, given: list[date], day: date
-) -> tuple[PhaseDef, int, Decimal] | None:
-    """What the schedule expects of a dose given on `day` after the doses `given`: its phase definition,
-    its number within the phase, and its amount; None when the plan has no further dose (it is complete,
-    taken at home, or waiting for a review: see waiting_for_review)."""
-    return _expectation(session, plan, given=given, day=day)[0]
+@dataclass(frozen=True, slots=True)
+class PlanExpectations:
+    """A plan's phases read once, to ask what many doses are (the rows of a history import)."""
+
+    start: date
+    defs: list[PhaseDef]
+    ended: dict[int, date]
+    open_days: frozenset[int]
+
+    def of(self, *, given: list[date], day: date) -> tuple[tuple[PhaseDef, int, Decimal] | None, bool]:
+        """The dose expected on `day` after the doses `given` (phase, number, amount) or None, and
+        whether the plan then waits for a review."""
+        schedule = build_schedule(
+            self.defs,
+            start=self.start,
+            given=given,
+            today=day,
+            until=day + timedelta(days=SCHEDULE_HORIZON_DAYS),
+            open_days=self.open_days,
+            phase_ended_on=self.ended,
+        )
+        nxt = schedule.next_dose()
+        if nxt is None:
+            return None, schedule.waiting_for_review is not None
+        return (self.defs[nxt.phase_index], nxt.number, nxt.dose_mcg), False
 
 
-def waiting_for_review(session: Session, plan: TreatmentPlan, *, given: list[date], day: date) -> bool:
-    """The plan's doses so far complete a phase that waits for a review (a response) before the next."""
-    return _expectation(session, plan, given=given, day=day)[1]
+def plan_expectations(session: Session, plan: TreatmentPlan) -> PlanExpectations:
+    return expectations_for(session, [plan])[plan.id]
 
 
-def _expectation(
-    session: Session, plan: TreatmentPlan, *, given: list[date], day: date
-) -> tuple[tuple[PhaseDef, int, Decimal] | None, bool]:
-    defs, ended, _template, _ = plan_phase_defs(session, plan)
-    schedule = build_schedule(
-        defs,
-        start=plan.start_date,
-        given=given,
-        today=day,
-        until=day + timedelta(days=SCHEDULE_HORIZON_DAYS),
-        open_days=open_days(session),
-        phase_ended_on=ended,
-    )
-    nxt = schedule.next_dose()
-    if nxt is None:
-        return None, schedule.waiting_for_review is not None
-    return (defs[nxt.phase_index], nxt.number, nxt.dose_mcg), False
+def expectations_for(session: Session, plans: Sequence[TreatmentPlan]) -> dict[int, PlanExpectations]:
+    """Each plan's phases, read for all of them at once (an import checks thousands of doses)."""
+    days = open_days(session)
+    out = {}
+    for plan, (defs, ended, _template, _rows) in zip(plans, _phase_defs_for(session, plans), strict=True):
+        doses_only = [replace(d, tasks=()) for d in defs]  # the tasks play no part in which dose is next
+        out[plan.id] = PlanExpectations(plan.start_date, doses_only, ended, days)
+    return out
+
+
+def _phase_defs_for(
+    session: Session, plans: Sequence[TreatmentPlan]
+) -> list[tuple[list[PhaseDef], dict[int, date], TemplateDef, list[PlanPhase]]]:
+    """plan_phase_defs for many plans in a few queries, in the order given."""
+    templates = {
+        t.id: _template_row(t).definition
+        for t in session.scalars(
+            select(RegimenTemplate).where(RegimenTemplate.id.in_({p.template_id for p in plans}))
+        )
+    }
+    phases: dict[int, list[PlanPhase]] = {}
+    for chunk in _chunks([p.id for p in plans]):
+        for phase in session.scalars(
+            select(PlanPhase).where(PlanPhase.plan_id.in_(chunk)).order_by(PlanPhase.plan_id, PlanPhase.seq)
+        ):
+            phases.setdefault(phase.plan_id, []).append(phase)
+    out = []
+    for plan in plans:
+        template, rows = templates[plan.template_id], phases.get(plan.id, [])
+        defs, ended = _phase_defs(template, rows)
+        out.append((defs, ended, template, rows))
+    return out
 
 
 def preview_schedule(
@@ -1190,27 +1228,156 @@ class _Due:
 
 
 def sync_events(session: Session, plan: TreatmentPlan, *, today: date) -> None:
-    """Bring the plan's outstanding events in line with what the engine now says is due.
+    """Bring the plan's outstanding events in line with what the engine now says is due (sync_plans)."""
+    sync_plans(session, [plan], today=today)
+
+
+def sync_plans(session: Session, plans: Sequence[TreatmentPlan], *, today: date) -> None:
+    """Bring each plan's outstanding events in line with what the engine now says is due.
 
     Only what changed is written: an event keeps its row when its date moves, a dose just given becomes
     done, an event no longer due is cancelled (kept as history), and a new one is added. Events someone
-    closed (done, missed) are never revived.
+    closed (done, missed) are never revived. Set-based: what the plans' schedules are worked out from is
+    read in a few queries for all of them (an import brings thousands), new events are inserted in bulk.
     """
-    if plan.status not in LIVE:
-        _cancel_due_events(session, plan.id)
+    dead = [p.id for p in plans if p.status not in LIVE]
+    for dead_ids in _chunks(dead):
+        session.execute(
+            update(ScheduledEvent)
+            .where(ScheduledEvent.plan_id.in_(dead_ids), ScheduledEvent.status == EventStatus.DUE)
+            .values(status=EventStatus.CANCELLED)
+            .execution_options(synchronize_session="fetch")
+        )
+    live = [p for p in plans if p.status in LIVE]
+    if not live:
         return
-    schedule = _schedule(session, plan, today=today)
-    _, _, _, phase_rows = plan_phase_defs(session, plan)
-    phase_ids = [p.id for p in phase_rows]
-    closed = {
-        (kind, label, due)
-        for kind, label, due in session.execute(
-            select(ScheduledEvent.kind, ScheduledEvent.label, ScheduledEvent.due_on).where(
-                ScheduledEvent.plan_id == plan.id,
+    session.flush()
+    clock = clinic.clinic_clock(session)
+    days = open_days(session)
+    given: dict[int, list[date]] = {}
+    closed: dict[int, set[tuple[EventKind, str, date]]] = {}
+    existing: dict[int, list[_Event]] = {}
+    pregnant: dict[int, bool] = {}
+    for chunk in _chunks(live):
+        ids = [p.id for p in chunk]
+        for plan_id, given_at in session.execute(
+            select(Administration.plan_id, Administration.given_at)
+            .where(
+                Administration.plan_id.in_(ids),
+                Administration.outcome == AdministrationOutcome.GIVEN,
+                Administration.status == RecordStatus.CURRENT,
+            )
+            .order_by(Administration.given_at)
+        ):
+            given.setdefault(plan_id or 0, []).append(clock.day_of(given_at))
+        for plan_id, kind, label, due in session.execute(
+            select(
+                ScheduledEvent.plan_id, ScheduledEvent.kind, ScheduledEvent.label, ScheduledEvent.due_on
+            ).where(
+                ScheduledEvent.plan_id.in_(ids),
                 ScheduledEvent.status.in_((EventStatus.DONE, EventStatus.MISSED)),
             )
+        ):
+            closed.setdefault(plan_id, set()).add((kind, label, due))
+        for plan_id, event_id, kind, phase_id, label, lab_test_code, due_on, window_end in session.execute(
+            select(
+                ScheduledEvent.plan_id,
+                ScheduledEvent.id,
+                ScheduledEvent.kind,
+                ScheduledEvent.phase_id,
+                ScheduledEvent.label,
+                ScheduledEvent.lab_test_code,
+                ScheduledEvent.due_on,
+                ScheduledEvent.window_end,
+            )
+            .where(ScheduledEvent.plan_id.in_(ids), ScheduledEvent.status == EventStatus.DUE)
+            .order_by(ScheduledEvent.plan_id, ScheduledEvent.due_on, ScheduledEvent.id)
+        ):
+            existing.setdefault(plan_id, []).append(
+                _Event(event_id, kind, phase_id, label, lab_test_code, due_on, window_end)
+            )
+        pregnant.update(
+            (patient_id, flag)
+            for patient_id, flag in session.execute(
+                select(Patient.id, Patient.pregnant_or_breastfeeding).where(
+                    Patient.id.in_({p.patient_id for p in chunk})
+                )
+            )
         )
-    }
+    changes = _EventChanges()
+    for plan, (defs, ended, template, rows) in zip(live, _phase_defs_for(session, live), strict=True):
+        schedule = build_schedule(
+            defs,
+            start=plan.start_date,
+            given=given.get(plan.id, []),
+            today=today,
+            until=today + timedelta(days=SCHEDULE_HORIZON_DAYS),
+            open_days=days,
+            phase_ended_on=ended,
+            conditions=schedule_conditions(
+                frozenset(c for c in plan.conditions.split(",") if c),
+                pregnant_or_breastfeeding=pregnant.get(plan.patient_id, False),
+            ),
+            baseline_tasks=template.baseline_tasks,
+        )
+        _reconcile(
+            plan,
+            schedule,
+            [p.id for p in rows],
+            closed.get(plan.id, set()),
+            existing.get(plan.id, []),
+            changes,
+        )
+    changes.write(session)
+
+
+def _chunks(values: Sequence[T], size: int = 500) -> list[Sequence[T]]:
+    return [values[start : start + size] for start in range(0, len(values), size)]
+
+
+@dataclass(frozen=True, slots=True)
+class _Event:
+    """A due event as sync_plans reads it: the columns it compares, no ORM object."""
+
+    id: int
+    kind: EventKind
+    phase_id: int | None
+    label: str
+    lab_test_code: str | None
+    due_on: date
+    window_end: date
+
+
+@dataclass
+class _EventChanges:
+    """What sync_plans writes, gathered over all its plans and written in bulk."""
+
+    added: list[dict[str, Any]] = field(default_factory=list)
+    moved: list[dict[str, Any]] = field(default_factory=list)
+    closed: list[dict[str, Any]] = field(default_factory=list)
+
+    def write(self, session: Session) -> None:
+        for batch in _chunks(self.added, 2000):
+            session.execute(ScheduledEvent.__table__.insert(), list(batch))  # type: ignore[attr-defined]
+        for rows in (self.moved, self.closed):
+            for batch in _chunks(rows, 2000):
+                session.execute(update(ScheduledEvent), list(batch))  # executemany, by primary key
+        # Rows this session holds are read again when next used, so none shows a stale date or status.
+        changed = {row["id"] for row in self.moved} | {row["id"] for row in self.closed}
+        for obj in list(session.identity_map.values()):
+            if isinstance(obj, ScheduledEvent) and obj.id in changed:
+                session.expire(obj)
+
+
+def _reconcile(
+    plan: TreatmentPlan,
+    schedule: Schedule,
+    phase_ids: list[int],
+    closed: set[tuple[EventKind, str, date]],
+    due_events: list[_Event],
+    changes: _EventChanges,
+) -> None:
+    """One plan: which due events move, close or are cancelled to match the schedule, and which are new."""
     wanted: list[_Due] = []
     given_keys: set[tuple[EventKind, int | None, str]] = set()
     for dose in schedule.doses:
@@ -1229,12 +1396,8 @@ def sync_events(session: Session, plan: TreatmentPlan, *, today: date) -> None:
             continue
         phase_id = phase_ids[task.phase_index] if task.phase_index is not None else None
         wanted.append(_Due(task.kind, phase_id, task.label, task.lab_test_code, due, window_end))
-    existing: dict[tuple[EventKind, int | None, str], list[ScheduledEvent]] = {}
-    for event in session.scalars(
-        select(ScheduledEvent)
-        .where(ScheduledEvent.plan_id == plan.id, ScheduledEvent.status == EventStatus.DUE)
-        .order_by(ScheduledEvent.due_on, ScheduledEvent.id)
-    ):
+    existing: dict[tuple[EventKind, int | None, str], list[_Event]] = {}
+    for event in due_events:
         existing.setdefault((event.kind, event.phase_id, event.label), []).append(event)
     for item in wanted:
         rows = existing.get((item.kind, item.phase_id, item.label))
@@ -1245,24 +1408,31 @@ def sync_events(session: Session, plan: TreatmentPlan, *, today: date) -> None:
                 item.window_end,
                 item.lab_test_code,
             ):
-                event.due_on, event.window_start, event.window_end = item.due_on, item.due_on, item.window_end
-                event.lab_test_code = item.lab_test_code
+                changes.moved.append(
+                    {
+                        "id": event.id,
+                        "due_on": item.due_on,
+                        "window_start": item.due_on,
+                        "window_end": item.window_end,
+                        "lab_test_code": item.lab_test_code,
+                    }
+                )
             continue
-        session.add(
-            ScheduledEvent(
-                patient_id=plan.patient_id,
-                plan_id=plan.id,
-                phase_id=item.phase_id,
-                kind=item.kind,
-                label=item.label,
-                lab_test_code=item.lab_test_code,
-                due_on=item.due_on,
-                window_start=item.due_on,
-                window_end=item.window_end,
-                status=EventStatus.DUE,
-            )
+        changes.added.append(
+            {
+                "patient_id": plan.patient_id,
+                "plan_id": plan.id,
+                "phase_id": item.phase_id,
+                "kind": item.kind,
+                "label": item.label,
+                "lab_test_code": item.lab_test_code,
+                "due_on": item.due_on,
+                "window_start": item.due_on,
+                "window_end": item.window_end,
+                "status": EventStatus.DUE,
+            }
         )
     for event_key, rows in existing.items():
         for event in rows:
-            event.status = EventStatus.DONE if event_key in given_keys else EventStatus.CANCELLED
-    session.flush()
+            status = EventStatus.DONE if event_key in given_keys else EventStatus.CANCELLED
+            changes.closed.append({"id": event.id, "status": status})

@@ -479,3 +479,85 @@ def test_schedule_list_shows_the_lebers_and_oral_templates(tmp_path: Path, capsy
     out = capsys.readouterr().out
     assert "uk_hoc_lebers" in out and "Leber's optic atrophy" in out
     assert "oral_cnc" in out and "post_bariatric_treatment" in out
+
+
+def _continuing_patient(db: object, staff: Staffing) -> None:
+    """Patient H2 on a verified plan that continues treatment begun at another clinic."""
+    from decimal import Decimal
+
+    from b12desk.domain.enums import Cause
+    from b12desk.domain.patients import PatientInput
+    from b12desk.services import patients, plans
+
+    with db.sessions.begin() as s:  # type: ignore[attr-defined]
+        plans.ensure_shipped_templates(s)
+        template = next(t for t in plans.list_templates(s, staff.admin) if t.code == "uk_hoc_no_neuro")
+        pid = patients.create_patient(
+            s,
+            staff.nurse,
+            PatientInput(
+                mrn="H2",
+                family_name="Okafor",
+                given_name="Bea",
+                date_of_birth=date(1960, 2, 2),
+                cause=Cause.PERNICIOUS_ANAEMIA,
+            ),
+        ).id
+        plan = plans.create_plan(
+            s,
+            staff.pharmacist,
+            pid,
+            plans.PlanInput(
+                template_id=template.id,
+                formulation=template.formulation,
+                dose_mcg=Decimal(1000),
+                route=template.definition.route,
+                start_date=clinic_now().date(),
+                prescriber="Dr Shah",
+                continues_elsewhere=True,
+            ),
+        )
+        plans.verify_plan(s, staff.pharmacist2, plan.id, password=PASSWORD, expected_version=plan.version_id)
+
+
+def test_import_administrations_names_a_bad_line_then_imports_the_corrected_file(
+    fresh_db: tuple[object, Staffing], tmp_path: Path, capsys: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, staff = fresh_db
+    _continuing_patient(db, staff)
+    url = f"sqlite:///{tmp_path / 'b12desk.sqlite3'}"
+    monkeypatch.setenv("B12DESK_PASSWORD", PASSWORD)
+    template = tmp_path / "history-template.xlsx"
+    assert main(["import", "administrations", "--template", str(template)]) == 0
+    assert "Template written" in capsys.readouterr().out
+    history = tmp_path / "history.csv"
+    rows = ["2026-08-03", "2026-08-05", "2026-08-07"]
+    body = "mrn,given_at,dose,site\n" + "".join(f"H2,{day},1000 mcg,left deltoid\n" for day in rows)
+    history.write_text(body.replace("H2,2026-08-05,1000 mcg", "H2,2026-08-05,1000 mg"), encoding="utf-8")
+    command = ["import", "administrations", str(history), "--db", url, "--user", "pharmacist"]
+    assert main(command) == 1
+    out = capsys.readouterr()
+    assert "line 3: H2: The plan's dose for induction dose 2 is 1,000 mcg, not 1,000,000 mcg" in out.err
+    assert "Nothing was imported" in out.out
+    history.write_text(body, encoding="utf-8")
+    assert main([*command, "--dry-run"]) == 0
+    assert "Dry run: nothing was imported." in capsys.readouterr().out
+    assert main(command) == 0
+    out = capsys.readouterr()
+    assert "Imported 3 dose record(s), as given elsewhere (no stock drawn); 1 schedule(s)" in out.out
+    assert "warning: The left deltoid was also used for the last dose" in out.err
+    assert main(["dose", "list", "--patient", "H2", "--db", url, "--user", "nurse"]) == 0
+    listed = capsys.readouterr().out
+    assert all(day in listed for day in rows)
+    assert main(command) == 1  # the same file again: every dose is already recorded
+    assert "line 2: H2: A dose was already given on 2026-08-03" in capsys.readouterr().err
+
+
+def test_a_nurse_may_not_import_dose_history(
+    db_url: str, tmp_path: Path, capsys: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("B12DESK_PASSWORD", PASSWORD)
+    history = tmp_path / "history.csv"
+    history.write_text("mrn,given_at\nH2,2026-08-03\n", encoding="utf-8")
+    assert main(["import", "administrations", str(history), "--db", db_url, "--user", "nurse"]) == 1
+    assert "may not" in capsys.readouterr().err

@@ -9,6 +9,10 @@ Create Date: 2026-12-02 00:12:09
 - patients: when and by whom a patient was trained to self-inject.
 - symptom_scores: fatigue, tingling, balance, memory or mood, appetite, each 0 to 3, at a visit.
 - stock_movements: the kind 'supplied_home', and the patient vials were supplied to.
+- indexes for the Administration tab's log, newest first: by time alone, and within a lot, a product or
+  a nurse, so a filtered page is read from an index rather than a scan of every dose.
+- a plan's due events are read in date order from one index (plan, status, due date): with (plan,
+  status) alone SQLite preferred walking every due event of the clinic in date order.
 """
 from __future__ import annotations
 
@@ -29,6 +33,12 @@ NEW_OUTCOMES = ('given', 'refused', 'held', 'not_given')
 OLD_MOVEMENT_KINDS = ('received', 'opened', 'dose_drawn', 'wasted', 'adjusted', 'returned', 'dose_returned')
 NEW_MOVEMENT_KINDS = OLD_MOVEMENT_KINDS + ('supplied_home',)
 SYMPTOMS = ('fatigue', 'tingling', 'balance', 'memory_mood', 'appetite')
+LOG_INDEXES = {
+    'ix_administrations_given': ['given_at', 'id'],
+    'ix_administrations_lot_given': ['lot_id', 'given_at'],
+    'ix_administrations_product_given': ['product_id', 'given_at'],
+    'ix_administrations_staff_given': ['given_by_id', 'given_at'],
+}
 
 
 def _enum(name: str, values: tuple[str, ...]) -> sa.Enum:
@@ -75,6 +85,12 @@ def upgrade() -> None:
     with op.batch_alter_table('administrations', schema=None) as batch_op:
         batch_op.alter_column('reaction', existing_type=sa.String(length=32), server_default=None)
         batch_op.alter_column('self_administered', existing_type=sa.Boolean(), server_default=None)
+    for name, columns in LOG_INDEXES.items():
+        op.create_index(name, 'administrations', columns, unique=False)
+    op.drop_index('ix_scheduled_events_plan_status', table_name='scheduled_events')
+    op.create_index(
+        'ix_scheduled_events_plan_status_due', 'scheduled_events', ['plan_id', 'status', 'due_on'], unique=False
+    )
 
     with op.batch_alter_table('patients', schema=None) as batch_op:
         batch_op.add_column(sa.Column('self_injection_trained_on', sa.Date(), nullable=True))
@@ -105,6 +121,10 @@ def downgrade() -> None:
     ):
         if conn.execute(sa.text(f"SELECT COUNT(*) FROM {table} WHERE {column} = '{value}'")).scalar():
             raise RuntimeError(f'{table} holds {column} {value!r}: revision 0003 cannot hold it')
+    for name in LOG_INDEXES:
+        op.drop_index(name, table_name='administrations')
+    op.drop_index('ix_scheduled_events_plan_status_due', table_name='scheduled_events')
+    op.create_index('ix_scheduled_events_plan_status', 'scheduled_events', ['plan_id', 'status'], unique=False)
     with op.batch_alter_table('stock_movements', schema=None) as batch_op:
         batch_op.alter_column(
             'kind',
