@@ -591,7 +591,7 @@ def _import_history(args: argparse.Namespace) -> int:
     for p in report.problems:
         print(f"line {p.line}: {p.mrn + ': ' if p.mrn else ''}{p.message}", file=sys.stderr)
     for p in report.warnings:
-        print(f"line {p.line}: warning: {p.message}", file=sys.stderr)
+        print(f"line {p.line}: {p.mrn}: warning, recorded with the dose: {p.message}", file=sys.stderr)
     bad_lines = len({p.line for p in report.problems})
     print(f"{report.rows_read} row(s) read, {report.good_rows} good, {bad_lines} line(s) with problems.")
     if report.dry_run:

@@ -1141,7 +1141,7 @@ def administration_log(
                 given_at,
                 patient_id,
                 mrn,
-                f"{family}, {given}",
+                f"{family.upper()}, {given}",  # as the due list and the give-dose screen name them
                 Decimal(dose).normalize(),
                 Decimal(volume).normalize(),
                 route,
@@ -1353,3 +1353,11 @@ def _stock_options(
         ]
     options.sort(key=lambda o: (not o.suggested, o.vial_id is None, o.expiry, o.lot_number))
     return tuple(options)
+
+
+def log_staff(session: Session, actor: Actor) -> list[tuple[int, str]]:
+    """Everyone who may appear in the log as having recorded a dose, former staff included, by name."""
+    require(session, actor, Permission.READ_PATIENTS)
+    return [
+        (i, name) for i, name in session.execute(select(Staff.id, Staff.full_name).order_by(Staff.full_name))
+    ]

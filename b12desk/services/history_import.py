@@ -96,6 +96,7 @@ class HistoryDose:
     """A row that passed every check, ready to write."""
 
     line: int
+    mrn: str
     patient_id: int
     plan_id: int
     given_at: datetime
@@ -113,7 +114,7 @@ class HistoryReport:
     rows_read: int
     good_rows: int
     problems: list[RowProblem]
-    warnings: list[RowProblem]  # recorded with the doses, as acknowledged by the import
+    warnings: list[RowProblem]  # recorded with the doses, acknowledged by the import (the file is history)
     imported: int
     plans_updated: int
     dry_run: bool
@@ -133,11 +134,7 @@ class CheckedHistory:
     problems: list[RowProblem]
 
     def report(self, *, imported: int = 0, plans_updated: int = 0, dry_run: bool) -> HistoryReport:
-        warnings = [
-            RowProblem(d.line, "", f"{w.message} (recorded with the dose)")
-            for d in self.good
-            for w in d.warnings
-        ]
+        warnings = [RowProblem(d.line, d.mrn, w.message) for d in self.good for w in d.warnings]
         return HistoryReport(
             self.rows_read, len(self.good), self.problems, warnings, imported, plans_updated, dry_run
         )
@@ -366,6 +363,7 @@ def _check(
         good.append(
             HistoryDose(
                 line=row.line,
+                mrn=row.mrn,
                 patient_id=patient.id,
                 plan_id=plan.id,
                 given_at=given_at,

@@ -86,6 +86,7 @@ class FindingsPanel(QFrame):
         kept = {w.finding.code: (w.box.isChecked(), w.reason.text()) for w in self._warnings}
         for widget in [*self._stops, *self._warnings]:
             self._layout.removeWidget(widget)
+            widget.hide()  # at once: deleteLater waits for the event loop, and it would be painted till then
             widget.deleteLater()
         self._stops, self._warnings = [], []
         self._shown = list(findings)

@@ -1,4 +1,5 @@
-"""The main window: the roster and the tabs still to come, menus, and who is signed in to which database."""
+"""The main window: roster, inventory, administration and the tab still to come, menus, and who is
+signed in to which database."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (
 from b12desk import __version__
 from b12desk.services.patients import RosterRow
 from b12desk.ui import settings
+from b12desk.ui.administration import AdministrationTab
 from b12desk.ui.context import AppContext
 from b12desk.ui.inventory import InventoryTab
 from b12desk.ui.login import ROLE_LABELS
@@ -27,14 +29,6 @@ from b12desk.ui.roster import RosterTab
 from b12desk.ui.widgets import show_message
 
 PLACEHOLDERS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "Administration": (
-        "Recording the doses given.",
-        (
-            "Record a dose given, refused or not given",
-            "Intramuscular site rotation, with the last sites used",
-            "The five-rights checks: right patient, drug, dose, route and time",
-        ),
-    ),
     "Calendar": (
         "What is due, for whom, and when.",
         (
@@ -81,6 +75,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.roster, "Roster")
         self.inventory = InventoryTab(ctx)
         self.tabs.addTab(self.inventory, "Inventory")
+        self.administration = AdministrationTab(ctx)
+        self.tabs.addTab(self.administration, "Administration")
         self.placeholders = {name: PlaceholderTab(name) for name in PLACEHOLDERS}
         for name, tab in self.placeholders.items():
             self.tabs.addTab(tab, name)
@@ -101,8 +97,12 @@ class MainWindow(QMainWindow):
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
+        self.import_history_action = QAction("Import &dose history (CSV or Excel)…", self)
+        self.import_history_action.setStatusTip("Doses given before the clinic used b12desk")
+        self.import_history_action.triggered.connect(self.open_history_import)
         file_menu.addAction(self.import_action)
         file_menu.addAction(self.template_action)
+        file_menu.addAction(self.import_history_action)
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
         treatment_menu = self.menuBar().addMenu("&Treatment")
@@ -155,6 +155,13 @@ class MainWindow(QMainWindow):
         from b12desk.ui.import_dialog import ImportDialog  # loaded when first used
 
         ImportDialog(self.ctx, parent=self).open()
+
+    def open_history_import(self) -> QDialog:
+        from b12desk.ui.history_import_dialog import HistoryImportDialog  # loaded when first used
+
+        dialog = HistoryImportDialog(self.ctx, parent=self)
+        dialog.open()
+        return dialog
 
     def write_template(self) -> None:
         from b12desk.services import imports

@@ -21,11 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from b12desk.services.common import Actor
-
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
     from b12desk.ui.ops import OpFailure
 
 INVALID_PROPERTY = "invalid"
@@ -155,10 +151,13 @@ class ReasonDialog(QDialog):
         title: str,
         prompt: str,
         action_text: str,
-        submit: Callable[[Session, Actor, str], object],
+        submit: Callable[..., object],  # (session, actor, reason[, password]) on the worker
         changes: Sequence[str] = (),
         placeholder: str = "",
+        ask_password: bool = False,
     ) -> None:
+        """ask_password: the act is signed with the signed-in person's password, and `submit` is called
+        as submit(session, actor, reason, password)."""
         super().__init__(parent)
         self.setWindowTitle(title)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -173,6 +172,14 @@ class ReasonDialog(QDialog):
         self.reason = QLineEdit()
         self.reason.setPlaceholderText(placeholder)
         layout.addWidget(self.reason)
+        self.password: QLineEdit | None = None
+        if ask_password:
+            self.password = QLineEdit()
+            self.password.setEchoMode(QLineEdit.EchoMode.Password)
+            self.password.setPlaceholderText("your password, as a signature")
+            self.password.setAccessibleName("Password")
+            layout.addWidget(QLabel("Password"))
+            layout.addWidget(self.password)
         self.error = ErrorLabel()
         layout.addWidget(self.error)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
@@ -185,10 +192,11 @@ class ReasonDialog(QDialog):
         from b12desk.ui.ops import run_op
 
         reason = self.reason.text()
+        signed = () if self.password is None else (self.password.text(),)
         run_op(
             self,
             self.ctx,
-            lambda session, actor: self._submit(session, actor, reason),
+            lambda session, actor: self._submit(session, actor, reason, *signed),
             lambda _result: self.accept(),
             self._refused,
             write=True,
@@ -196,6 +204,14 @@ class ReasonDialog(QDialog):
         )
 
     def _refused(self, failure: OpFailure) -> None:
+        from b12desk.services.auth import AuthenticationFailed
+
+        if self.password is not None and isinstance(failure.error, AuthenticationFailed):
+            self.error.set_error("Wrong password: type your own password again.")
+            mark_invalid(self.password, True)
+            self.password.clear()
+            self.password.setFocus()
+            return
         if failure.fields:
             self.error.set_error("\n".join(failure.fields.values()))
             mark_invalid(self.reason, True)

@@ -114,9 +114,6 @@ def main() -> int:
     settle()  # the roster's rows
     window.roster.table.selectRow(2)
     save(window, "roster")
-    window.tabs.setCurrentWidget(window.placeholders["Administration"])
-    save(window, "placeholder-administration")
-    window.tabs.setCurrentIndex(0)
 
     roster = window.roster
     model = roster.model

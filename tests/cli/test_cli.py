@@ -545,7 +545,7 @@ def test_import_administrations_names_a_bad_line_then_imports_the_corrected_file
     assert main(command) == 0
     out = capsys.readouterr()
     assert "Imported 3 dose record(s), as given elsewhere (no stock drawn); 1 schedule(s)" in out.out
-    assert "warning: The left deltoid was also used for the last dose" in out.err
+    assert "line 3: H2: warning, recorded with the dose: The left deltoid was also used" in out.err
     assert main(["dose", "list", "--patient", "H2", "--db", url, "--user", "nurse"]) == 0
     listed = capsys.readouterr().out
     assert all(day in listed for day in rows)

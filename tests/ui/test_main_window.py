@@ -48,7 +48,6 @@ def test_placeholder_tabs_say_what_they_will_hold_and_that_they_are_not_here(
 ) -> None:
     window = _window(qtbot, make_ctx(staff.nurse))
     expected = {
-        "Administration": ("site rotation", "five-rights"),
         "Calendar": ("Induction and maintenance doses", "re-checks", "reviews"),
     }
     for name, words in expected.items():
@@ -66,11 +65,19 @@ def test_file_menu_opens_the_import_dialog_and_help_shows_about(
     menus = {a.text().replace("&", ""): a.menu() for a in window.menuBar().actions()}
     assert set(menus) == {"File", "Treatment", "Tools", "Help"}
     file_items = [a.text().replace("&", "") for a in menus["File"].actions() if not a.isSeparator()]
-    assert file_items == ["Import patients from CSV…", "Write CSV template…", "Quit"]
+    assert file_items == [
+        "Import patients from CSV…",
+        "Write CSV template…",
+        "Import dose history (CSV or Excel)…",
+        "Quit",
+    ]
     window.import_action.trigger()
     dialog = window.findChild(ImportDialog)
     assert dialog is not None and dialog.isVisible()
     dialog.reject()
+    history = window.open_history_import()
+    assert history.isVisible() and history.windowTitle() == "Import dose history"
+    history.reject()
     treatment = [a.text().replace("&", "") for a in menus["Treatment"].actions()]
     assert "Clinic settings…" in treatment
     settings_dialog = window.open_clinic_settings()
