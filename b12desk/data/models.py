@@ -393,6 +393,7 @@ class Administration(Base):
         Index("ix_administrations_lot_given", "lot_id", "given_at"),
         Index("ix_administrations_product_given", "product_id", "given_at"),
         Index("ix_administrations_staff_given", "given_by_id", "given_at"),
+        Index("ix_administrations_outcome_given", "outcome", "given_at"),  # the refused, the held
     )
 
 

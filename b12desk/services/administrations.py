@@ -14,9 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from b12desk.clock import Clock
@@ -1044,21 +1045,10 @@ class LogRow:
 LOG_PAGE = 200
 
 
-def administration_log(
-    session: Session,
-    actor: Actor,
-    log_filter: LogFilter,
-    *,
-    after: tuple[datetime, int] | None = None,
-    limit: int = LOG_PAGE,
-    clock: Clock | None = None,
-) -> list[LogRow]:
-    """One page of the log, newest first, filtered and paged in the database (keyset: the rows after
-    `after`, the last row's (given_at, id) of the page before), never the whole table in memory."""
-    require(session, actor, Permission.READ_PATIENTS)
-    clock = clock or clinic.clinic_clock(session)
-    f = log_filter
-    stmt = (
+@cache
+def _log_select() -> Select[*tuple[Any, ...]]:
+    """The log's columns and joins, built once (each page adds its conditions to a copy)."""
+    return (
         select(
             Administration.id,
             Administration.given_at,
@@ -1086,6 +1076,23 @@ def administration_log(
         .join(Staff, Staff.id == Administration.given_by_id)
         .outerjoin(Lot, Lot.id == Administration.lot_id)
     )
+
+
+def administration_log(
+    session: Session,
+    actor: Actor,
+    log_filter: LogFilter,
+    *,
+    after: tuple[datetime, int] | None = None,
+    limit: int = LOG_PAGE,
+    clock: Clock | None = None,
+) -> list[LogRow]:
+    """One page of the log, newest first, filtered and paged in the database (keyset: the rows after
+    `after`, the last row's (given_at, id) of the page before), never the whole table in memory."""
+    require(session, actor, Permission.READ_PATIENTS)
+    clock = clock or clinic.clinic_clock(session)
+    f = log_filter
+    stmt = _log_select()
     if f.given_from is not None:
         stmt = stmt.where(Administration.given_at >= clock.at(f.given_from, hour=0))
     if f.given_to is not None:
@@ -1111,55 +1118,32 @@ def administration_log(
             )
         )
     stmt = stmt.order_by(Administration.given_at.desc(), Administration.id.desc()).limit(limit)
-    rows = []
-    for (
-        admin_id,
-        given_at,
-        patient_id,
-        mrn,
-        family,
-        given,
-        dose,
-        volume,
-        route,
-        site,
-        outcome,
-        reaction,
-        product_id,
-        lot_number,
-        nurse,
-        status,
-        external,
-        self_administered,
-        note,
-        amends_id,
-        correction_reason,
-    ) in session.execute(stmt):
-        rows.append(
-            LogRow(
-                admin_id,
-                given_at,
-                patient_id,
-                mrn,
-                f"{family.upper()}, {given}",  # as the due list and the give-dose screen name them
-                Decimal(dose).normalize(),
-                Decimal(volume).normalize(),
-                route,
-                site,
-                outcome,
-                reaction,
-                product_id,
-                lot_number or "",
-                nurse,
-                status,
-                external,
-                self_administered,
-                note,
-                amends_id,
-                correction_reason,
-            )
+    # Core rather than ORM results (plain columns: nothing for the ORM to load), built positionally.
+    return [
+        LogRow(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            f"{r[4].upper()}, {r[5]}",  # as the due list and the give-dose screen name them
+            r[6].normalize(),
+            r[7].normalize(),
+            r[8],
+            r[9],
+            r[10],
+            r[11],
+            r[12],
+            r[13] or "",
+            r[14],
+            r[15],
+            r[16],
+            r[17],
+            r[18],
+            r[19],
+            r[20],
         )
-    return rows
+        for r in session.connection().execute(stmt)
+    ]
 
 
 def _patients_matching(session: Session, words: Sequence[str]) -> list[int]:
@@ -1353,6 +1337,13 @@ def _stock_options(
         ]
     options.sort(key=lambda o: (not o.suggested, o.vial_id is None, o.expiry, o.lot_number))
     return tuple(options)
+
+
+def log_products(session: Session, actor: Actor) -> list[tuple[int, str]]:
+    """Every product a dose may name, by label, for the log's filter (no stock totals: see inventory)."""
+    require(session, actor, Permission.READ_PATIENTS)
+    labelled = [(p.id, inventory_service.label_of(p)) for p in session.scalars(select(Product))]
+    return sorted(labelled, key=lambda item: item[1].casefold())
 
 
 def log_staff(session: Session, actor: Actor) -> list[tuple[int, str]]:

@@ -478,19 +478,15 @@ class AdministrationTab(QWidget):
 
     def load_choices(self) -> None:
         """Who may appear as having recorded a dose, and the products, for the filters."""
-        clock = self.ctx.clock
 
-        def read(session: Session, actor: Actor) -> tuple[list[tuple[int, str]], list[inventory.ProductRow]]:
-            return adm.log_staff(session, actor), inventory.list_products(session, actor, clock=clock)
+        def read(session: Session, actor: Actor) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+            return adm.log_staff(session, actor), adm.log_products(session, actor)
 
         run_op(self, self.ctx, read, self._choices_loaded, quiet=True, title="Administration")
 
-    def _choices_loaded(self, result: tuple[list[tuple[int, str]], list[inventory.ProductRow]]) -> None:
+    def _choices_loaded(self, result: tuple[list[tuple[int, str]], list[tuple[int, str]]]) -> None:
         staff, products = result
-        for combo, items in (
-            (self.nurse, staff),
-            (self.product, [(p.id, p.label) for p in products]),
-        ):
+        for combo, items in ((self.nurse, staff), (self.product, products)):
             keep = combo.currentData()
             combo.blockSignals(True)
             while combo.count() > 1:

@@ -9,8 +9,8 @@ Create Date: 2026-12-02 00:12:09
 - patients: when and by whom a patient was trained to self-inject.
 - symptom_scores: fatigue, tingling, balance, memory or mood, appetite, each 0 to 3, at a visit.
 - stock_movements: the kind 'supplied_home', and the patient vials were supplied to.
-- indexes for the Administration tab's log, newest first: by time alone, and within a lot, a product or
-  a nurse, so a filtered page is read from an index rather than a scan of every dose.
+- indexes for the Administration tab's log, newest first: by time alone, and within a lot, a product, a
+  nurse or an outcome, so a filtered page is read from an index rather than a scan of every dose.
 - a plan's due events are read in date order from one index (plan, status, due date): with (plan,
   status) alone SQLite preferred walking every due event of the clinic in date order.
 """
@@ -38,6 +38,7 @@ LOG_INDEXES = {
     'ix_administrations_lot_given': ['lot_id', 'given_at'],
     'ix_administrations_product_given': ['product_id', 'given_at'],
     'ix_administrations_staff_given': ['given_by_id', 'given_at'],
+    'ix_administrations_outcome_given': ['outcome', 'given_at'],
 }
 
 
