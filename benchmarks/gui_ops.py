@@ -173,6 +173,13 @@ def main() -> int:
     operations: list[tuple[str, Callable[[], object], bool]] = [
         ("main window: roster and inventory filled in", open_main_window, True),
         ("Inventory tab", lambda: main_window().tabs.setCurrentIndex(1), False),
+        ("Administration tab (due list, log)", lambda: main_window().tabs.setCurrentIndex(2), False),
+        (
+            "give-dose screen (busiest patient)",
+            lambda: main_window().administration.open_give_dose(patient_id),
+            True,
+        ),
+        ("dose history import dialog", lambda: main_window().open_history_import(), True),
         ("Roster tab, back again", lambda: main_window().tabs.setCurrentIndex(0), False),
         ("roster re-read after a change", lambda: ctx.bus.notify(PATIENTS), False),
         ("a patient's Plans dialog (busiest patient)", selected(lambda w: w.roster.open_plans()), True),

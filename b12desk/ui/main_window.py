@@ -3,10 +3,12 @@ signed in to which database."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
@@ -21,12 +23,14 @@ from PySide6.QtWidgets import (
 from b12desk import __version__
 from b12desk.services.patients import RosterRow
 from b12desk.ui import settings
-from b12desk.ui.administration import AdministrationTab
 from b12desk.ui.context import AppContext
 from b12desk.ui.inventory import InventoryTab
 from b12desk.ui.login import ROLE_LABELS
 from b12desk.ui.roster import RosterTab
 from b12desk.ui.widgets import show_message
+
+if TYPE_CHECKING:
+    from b12desk.ui.administration import AdministrationTab
 
 PLACEHOLDERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "Calendar": (
@@ -62,6 +66,34 @@ class PlaceholderTab(QWidget):
         layout.addStretch(1)
 
 
+class LazyTab(QWidget):
+    """A tab whose contents are built when first shown (or first asked for), so that start-up neither
+    imports nor builds what the roster does not need."""
+
+    def __init__(self, build: Callable[[], QWidget], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._build = build
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._content: QWidget | None = None
+
+    def content(self) -> QWidget:
+        if self._content is None:
+            self._content = self._build()
+            self._layout.addWidget(self._content)
+        return self._content
+
+    def showEvent(self, event: QShowEvent) -> None:
+        self.content()
+        super().showEvent(event)
+
+
+def _administration_tab(ctx: AppContext) -> QWidget:
+    from b12desk.ui.administration import AdministrationTab  # loaded when the tab is first opened
+
+    return AdministrationTab(ctx)
+
+
 class MainWindow(QMainWindow):
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -75,8 +107,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.roster, "Roster")
         self.inventory = InventoryTab(ctx)
         self.tabs.addTab(self.inventory, "Inventory")
-        self.administration = AdministrationTab(ctx)
-        self.tabs.addTab(self.administration, "Administration")
+        self.administration_tab = LazyTab(lambda: _administration_tab(ctx))
+        self.tabs.addTab(self.administration_tab, "Administration")
         self.placeholders = {name: PlaceholderTab(name) for name in PLACEHOLDERS}
         for name, tab in self.placeholders.items():
             self.tabs.addTab(tab, name)
@@ -87,6 +119,11 @@ class MainWindow(QMainWindow):
         geometry = settings.get(settings.MAIN_WINDOW_GEOMETRY)
         if geometry.isEmpty() or not self.restoreGeometry(geometry):
             self.resize(1200, 700)
+
+    @property
+    def administration(self) -> AdministrationTab:
+        """The Administration tab's contents (built now, if the tab has not been opened yet)."""
+        return cast("AdministrationTab", self.administration_tab.content())
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")

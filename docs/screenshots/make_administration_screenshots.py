@@ -124,7 +124,7 @@ def main() -> int:
     window.resize(1360, 820)
     window.load()
     window.show()
-    window.tabs.setCurrentWidget(window.administration)
+    window.tabs.setCurrentWidget(window.administration_tab)
     settle()
     tab = window.administration
     tab.due_table.selectRow(0)

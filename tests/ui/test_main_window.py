@@ -94,3 +94,16 @@ def test_geometry_is_remembered(qtbot: QtBot, make_ctx: MakeContext, staff: Staf
     window.close()
     again = _window(qtbot, make_ctx(staff.nurse))
     assert (again.width(), again.height()) == (700, 500)
+
+
+def test_the_administration_tab_is_built_when_first_opened(
+    qtbot: QtBot, make_ctx: MakeContext, staff: Staffing
+) -> None:
+    """Start-up builds the roster; the Administration tab's screens (and their imports) wait until used."""
+    from b12desk.ui.administration import AdministrationTab
+
+    window = _window(qtbot, make_ctx(staff.nurse))
+    assert window.administration_tab.findChild(AdministrationTab) is None
+    window.tabs.setCurrentWidget(window.administration_tab)
+    tab = window.administration_tab.findChild(AdministrationTab)
+    assert tab is not None and tab is window.administration
