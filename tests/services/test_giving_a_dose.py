@@ -153,6 +153,9 @@ def test_the_due_list_shows_todays_and_overdue_doses_of_live_plans_of_current_pa
     assert [r.mrn for r in rows] == ["LATE1", "P1"]  # overdue first; the stopped and archived not at all
     assert rows[0].overdue(TODAY) and not rows[1].overdue(TODAY)
     assert rows[1].label == "Induction dose 1: 1,000 mcg"
+    # The roster's "next due" reads the same events: they agree.
+    roster = {r.mrn: r.next_due for r in patients.roster(w.session, w.staff.nurse)}
+    assert [roster[r.mrn] for r in rows] == [r.due_on for r in rows]
     give(w, w.request())
     assert [r.mrn for r in adm.due_list(w.session, w.staff.nurse, today=TODAY)] == ["LATE1"]
 

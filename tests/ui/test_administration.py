@@ -24,6 +24,7 @@ from b12desk.domain.enums import (
     Formulation,
     InjectionSite,
     MovementKind,
+    Reaction,
     RecordStatus,
 )
 from b12desk.services import administrations as adm
@@ -379,3 +380,42 @@ def test_the_history_import_dialog_names_a_bad_line_then_imports(
     assert "Imported 2 dose records" in dialog.summary.text()
     with db.sessions() as s:
         assert s.scalar(select(func.count()).where(Administration.external.is_(True))) == 2
+
+
+def test_the_give_dose_screen_says_what_is_wrong_as_it_is_filled_in(
+    qtbot: QtBot, make_ctx: MakeContext, staff: Staffing, host: QWidget, clinic_world: Clinic
+) -> None:
+    w = clinic_world
+    dialog = GiveDoseDialog(make_ctx(staff.nurse), parent=host)
+    dialog.open()
+    assert not dialog.stock_box.isEnabled() and "Choose the patient first" in dialog.plan_label.text()
+    scanner_types(qtbot, dialog.mrn, "NOBODY")
+    assert dialog.context is None and "NOBODY" in dialog.errors.message("mrn")
+    dialog.mrn.clear()
+    scanner_types(qtbot, dialog.mrn, "H1")  # the wristband
+    assert dialog.context is not None and dialog.context.patient.id == w.patient_id
+    assert not dialog.self_administered.isEnabled()  # not trained to self-inject
+    dialog.identity.setChecked(True)
+
+    # An allergic reaction: the advice to get help at once, in red, before anything is saved.
+    dialog.reaction.setCurrentIndex(dialog.reaction.findData(Reaction.ALLERGIC))
+    assert dialog.allergic.isVisibleTo(dialog) and "urgent medical help" in dialog.allergic.text()
+    # Refused: no reaction can go with it, and a reason is required.
+    dialog.outcome.setCurrentIndex(dialog.outcome.findData(AdministrationOutcome.REFUSED))
+    assert not dialog.reaction.isEnabled() and dialog.reaction.currentData() == Reaction.NONE
+    dialog.run_check()
+    assert any("Say why the dose was not given" in m for m in dialog.findings.messages())
+    assert not dialog.save_button.isEnabled()
+    qtbot.keyClicks(dialog.note, "patient declined today")
+    dialog.run_check()
+    assert not dialog.findings.has_hard_stop() and dialog.save_button.isEnabled()
+
+    # A time that cannot be read is said beside the field; a time in the future is a hard stop.
+    dialog.given_at.setText("tomorrow")
+    dialog.run_check()
+    assert "YYYY-MM-DD HH:MM" in dialog.errors.message("given_at")
+    dialog.given_at.setText((NOW + timedelta(days=1)).strftime("%Y-%m-%d %H:%M"))
+    dialog.run_check()
+    assert (
+        any("in the future" in m for m in dialog.findings.messages()) and not dialog.save_button.isEnabled()
+    )
