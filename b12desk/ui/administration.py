@@ -66,7 +66,6 @@ from b12desk.ui.widgets import (
     ReasonDialog,
     parse_iso_date,
     setup_record_table,
-    show_message,
     text_width,
 )
 
@@ -726,13 +725,7 @@ class CorrectDoseDialog(QDialog):
             ("note", "Note", self.note),
             ("reason", "Reason for the correction", self.reason),
         ):
-            error = ErrorLabel()
-            box = QVBoxLayout()
-            box.setSpacing(2)
-            box.addWidget(widget)
-            box.addWidget(error)
-            form.addRow(text, box)
-            self.errors.add(name, widget, error)
+            self.errors.add_row(form, name, text, widget)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.save_button = buttons.addButton("Save correction", QDialogButtonBox.ButtonRole.AcceptRole)
         buttons.accepted.connect(self.save)
@@ -767,12 +760,7 @@ class CorrectDoseDialog(QDialog):
         )
 
     def _refused(self, failure: OpFailure) -> None:
-        if failure.fields:
-            unclaimed = self.errors.show(failure.fields)
-            if unclaimed:
-                show_message(self, self.windowTitle(), "\n".join(unclaimed.values()))
-        else:
-            show_failure(self, failure, self.windowTitle())
+        self.errors.show_failure(self, failure)
 
 
 # --- vials supplied home -------------------------------------------------------------------------------
@@ -806,13 +794,7 @@ class SupplyHomeDialog(QDialog):
             ("quantity", "Containers", self.quantity),
             ("note", "Note", self.note),
         ):
-            error = ErrorLabel()
-            box = QVBoxLayout()
-            box.setSpacing(2)
-            box.addWidget(widget)
-            box.addWidget(error)
-            form.addRow(text, box)
-            self.errors.add(name, widget, error)
+            self.errors.add_row(form, name, text, widget)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.save_button = buttons.addButton("Record supply", QDialogButtonBox.ButtonRole.AcceptRole)
         self.save_button.setEnabled(False)
@@ -877,9 +859,4 @@ class SupplyHomeDialog(QDialog):
         run_op(self, self.ctx, write, lambda _r: self.accept(), self._refused, write=True, changes=[STOCK])
 
     def _refused(self, failure: OpFailure) -> None:
-        if failure.fields:
-            unclaimed = self.errors.show(failure.fields)
-            if unclaimed:
-                show_message(self, self.windowTitle(), "\n".join(unclaimed.values()))
-        else:
-            self.errors.show({"mrn": failure.message})
+        self.errors.show_failure(self, failure, unclaimed_field="mrn")

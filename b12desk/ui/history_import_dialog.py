@@ -8,16 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
-    QDialog,
     QFileDialog,
-    QHBoxLayout,
-    QLabel,
     QPushButton,
-    QTableView,
-    QVBoxLayout,
     QWidget,
 )
 from sqlalchemy.orm import Session
@@ -27,78 +20,42 @@ from b12desk.services.common import Actor
 from b12desk.services.history_import import HistoryReport
 from b12desk.services.imports import RowProblem
 from b12desk.ui.context import DOSES, PLANS, AppContext
-from b12desk.ui.import_dialog import WRAP_ROWS_UP_TO, ProblemsModel
+from b12desk.ui.import_dialog import FileImportDialog
 from b12desk.ui.ops import OpFailure, Progress, run_op_with_progress
-from b12desk.ui.widgets import setup_record_table, text_width
 
 FILE_TYPES = (
     "Spreadsheets (*.csv *.xlsx *.txt);;CSV files (*.csv *.txt);;Excel workbooks (*.xlsx);;All files (*)"
 )
 
 
-class HistoryImportDialog(QDialog):
+class HistoryImportDialog(FileImportDialog):
     """Choose a file: it is checked, nothing written. Import: checked again and written whole."""
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.ctx = ctx
-        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self.setWindowTitle("Import dose history")
-        self.path: Path | None = None
-        self.report: HistoryReport | None = None
-        self.busy = False
-
-        intro = QLabel(
+        super().__init__(
+            ctx,
+            "Import dose history",
             "Doses given before the clinic used b12desk, one row each, recorded as given elsewhere: no "
             "stock is drawn, and each patient's schedule carries on from them. Each patient needs a "
             "verified plan; a plan that starts after the history must be marked as continuing treatment "
-            "begun elsewhere. Every row is checked; while any row has a problem nothing is imported."
+            "begun elsewhere. Every row is checked; while any row has a problem nothing is imported.",
+            parent,
         )
-        intro.setWordWrap(True)
-        self.file_label = QLabel("No file chosen.")
-        self.file_label.setObjectName("muted")
-        self.file_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.choose_button = QPushButton("Choose file…")
-        self.template_button = QPushButton("Write template…")
-        file_row = QHBoxLayout()
-        file_row.addWidget(self.file_label, 1)
-        file_row.addWidget(self.choose_button)
-        file_row.addWidget(self.template_button)
-        self.summary = QLabel(
+        self.report: HistoryReport | None = None
+        self.summary.setText(
             "Choose a CSV file or an Excel workbook (.xlsx). The template shows the columns."
         )
-        self.summary.setWordWrap(True)
-        self.error = QLabel()
-        self.error.setObjectName("inlineError")
-        self.error.setWordWrap(True)
-        self.error.hide()
-        self.problems = ProblemsModel(self)
-        self.table = QTableView()
-        self.table.setModel(self.problems)
-        setup_record_table(self.table)
-        self.table.setColumnWidth(0, text_width(self.table, "Line 00000"))
-        self.table.setColumnWidth(1, text_width(self.table, "DEMO0000000"))
-        self.table.setWordWrap(True)
         self.table.hide()
         self.import_button = QPushButton("Import")
         self.import_button.setEnabled(False)
-        self.close_button = QPushButton("Cancel")
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.import_button)
-        buttons.addStretch(1)
-        buttons.addWidget(self.close_button)
-        layout = QVBoxLayout(self)
-        layout.addWidget(intro)
-        layout.addLayout(file_row)
-        layout.addWidget(self.summary)
-        layout.addWidget(self.error)
-        layout.addWidget(self.table, 1)
-        layout.addLayout(buttons)
+        self.add_actions(self.import_button)
         self.resize(860, 500)
         self.choose_button.clicked.connect(self.choose_file)
         self.template_button.clicked.connect(self.write_template)
         self.import_button.clicked.connect(self.import_file)
-        self.close_button.clicked.connect(self.reject)
+
+    def action_buttons(self) -> list[QPushButton]:
+        return [self.import_button]
 
     def choose_file(self) -> None:
         name, _ = QFileDialog.getOpenFileName(self, "Choose a file of dose history", "", FILE_TYPES)
@@ -168,7 +125,7 @@ class HistoryImportDialog(QDialog):
             f"{report.plans_updated:,} schedules brought up to date."
         )
         self.import_button.setEnabled(False)
-        self.close_button.setText("Close")
+        self.cancel_button.setText("Close")
 
     def _failed(self, failure: OpFailure) -> None:
         self._set_busy(False)
@@ -182,10 +139,7 @@ class HistoryImportDialog(QDialog):
             for w in report.warnings
         ]
         shown = sorted([*report.problems, *warnings], key=lambda p: p.line)
-        self.problems.set_rows(shown)
-        if len(shown) <= WRAP_ROWS_UP_TO:
-            self.table.resizeRowsToContents()
-        self.table.setVisible(bool(shown))
+        self.show_problems(shown)
         bad = len({p.line for p in report.problems})
         if report.rows_read == 0 and report.problems:
             self.summary.setText("The file cannot be imported:")
@@ -203,24 +157,3 @@ class HistoryImportDialog(QDialog):
             )
         self.import_button.setText(f"Import {report.good_rows:,} doses")
         self.import_button.setEnabled(report.dry_run and report.ok and report.good_rows > 0)
-
-    def _set_busy(self, busy: bool) -> None:
-        self.busy = busy
-        for b in (self.choose_button, self.template_button, self.close_button):
-            b.setEnabled(not busy)
-        if busy:
-            self.import_button.setEnabled(False)
-
-    def _error(self, text: str) -> None:
-        self.error.setText(text)
-        self.error.setVisible(bool(text))
-
-    def reject(self) -> None:
-        if not self.busy:
-            super().reject()
-
-    def closeEvent(self, event: QCloseEvent) -> None:
-        if self.busy:
-            event.ignore()
-        else:
-            super().closeEvent(event)

@@ -42,33 +42,28 @@ class ProblemsModel(RowsModel[RowProblem]):
         return self.row(row)
 
 
-class ImportDialog(QDialog):
-    """Nothing is written by choosing a file: the check is a dry run; importing is a separate click."""
+class FileImportDialog(QDialog):
+    """What the import dialogs share: an explanation, the file and its template, a summary, an error,
+    the problems by line, and the action buttons; closing waits while an import is in flight."""
 
-    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+    def __init__(self, ctx: AppContext, title: str, intro_text: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self.setWindowTitle("Import patients from CSV")
+        self.setWindowTitle(title)
         self.path: Path | None = None
-        self.report: ImportReport | None = None
         self.busy = False
-
-        intro = QLabel(
-            "Every row is checked before anything is written. While any row has a problem, nothing is "
-            "imported unless you choose to import only the good rows."
-        )
+        intro = QLabel(intro_text)
         intro.setWordWrap(True)
         self.file_label = QLabel("No file chosen.")
         self.file_label.setObjectName("muted")
         self.file_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.choose_button = QPushButton("Choose file…")
-        self.template_button = QPushButton("Write CSV template…")
+        self.template_button = QPushButton("Write template…")
         file_row = QHBoxLayout()
         file_row.addWidget(self.file_label, 1)
         file_row.addWidget(self.choose_button)
         file_row.addWidget(self.template_button)
-
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.PlainText)
@@ -76,7 +71,6 @@ class ImportDialog(QDialog):
         self.error.setObjectName("inlineError")
         self.error.setWordWrap(True)
         self.error.hide()
-
         self.problems = ProblemsModel(self)
         self.table = QTableView()
         self.table.setModel(self.problems)
@@ -84,31 +78,81 @@ class ImportDialog(QDialog):
         self.table.setColumnWidth(0, text_width(self.table, "Line 00000"))
         self.table.setColumnWidth(1, text_width(self.table, "DEMO0000000"))
         self.table.setWordWrap(True)
-
-        self.import_all_button = QPushButton("Import all")
-        self.import_good_button = QPushButton("Import only the good rows…")
         self.cancel_button = QPushButton("Cancel")
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.import_all_button)
-        buttons.addWidget(self.import_good_button)
-        buttons.addStretch(1)
-        buttons.addWidget(self.cancel_button)
-
+        self.buttons = QHBoxLayout()  # the subclass's actions, then Cancel on the right
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
         layout.addLayout(file_row)
         layout.addWidget(self.summary)
         layout.addWidget(self.error)
         layout.addWidget(self.table, 1)
-        layout.addLayout(buttons)
+        layout.addLayout(self.buttons)
+        self.cancel_button.clicked.connect(self.reject)
+
+    def add_actions(self, *buttons: QPushButton) -> None:
+        for button in buttons:
+            self.buttons.addWidget(button)
+        self.buttons.addStretch(1)
+        self.buttons.addWidget(self.cancel_button)
+
+    def show_problems(self, problems: list[RowProblem]) -> None:
+        self.problems.set_rows(problems)
+        if self.problems.rowCount() <= WRAP_ROWS_UP_TO:
+            self.table.resizeRowsToContents()  # long messages wrap; past this, the tooltip has them
+        self.table.setVisible(bool(problems))
+
+    def action_buttons(self) -> list[QPushButton]:
+        return []
+
+    def _set_busy(self, busy: bool) -> None:
+        self.busy = busy
+        for b in (self.choose_button, self.template_button, self.cancel_button):
+            b.setEnabled(not busy)
+        if busy:
+            for b in self.action_buttons():
+                b.setEnabled(False)
+
+    def _error(self, text: str) -> None:
+        self.error.setText(text)
+        self.error.setVisible(bool(text))
+
+    def reject(self) -> None:
+        if not self.busy:  # an import in flight finishes and reports before the dialog may close
+            super().reject()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.busy:
+            event.ignore()
+        else:
+            super().closeEvent(event)
+
+
+class ImportDialog(FileImportDialog):
+    """Nothing is written by choosing a file: the check is a dry run; importing is a separate click."""
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(
+            ctx,
+            "Import patients from CSV",
+            "Every row is checked before anything is written. While any row has a problem, nothing is "
+            "imported unless you choose to import only the good rows.",
+            parent,
+        )
+        self.report: ImportReport | None = None
+        self.template_button.setText("Write CSV template…")
+        self.import_all_button = QPushButton("Import all")
+        self.import_good_button = QPushButton("Import only the good rows…")
+        self.add_actions(self.import_all_button, self.import_good_button)
         self.resize(820, 480)
 
         self.choose_button.clicked.connect(self.choose_file)
         self.template_button.clicked.connect(self.write_template)
         self.import_all_button.clicked.connect(self.import_all)
         self.import_good_button.clicked.connect(self.ask_import_good_rows)
-        self.cancel_button.clicked.connect(self.reject)
         self._show_report(None)
+
+    def action_buttons(self) -> list[QPushButton]:
+        return [self.import_all_button, self.import_good_button]
 
     # --- choosing and checking -------------------------------------------------------------------------
 
@@ -221,24 +265,9 @@ class ImportDialog(QDialog):
         self._error(failure.message)
         self.summary.setText("Nothing was imported.")
 
-    def _set_busy(self, busy: bool) -> None:
-        self.busy = busy
-        for b in (self.choose_button, self.template_button, self.cancel_button):
-            b.setEnabled(not busy)
-        if busy:
-            self.import_all_button.setEnabled(False)
-            self.import_good_button.setEnabled(False)
-
-    def _error(self, text: str) -> None:
-        self.error.setText(text)
-        self.error.setVisible(bool(text))
-
     def _show_report(self, report: ImportReport | None) -> None:
         self.report = report
-        self.problems.set_rows(report.problems if report else [])
-        if self.problems.rowCount() <= WRAP_ROWS_UP_TO:
-            self.table.resizeRowsToContents()  # long messages wrap; past this, the tooltip has them
-        self.table.setVisible(bool(report and report.problems))
+        self.show_problems(report.problems if report else [])
         if report is None:
             self.summary.setText("Choose a CSV file. Write the template to see the columns expected.")
             self.import_all_button.setText("Import all")
@@ -261,15 +290,3 @@ class ImportDialog(QDialog):
         self.import_good_button.setText(f"Import only the {report.good_rows:,} good rows…")
         self.import_good_button.setEnabled(bool(report.problems) and report.good_rows > 0)
         self.import_good_button.setVisible(bool(report.problems))
-
-    # --- closing ---------------------------------------------------------------------------------------
-
-    def reject(self) -> None:
-        if not self.busy:  # an import in flight finishes and reports before the dialog may close
-            super().reject()
-
-    def closeEvent(self, event: QCloseEvent) -> None:
-        if self.busy:
-            event.ignore()
-        else:
-            super().closeEvent(event)

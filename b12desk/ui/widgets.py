@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
     QDialogButtonBox,
+    QFormLayout,
     QLabel,
     QLineEdit,
     QMessageBox,
@@ -103,6 +104,33 @@ class FieldErrors:
 
     def label(self, name: str) -> ErrorLabel:
         return self._fields[name][1]
+
+    def add_row(self, form: QFormLayout, name: str, text: str, widget: QWidget) -> None:
+        """A form row: the field with its error label under it, known by `name`."""
+        error = ErrorLabel()
+        box = QVBoxLayout()
+        box.setSpacing(2)
+        box.addWidget(widget)
+        box.addWidget(error)
+        form.addRow(text, box)
+        self.add(name, widget, error)
+
+    def show_failure(
+        self, dialog: QWidget, failure: OpFailure, *, unclaimed_field: str | None = None
+    ) -> None:
+        """A service's refusal beside its fields; what no field claims in a message box (or, with
+        `unclaimed_field`, beside that field)."""
+        from b12desk.ui.ops import show_failure
+
+        if not failure.fields:
+            if unclaimed_field is not None:
+                self.show({unclaimed_field: failure.message})
+            else:
+                show_failure(dialog, failure, dialog.windowTitle())
+            return
+        unclaimed = self.show(failure.fields)
+        if unclaimed:
+            show_message(dialog, dialog.windowTitle(), "\n".join(unclaimed.values()))
 
 
 def show_message(

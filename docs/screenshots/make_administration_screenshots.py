@@ -6,21 +6,16 @@ Run from the repository root:
 
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import date, timedelta
 from decimal import Decimal
-from pathlib import Path
-from time import monotonic
 
-OUT = Path(__file__).resolve().parent
-WORK = Path(tempfile.mkdtemp(prefix="b12desk-admin-shots-"))
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ["B12DESK_DATA_DIR"] = str(WORK / "data")
+from _shots import prepare, save, settle
 
-from PySide6.QtCore import QEventLoop, Qt  # noqa: E402
+WORK = prepare("b12desk-admin-shots-")
+
+from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
-from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from b12desk.clock import fixed_clock  # noqa: E402
 from b12desk.data import migrate  # noqa: E402
@@ -36,31 +31,9 @@ from b12desk.ui.context import AppContext, DataBus  # noqa: E402
 from b12desk.ui.give_dose import GiveDoseDialog  # noqa: E402
 from b12desk.ui.history_import_dialog import HistoryImportDialog  # noqa: E402
 from b12desk.ui.main_window import MainWindow  # noqa: E402
-from b12desk.ui.worker import all_workers  # noqa: E402
 
 ops.WAIT_FOR_RESULTS = True
 GTIN = "05000456012348"
-
-
-def settle(timeout: float = 120.0) -> None:
-    app = QApplication.instance()
-    assert app is not None
-    for _ in range(3):
-        app.processEvents()
-    deadline = monotonic() + timeout
-    while not all(w.idle() for w in all_workers()):
-        if monotonic() > deadline:
-            raise TimeoutError(f"database operations still running after {timeout:.0f} s")
-        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
-    for _ in range(3):
-        app.processEvents()
-
-
-def save(widget: QWidget, name: str) -> None:
-    settle()
-    path = OUT / f"{name}.png"
-    widget.grab().save(str(path))
-    print(f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
 
 
 def main() -> int:

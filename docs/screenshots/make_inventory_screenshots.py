@@ -6,20 +6,15 @@ Run from the repository root:
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
-from time import monotonic
 
-OUT = Path(__file__).resolve().parent
-WORK = Path(tempfile.mkdtemp(prefix="b12desk-inventory-shots-"))
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ["B12DESK_DATA_DIR"] = str(WORK / "data")  # fresh settings, kept out of the real folder
+from _shots import prepare, save, settle
 
-from PySide6.QtCore import QEvent, QEventLoop, Qt  # noqa: E402 - after the environment is set
+WORK = prepare("b12desk-inventory-shots-")
+
+from PySide6.QtCore import QEvent, Qt  # noqa: E402 - after the environment is set
 from PySide6.QtGui import QKeyEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
@@ -37,7 +32,6 @@ from b12desk.ui.context import AppContext, DataBus  # noqa: E402
 from b12desk.ui.inventory import InventoryTab  # noqa: E402
 from b12desk.ui.inventory_dialogs import LotHistoryDialog, ProductDialog, ReceiveDialog  # noqa: E402
 from b12desk.ui.scanner_test import ScannerTestDialog  # noqa: E402
-from b12desk.ui.worker import all_workers  # noqa: E402
 
 # Every database call of the GUI runs on the database worker; make each one return with its result on the
 # screen (as the UI tests do), so that a screen is filled in before it is grabbed.
@@ -108,28 +102,6 @@ def build_database() -> tuple[Database, Actor, Actor]:
                 s, nurse, vial_id=big.id, volume_ml=Decimal(1), clock=fixed_clock(NOW - timedelta(days=day))
             )
     return db, pharmacist, nurse
-
-
-def settle(timeout: float = 120.0) -> None:
-    """Let every database operation asked for finish and reach the screen, then let Qt lay it out."""
-    app = QApplication.instance()
-    assert app is not None
-    for _ in range(3):
-        app.processEvents()
-    deadline = monotonic() + timeout
-    while not all(w.idle() for w in all_workers()):
-        if monotonic() > deadline:
-            raise TimeoutError(f"database operations still running after {timeout:.0f} s")
-        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
-    for _ in range(3):
-        app.processEvents()
-
-
-def save(widget: QWidget, name: str) -> None:
-    settle()
-    path = OUT / f"{name}.png"
-    widget.grab().save(str(path))
-    print(f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
 
 
 def type_scan(field: QWidget, code: str) -> None:

@@ -6,20 +6,14 @@ Run from the repository root:
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from pathlib import Path
-from time import monotonic
 
-OUT = Path(__file__).resolve().parent
-WORK = Path(tempfile.mkdtemp(prefix="b12desk-plan-shots-"))
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ["B12DESK_DATA_DIR"] = str(WORK / "data")
+from _shots import prepare, save
 
-from PySide6.QtCore import QEventLoop  # noqa: E402
+WORK = prepare("b12desk-plan-shots-")
+
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from b12desk.clock import fixed_clock, system_clock  # noqa: E402
@@ -36,7 +30,6 @@ from b12desk.ui.context import AppContext, DataBus  # noqa: E402
 from b12desk.ui.plans import PatientPlansDialog, PlanEditorDialog  # noqa: E402
 from b12desk.ui.templates import TemplatesDialog  # noqa: E402
 from b12desk.ui.verification import VerificationQueueDialog  # noqa: E402
-from b12desk.ui.worker import all_workers  # noqa: E402
 
 # Every database call of the GUI runs on the database worker; make each one return with its result on the
 # screen (as the UI tests do), so that a dialog is filled in before it is grabbed or typed into.
@@ -239,28 +232,6 @@ def build() -> tuple[Database, dict[str, Actor], dict[str, int]]:
             reason="Ophthalmology letter: Leber's hereditary optic neuropathy",
         )
     return db, staff, ids
-
-
-def settle(timeout: float = 120.0) -> None:
-    """Let every database operation asked for finish and reach the screen, then let Qt lay it out."""
-    app = QApplication.instance()
-    assert app is not None
-    for _ in range(3):
-        app.processEvents()
-    deadline = monotonic() + timeout
-    while not all(w.idle() for w in all_workers()):
-        if monotonic() > deadline:
-            raise TimeoutError(f"database operations still running after {timeout:.0f} s")
-        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
-    for _ in range(3):
-        app.processEvents()
-
-
-def save(widget: QWidget, name: str) -> None:
-    settle()
-    path = OUT / f"{name}.png"
-    widget.grab().save(str(path))
-    print(f"wrote {path}")
 
 
 def main() -> int:

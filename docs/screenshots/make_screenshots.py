@@ -5,20 +5,15 @@ Run from the repository root:  QT_QPA_PLATFORM=offscreen .venv/bin/python docs/s
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from datetime import date, timedelta
-from pathlib import Path
-from time import monotonic
 
-OUT = Path(__file__).resolve().parent
-WORK = Path(tempfile.mkdtemp(prefix="b12desk-shots-"))
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ["B12DESK_DATA_DIR"] = str(WORK / "data")  # fresh settings, backups kept out of the real folder
+from _shots import prepare, save, settle
+
+WORK = prepare("b12desk-shots-")
 
 from PySide6.QtCore import QEventLoop  # noqa: E402 - after the environment is set
-from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from b12desk.data import migrate  # noqa: E402
 from b12desk.data.db import open_database  # noqa: E402
@@ -34,7 +29,6 @@ from b12desk.ui.labs_dialog import LabsDialog  # noqa: E402
 from b12desk.ui.login import LoginDialog  # noqa: E402
 from b12desk.ui.main_window import MainWindow  # noqa: E402
 from b12desk.ui.patient_dialog import PatientDialog  # noqa: E402
-from b12desk.ui.worker import all_workers  # noqa: E402
 
 # Every database call of the GUI runs on the database worker; make each one return with its result on the
 # screen (as the UI tests do), so that a screen is filled in before it is grabbed.
@@ -67,28 +61,6 @@ def build_database() -> OpenedDatabase:
                 PatientInput(f"H{1000 + i}", family, given, date(1950 + 7 * i, 3, 14), cause=cause),
             )
     return opened
-
-
-def settle(timeout: float = 120.0) -> None:
-    """Let every database operation asked for finish and reach the screen, then let Qt lay it out."""
-    app = QApplication.instance()
-    assert app is not None
-    for _ in range(3):
-        app.processEvents()
-    deadline = monotonic() + timeout
-    while not all(w.idle() for w in all_workers()):
-        if monotonic() > deadline:
-            raise TimeoutError(f"database operations still running after {timeout:.0f} s")
-        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
-    for _ in range(3):
-        app.processEvents()
-
-
-def save(widget: QWidget, name: str) -> None:
-    settle()
-    path = OUT / f"{name}.png"
-    widget.grab().save(str(path))
-    print(f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
 
 
 def main() -> int:
