@@ -52,10 +52,12 @@ def _common(p: argparse.ArgumentParser, *, top: bool = False) -> None:
 
 
 def _iso_date(text: str) -> date:
+    from b12desk.domain.dates import DateTextError, read_date
+
     try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a date; write it as YYYY-MM-DD") from None
+        return read_date(text)
+    except DateTextError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -447,9 +449,68 @@ def cmd_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def _yes_no(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+def _patient_lines(found: Any, clock: Any) -> list[tuple[str, str]]:
+    """A patient's record as (label, value) lines in plain words: labels, yes or no, YYYY-MM-DD."""
+    from b12desk.domain.enums import CAUSE_LABELS, PRESENTATION_LABELS, SEX_LABELS
+    from b12desk.domain.patients import PATIENT_FIELD_LABELS
+
+    p = found.data
+    label = PATIENT_FIELD_LABELS
+    flags = [label[name] for name in _FLAG_FIELDS if getattr(p, name)]
+    trained = p.self_injection_trained_on
+    if found.archived:
+        when = f", on {clock.local(found.archived_at):%Y-%m-%d}" if found.archived_at is not None else ""
+        archived = f"yes{when}" + (f": {found.archive_reason}" if found.archive_reason else "")
+    else:
+        archived = "no"
+    return [
+        (label["mrn"], p.mrn),
+        (label["family_name"], p.family_name),
+        (label["given_name"], p.given_name),
+        (label["date_of_birth"], p.date_of_birth.isoformat() if p.date_of_birth else "-"),
+        (label["sex"], SEX_LABELS[p.sex]),
+        (label["phone"], p.phone or "-"),
+        (label["email"], p.email or "-"),
+        (label["address"], p.address or "-"),
+        (label["cause"], CAUSE_LABELS[p.cause]),
+        (label["presentation"], PRESENTATION_LABELS[p.presentation]),
+        (label["neuro_involvement"], _yes_no(p.neuro_involvement)),
+        (label["neuro_symptoms"], p.neuro_symptoms or "-"),
+        (label["pregnant_or_breastfeeding"], _yes_no(p.pregnant_or_breastfeeding)),
+        (label["self_injection_trained_on"], trained.isoformat() if trained else "not trained"),
+        (label["self_injection_trainer"], p.self_injection_trainer or "-"),
+        ("Contraindications and cautions", "; ".join(flags) if flags else "none"),
+        (label["allergies"], p.allergies or "-"),
+        (label["notes"], p.notes or "-"),
+        ("Archived", archived),
+    ]
+
+
+_FLAG_FIELDS = (  # in the patient dialog's order
+    "flag_b12_hypersensitivity",
+    "flag_cobalt_allergy",
+    "flag_lebers_disease",
+    "flag_benzyl_alcohol_sensitivity",
+)
+
+
+def _print_labelled(lines: Sequence[tuple[str, str]]) -> None:
+    """Label and value side by side; a value of several lines keeps to its column."""
+    width = max(len(label) for label, _ in lines) + 2
+    for label, value in lines:
+        first, *rest = str(value).splitlines() or [""]
+        print(f"{label + ':':{width}}{first}".rstrip())
+        for more in rest:
+            print(f"{'':{width}}{more}".rstrip())
+
+
 def cmd_patient(args: argparse.Namespace) -> int:
     from b12desk.domain.enums import CAUSE_LABELS
-    from b12desk.services import patients
+    from b12desk.services import clinic, patients
 
     db = _open(args).db
     actor = _sign_in(args, db)
@@ -471,12 +532,12 @@ def cmd_patient(args: argparse.Namespace) -> int:
                         (
                             r.mrn,
                             f"{r.family_name}, {r.given_name}",
-                            r.date_of_birth,
+                            r.date_of_birth.isoformat(),
                             CAUSE_LABELS[r.cause],
-                            "yes" if r.neuro_involvement else "no",
-                            r.regimen,
-                            r.phase,
-                            r.next_due,
+                            _yes_no(r.neuro_involvement),
+                            r.regimen or "no plan",
+                            r.phase.replace("_", " "),
+                            r.next_due.isoformat() if r.next_due is not None else "",
                         )
                         for r in rows
                     ],
@@ -488,6 +549,7 @@ def cmd_patient(args: argparse.Namespace) -> int:
             raise CliError(f"No patient with MRN {args.mrn.upper()}.")
         labs = patients.list_labs(s, actor, found.id)
         history = patients.patient_history(s, actor, found.id)
+        clock = clinic.clinic_clock(s)
     if args.json:
         print(
             json.dumps(
@@ -504,9 +566,7 @@ def cmd_patient(args: argparse.Namespace) -> int:
             )
         )
         return 0
-    for key, value in asdict(found.data).items():
-        print(f"{key:32} {_jsonable(value)}")
-    print(f"{'archived':32} {found.archived} {found.archive_reason}")
+    _print_labelled(_patient_lines(found, clock))
     print(f"\nLabs ({len(labs)}):")
     from b12desk.domain.lab_bands import BAND_LABELS
 
@@ -514,13 +574,13 @@ def cmd_patient(args: argparse.Namespace) -> int:
         ("taken", "test", "value", "unit", "canonical", "band", "status"),
         [
             (
-                x.taken_on,
+                x.taken_on.isoformat(),
                 x.test_name,
                 x.value_text,
                 x.unit,
                 "" if x.value_canonical is None else f"{x.value_canonical.normalize():f} {x.canonical_unit}",
                 BAND_LABELS[x.band] if x.band else "",
-                x.status.value,
+                x.status.value.replace("_", " "),
             )
             for x in labs
         ],
@@ -530,7 +590,10 @@ def cmd_patient(args: argparse.Namespace) -> int:
     print(f"\nHistory ({len(history)}):")
     _print_table(
         ("when", "who", "action", "reason"),
-        [(h.at.strftime("%Y-%m-%d %H:%M"), h.who, h.action, h.reason) for h in history],
+        [
+            (f"{clock.local(h.at):%Y-%m-%d %H:%M}", h.who, h.action.replace("_", " "), h.reason)
+            for h in history
+        ],
     )
     return 0
 
@@ -555,13 +618,18 @@ def cmd_import(args: argparse.Namespace) -> int:
     else:
         with db.sessions.begin() as s:
             report = imports.write_validated(s, actor, checked, only_good_rows=args.only_good_rows)
-    for p in report.problems:
-        print(f"line {p.line}: {p.mrn + ': ' if p.mrn else ''}{p.message}", file=sys.stderr)
+    _print_row_problems(report.problems)
     bad_lines = len({p.line for p in report.problems})
     print(f"{report.rows_read} row(s) read, {report.good_rows} good, {bad_lines} line(s) with problems.")
+    if report.rows_read == 0:
+        print("Nothing to import: the file has its header row but no rows below it.")
+        return 1
     if report.dry_run:
         print("Dry run: nothing was imported.")
         return 1 if report.problems else 0
+    if report.good_rows == 0:
+        print("Nothing was imported: no row is good. Fix the lines above and import the file again.")
+        return 1
     if report.problems and not args.only_good_rows:
         print(
             "Nothing was imported. Fix the lines above, or re-run with --only-good-rows to import the "
@@ -570,6 +638,12 @@ def cmd_import(args: argparse.Namespace) -> int:
         return 1
     print(f"Imported {report.imported} patient(s).")
     return 0
+
+
+def _print_row_problems(problems: Sequence[Any], warning: str = "") -> None:
+    """Each problem of a row by its line (and MRN when the row has one), on stderr."""
+    for p in problems:
+        print(f"line {p.line}: {p.mrn + ': ' if p.mrn else ''}{warning}{p.message}", file=sys.stderr)
 
 
 def _import_history(args: argparse.Namespace) -> int:
@@ -588,12 +662,13 @@ def _import_history(args: argparse.Namespace) -> int:
     # Checked and written in one transaction: the rules hold against the data as it is when written.
     with (db.readers if args.dry_run else db.sessions).begin() as s:
         report = history_import.import_history(s, actor, args.file, dry_run=args.dry_run)
-    for p in report.problems:
-        print(f"line {p.line}: {p.mrn + ': ' if p.mrn else ''}{p.message}", file=sys.stderr)
-    for p in report.warnings:
-        print(f"line {p.line}: {p.mrn}: warning, recorded with the dose: {p.message}", file=sys.stderr)
+    _print_row_problems(report.problems)
+    _print_row_problems(report.warnings, "warning, recorded with the dose: ")
     bad_lines = len({p.line for p in report.problems})
     print(f"{report.rows_read} row(s) read, {report.good_rows} good, {bad_lines} line(s) with problems.")
+    if report.rows_read == 0:
+        print("Nothing to import: the file has its header row but no rows below it.")
+        return 1
     if report.dry_run:
         print("Dry run: nothing was imported.")
         return 1 if report.problems else 0
@@ -838,17 +913,25 @@ def _site(text: str | None) -> Any:
         raise CliError(f"'{text}' is not an injection site; use one of {names}.") from None
 
 
-def _when(text: str | None, clock: Any) -> Any:
-    """ "YYYY-MM-DD HH:MM" in clinic time (or ISO 8601 with an offset); None for now."""
+def _when(text: str | None, clock: Any, option: str = "--at") -> Any:
+    """ "YYYY-MM-DD HH:MM" in clinic time (a date alone is its midnight; ISO 8601 with an offset is
+    taken as written); None for now."""
     from datetime import datetime
+    from datetime import time as clock_time
+
+    from b12desk.domain.dates import DateTextError, read_date_time
 
     if text is None:
         return None
     try:
-        moment = datetime.fromisoformat(text.strip().replace(" ", "T", 1))
-    except ValueError:
-        raise CliError(f"'{text}' is not a time; write it as YYYY-MM-DD HH:MM (clinic time).") from None
-    return moment.replace(tzinfo=clock.zone) if moment.tzinfo is None else moment
+        day, at = read_date_time(text, what=option)
+    except DateTextError as exc:
+        try:
+            moment = datetime.fromisoformat(text.strip().replace(" ", "T", 1))  # with an offset
+        except ValueError:
+            raise CliError(str(exc)) from None
+        return moment.replace(tzinfo=clock.zone) if moment.tzinfo is None else moment
+    return datetime.combine(day, at or clock_time(), tzinfo=clock.zone)
 
 
 def _acknowledgements(codes: list[str], reasons: list[str]) -> dict[str, str]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -29,6 +28,7 @@ from sqlalchemy.orm import Session
 from b12desk.clock import Clock
 from b12desk.data.audit import PendingEvent, append_event, append_events
 from b12desk.data.models import Administration, DoseAcknowledgement, Patient, TreatmentPlan
+from b12desk.domain.dates import DateTextError, read_date_time
 from b12desk.domain.dose_check import DoseAttempt, DoseFacts, Finding, PastDose, volume_to_draw
 from b12desk.domain.dose_check import check_dose as run_checks
 from b12desk.domain.enums import (
@@ -62,7 +62,6 @@ COLUMN_HELP: dict[str, str] = {
 # Rules about the act of giving a dose here, which a dose already given elsewhere cannot break.
 NOT_FOR_HISTORY = frozenset({"site_disabled"})
 BATCH = 2000
-_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[ T](\d{1,2}):(\d{2})(?::\d{2})?)?$")
 _ROUTES = {r.value: r for r in Route} | {r.value.replace("_", " "): r for r in Route}
 _OUTCOMES = (
     {o.value: o for o in AdministrationOutcome}
@@ -190,26 +189,17 @@ def parse_row(line: int, raw: dict[str, str]) -> tuple[ParsedRow | None, list[st
     if not mrn:
         problems.append("MRN: empty; write the patient's MRN as on the roster.")
     when = raw.get("given_at", "").strip()
-    match = _TIME.match(when)
     given_on: date | None = None
     given_time = None
-    if match is not None:
+    if not when:
+        problems.append("Given at: empty; write the date the dose was given, YYYY-MM-DD.")
+    else:
         try:
-            given_on = date.fromisoformat(match.group(1))
-            if match.group(2) is not None:
-                hour, minute = int(match.group(2)), int(match.group(3))
-                if hour > 23 or minute > 59:
-                    raise ValueError
-                given_time = (hour, minute)
-        except ValueError:
-            given_on = None
-    if given_on is None:
-        problems.append(
-            f"Given at: '{when}' is not a date; write YYYY-MM-DD (e.g. 2026-03-02), or YYYY-MM-DD HH:MM "
-            "in clinic time."
-            if when
-            else "Given at: empty; write the date the dose was given, YYYY-MM-DD."
-        )
+            given_on, at = read_date_time(when, what="Given at")
+        except DateTextError as exc:
+            problems.append(str(exc))
+        else:
+            given_time = None if at is None else (at.hour, at.minute)
     dose = None
     dose_text = raw.get("dose", "").strip()
     if dose_text:
@@ -401,12 +391,14 @@ def validate_history(
     clock: Clock | None = None,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> CheckedHistory:
-    """Read and check every row, writing nothing: a preview (run it in a reader's transaction)."""
+    """Read and check every row, writing nothing: a preview (run it in a reader's transaction).
+    imports.UnreadableFile when the file as a whole cannot be read (each bad row is a RowProblem)."""
     require(session, actor, Permission.IMPORT_HISTORY)
     clock = (clock or clinic.clinic_clock(session)).frozen()
     if progress is not None:
         progress(0, 0, f"Reading {path.name}…")
     rows, problems = read_table(path, COLUMNS, REQUIRED_COLUMNS)
+    rows_read = len(rows) + len({p.line for p in problems})  # with the rows of the wrong width
     parsed: list[ParsedRow] = []
     for line, raw in rows:
         row, row_problems = parse_row(line, raw)
@@ -417,7 +409,7 @@ def validate_history(
             parsed.append(row)
     good, check_problems = _check(session, parsed, clock, progress)
     problems = sorted([*problems, *check_problems], key=lambda p: p.line)
-    return CheckedHistory(path.name, len(rows), good, problems)
+    return CheckedHistory(path.name, rows_read, good, problems)
 
 
 def _write(

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from b12desk.clock import Clock
 from b12desk.data.audit import append_event
 from b12desk.data.models import Patient
+from b12desk.domain.dates import DateTextError, read_date
 from b12desk.domain.enums import CAUSE_LABELS, PRESENTATION_LABELS, SEX_LABELS, Cause, Presentation, Sex
 from b12desk.domain.patients import PATIENT_FIELD_LABELS, PatientInput, validate_patient
 from b12desk.domain.permissions import Permission
@@ -51,9 +52,21 @@ MAX_FILE_BYTES = 50 * 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class RowProblem:
-    line: int  # line in the file, the header being line 1
+    line: int  # line in the file (a CSV row's first line), the header being line 1
     mrn: str
     message: str
+
+
+class UnreadableFile(ValidationFailed):
+    """The file as a whole cannot be imported (it cannot be read, is not UTF-8 text, is empty, or its
+    header lacks the columns): no row of it was checked, so there is no good row to offer."""
+
+    def __init__(self, *messages: str) -> None:
+        super().__init__({f"file{n}" if n else "file": m for n, m in enumerate(messages)})
+
+    @property
+    def messages(self) -> list[str]:
+        return list(self.errors.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,9 +124,9 @@ def _parse_row(raw: dict[str, str]) -> tuple[PatientInput | None, list[str]]:
                 problems.append(f"{label}: '{text}' is not yes or no.")
         elif column in DATE_COLUMNS:
             try:
-                values[column] = date.fromisoformat(text) if text else None
-            except ValueError:
-                problems.append(f"{label}: '{text}' is not a date; write it as YYYY-MM-DD (e.g. 1958-03-14).")
+                values[column] = read_date(text, what=label, example="1958-03-14") if text else None
+            except DateTextError as exc:
+                problems.append(str(exc))
         elif column == "sex":
             if text.lower() in _SEX_WORDS:
                 values[column] = _SEX_WORDS[text.lower()]
@@ -142,27 +155,54 @@ def _parse_row(raw: dict[str, str]) -> tuple[PatientInput | None, list[str]]:
 Rows = list[tuple[int, dict[str, str]]]  # (line in the file, {column: text})
 
 
-def _header_problems(header: list[str], columns: Sequence[str], required: Sequence[str]) -> list[RowProblem]:
-    missing = [c for c in required if c not in header]
-    unknown = [c for c in header if c and c not in columns]
-    problems = []
+def _check_header(
+    path: Path, header: list[str], columns: Sequence[str], required: Sequence[str], first: str = "line"
+) -> None:
+    """UnreadableFile unless the header (the file's first line, or a sheet's first row) names the
+    required columns, each once, and no unknown one."""
     if not any(header):
-        problems.append(
-            RowProblem(1, "", "The file is empty; write the template to see the expected columns.")
+        raise UnreadableFile(
+            f"{path.name} is empty: its first {first} must be the header row naming the columns, and each "
+            f"{first} below it one row of values. Write the template to see the columns expected."
         )
+    problems = []
+    missing = [c for c in required if c not in header]
     if missing:
-        problems.append(RowProblem(1, "", f"Missing column(s): {', '.join(missing)}."))
-    if unknown:
+        first_line = ", ".join(h for h in header if h)
         problems.append(
-            RowProblem(1, "", f"Unknown column(s): {', '.join(unknown)}; expected {', '.join(columns)}.")
+            f"Missing column(s): {', '.join(missing)}. The first {first} of {path.name} must be the "
+            f"header row naming the columns (it reads: {first_line[:120]}); write the template to see them."
         )
-    return problems
+    twice = sorted({c for c in header if c and header.count(c) > 1})
+    if twice:
+        problems.append(f"Column(s) named twice in the header: {', '.join(twice)}; name each column once.")
+    unknown = [c for c in header if c and c not in columns]
+    if unknown:
+        problems.append(f"Unknown column(s): {', '.join(unknown)}; expected {', '.join(columns)}.")
+    if problems:
+        raise UnreadableFile(*problems)
+
+
+def _too_large(path: Path) -> UnreadableFile:
+    return UnreadableFile(
+        f"{path.name} is larger than {MAX_FILE_BYTES // 1024 // 1024} MB: split it into smaller files "
+        "and import each."
+    )
+
+
+def _cannot_read(path: Path, exc: OSError) -> UnreadableFile:
+    if isinstance(exc, FileNotFoundError):
+        return UnreadableFile(f"There is no file {path}: check the file's name and folder.")
+    if isinstance(exc, IsADirectoryError):
+        return UnreadableFile(f"{path} is a folder, not a file: choose the file inside it.")
+    return UnreadableFile(f"Cannot read {path}: {exc.strerror or exc}.")
 
 
 def read_table(
     path: Path, columns: Sequence[str] = COLUMNS, required: Sequence[str] = REQUIRED_COLUMNS
 ) -> tuple[Rows, list[RowProblem]]:
-    """A CSV file or the first sheet of an Excel workbook (.xlsx), as rows keyed by column."""
+    """A CSV file or the first sheet of an Excel workbook (.xlsx), as rows keyed by column, and the
+    rows that cannot be read as rows, by line. UnreadableFile when the file as a whole cannot be."""
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         return read_xlsx(path, columns, required)
     return read_csv(path, columns, required)
@@ -172,47 +212,58 @@ def read_xlsx(
     path: Path, columns: Sequence[str] = COLUMNS, required: Sequence[str] = REQUIRED_COLUMNS
 ) -> tuple[Rows, list[RowProblem]]:
     """The first sheet of a workbook: its first row the header, each row's line its row number. Dates
-    typed as dates come as YYYY-MM-DD (with HH:MM when they hold a time); whole numbers without '.0'."""
+    typed as dates come as YYYY-MM-DD (with HH:MM when they hold a time); whole numbers without '.0'.
+    UnreadableFile when it is not a workbook, cannot be read, or its header lacks the columns."""
     from openpyxl import load_workbook  # loaded when an Excel file is imported
+    from openpyxl.utils import get_column_letter
     from openpyxl.utils.exceptions import InvalidFileException
 
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
-            return [], [RowProblem(1, "", f"The file is larger than {MAX_FILE_BYTES // 1024 // 1024} MB.")]
+            raise _too_large(path)
         book = load_workbook(path, read_only=True, data_only=True)
     except OSError as exc:
-        return [], [RowProblem(0, "", f"Cannot read {path}: {exc.strerror or exc}.")]
+        raise _cannot_read(path, exc) from None
     except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError):
-        return [], [
-            RowProblem(
-                0,
-                "",
-                f"{path.name} is not an Excel workbook (.xlsx): save it from the spreadsheet "
-                "as 'Excel Workbook', or as 'CSV UTF-8'.",
-            )
-        ]
+        raise UnreadableFile(
+            f"{path.name} is not an Excel workbook (.xlsx): save it from the spreadsheet as 'Excel "
+            "Workbook', or as 'CSV UTF-8'."
+        ) from None
+    lines = None
     try:
         sheet = book.worksheets[0]
         lines = sheet.iter_rows(values_only=True)
         header = [_cell_text(v).lower() for v in next(lines, ())]
         while header and not header[-1]:
             header.pop()
-        problems = _header_problems(header, columns, required)
-        if problems:
-            return [], problems
+        _check_header(path, header, columns, required, first="row")
         rows: Rows = []
+        problems: list[RowProblem] = []
+        width = len(header)
         for line, values in enumerate(lines, start=2):
             texts = [_cell_text(v) for v in values]
             if not any(texts):
                 continue
-            if any(texts[len(header) :]):
+            beyond = [n for n, t in enumerate(texts) if t and n >= width]
+            if beyond:
                 key = texts[header.index("mrn")] if "mrn" in header else ""
-                problems.append(RowProblem(line, key, "The row has more cells than the header."))
+                cells = ", ".join(f"{get_column_letter(n + 1)}{line}" for n in beyond[:3])
+                problems.append(
+                    RowProblem(
+                        line,
+                        key,
+                        f"The row has a value in cell {cells}, beyond the header's {width} columns "
+                        f"(A to {get_column_letter(width)}): give that column a name in row 1, or move "
+                        "the value into its column.",
+                    )
+                )
                 continue
-            texts += [""] * (len(header) - len(texts))
+            texts += [""] * (width - len(texts))
             rows.append((line, {c: t for c, t in zip(header, texts, strict=False) if c}))
         return rows, problems
     finally:
+        if lines is not None:
+            lines.close()  # the sheet's stream, when a problem ends the reading early
         book.close()
 
 
@@ -228,41 +279,70 @@ def _cell_text(value: object) -> str:
     return str(value).strip()
 
 
+def _column_count_problem(fields: list[str], header: list[str]) -> str:
+    """What to say of a CSV row with more or fewer fields than the header, and how to mend it."""
+    n, width = len(fields), len(header)
+    if n < width:
+        last = header[n - 1] or f"column {n}"
+        return (
+            f"The row has {n} column{'' if n == 1 else 's'}; the header has {width}: the row stops after "
+            f"{last}. A comma may be missing, or a value may hold a line break without double quotes "
+            "around it (which ends the row early and starts another): each row needs a value, or an "
+            "empty one between commas, for every column."
+        )
+    return (
+        f"The row has {n} columns; the header has {width}. A value may hold a comma without double "
+        'quotes around it (write "Smith, Jr"), or there may be a comma too many.'
+    )
+
+
 def read_csv(
     path: Path, columns: Sequence[str] = COLUMNS, required: Sequence[str] = REQUIRED_COLUMNS
 ) -> tuple[Rows, list[RowProblem]]:
-    """Rows keyed by column with their line numbers; file-level problems are reported on line 1."""
+    """Rows keyed by column with their line numbers, and the rows whose number of fields differs from
+    the header's, by line. UnreadableFile when the file cannot be read, is not UTF-8 text, is empty,
+    or its header lacks the columns."""
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
-            return [], [RowProblem(1, "", f"The file is larger than {MAX_FILE_BYTES // 1024 // 1024} MB.")]
+            raise _too_large(path)
         data = path.read_bytes().decode("utf-8-sig")
     except OSError as exc:
-        return [], [RowProblem(0, "", f"Cannot read {path}: {exc.strerror or exc}.")]
+        raise _cannot_read(path, exc) from None
     except UnicodeDecodeError:
-        return [], [
-            RowProblem(0, "", "The file is not UTF-8 text; save it from the spreadsheet as 'CSV UTF-8'.")
-        ]
+        raise UnreadableFile(
+            f"{path.name} is not UTF-8 text: save it from the spreadsheet as 'CSV UTF-8', then import "
+            "that file."
+        ) from None
     first_line = data.split("\n", 1)[0]
     delimiter = max(",;\t", key=first_line.count)
-    reader = csv.DictReader(io.StringIO(data, newline=""), delimiter=delimiter)
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    reader.fieldnames = header
-    problems = _header_problems(header, columns, required)
-    if problems:
-        return [], problems
-    rows = []
-    line = reader.line_num
-    for raw in reader:
-        start_line = line + 1
+    reader = csv.reader(io.StringIO(data, newline=""), delimiter=delimiter)
+    try:
+        header = [h.strip().lower() for h in next(reader, [])]
+        while header and not header[-1]:
+            header.pop()  # a trailing delimiter on the header line names no column
+        _check_header(path, header, columns, required)
+        mrn_at = header.index("mrn") if "mrn" in header else None
+        width = len(header)
+        rows: Rows = []
+        problems: list[RowProblem] = []
         line = reader.line_num
-        if None in raw:
-            problems.append(
-                RowProblem(start_line, raw.get("mrn") or "", "The row has more fields than the header.")
-            )
-            continue
-        if not any((v or "").strip() for v in raw.values()):
-            continue  # blank line
-        rows.append((start_line, {k: v or "" for k, v in raw.items()}))
+        for fields_ in reader:
+            start_line = line + 1
+            line = reader.line_num
+            if not any(f.strip() for f in fields_):
+                continue  # a blank line, or one of delimiters only
+            if len(fields_) > width and not any(f.strip() for f in fields_[width:]):
+                del fields_[width:]  # trailing empty fields, as some spreadsheets write them
+            if len(fields_) != width:
+                mrn = fields_[mrn_at].strip().upper() if mrn_at is not None and mrn_at < len(fields_) else ""
+                problems.append(RowProblem(start_line, mrn, _column_count_problem(fields_, header)))
+                continue
+            rows.append((start_line, {c: v for c, v in zip(header, fields_, strict=True) if c}))
+    except csv.Error as exc:
+        raise UnreadableFile(
+            f"{path.name} cannot be read as CSV from line {reader.line_num} on ({exc}): a double quote "
+            'may open a value that is never closed; close it ("...") or remove it.'
+        ) from None
     return rows, problems
 
 
@@ -288,11 +368,13 @@ def validate_file(
     progress: Callable[[int, int, str], None] | None = None,
 ) -> ValidatedFile:
     """Read and check every row, writing nothing: run it in a reader's transaction, so that the write
-    lock is taken only for the writing (write_validated), never while a large file is checked."""
+    lock is taken only for the writing (write_validated), never while a large file is checked.
+    UnreadableFile when the file as a whole cannot be imported."""
     require(session, actor, Permission.IMPORT_PATIENTS)
     if progress is not None:
         progress(0, 0, f"Reading {path.name}…")
     rows, problems = read_csv(path)
+    rows_read = len(rows) + len({p.line for p in problems})  # with the rows of the wrong width
     existing = set(session.scalars(select(Patient.mrn)))
     seen: dict[str, int] = {}
     good: list[PatientInput] = []
@@ -317,7 +399,7 @@ def validate_file(
         if progress is not None and n % 5000 == 0:
             progress(n, len(rows), f"Checked {n:,} of {len(rows):,} rows…")
     problems.sort(key=lambda p: p.line)
-    return ValidatedFile(path.name, len(rows), good, problems)
+    return ValidatedFile(path.name, rows_read, good, problems)
 
 
 def write_validated(
@@ -332,8 +414,8 @@ def write_validated(
     when asked) just the good rows; nothing while it has problems. An MRN another workstation saved
     since the check refuses the whole import."""
     require(session, actor, Permission.IMPORT_PATIENTS)
-    if checked.problems and not only_good_rows:
-        return checked.report(imported=0, dry_run=False)
+    if (checked.problems and not only_good_rows) or not checked.good:
+        return checked.report(imported=0, dry_run=False)  # nothing to write, nor to audit
     try:
         patient_service.create_patients(session, actor, checked.good, progress=progress)
     except ValidationFailed as exc:  # raced with another workstation: the whole import is refused

@@ -81,6 +81,7 @@ class HistoryImportDialog(FileImportDialog):
     def check_file(self, path: Path) -> None:
         """A dry run: every row checked, nothing written."""
         self.path = path
+        self.report = None  # the last file's report offers nothing for this one
         self.file_label.setText(str(path))
         self._run(f"Checking {path.name}…", dry_run=True)
 
@@ -129,8 +130,12 @@ class HistoryImportDialog(FileImportDialog):
 
     def _failed(self, failure: OpFailure) -> None:
         self._set_busy(False)
-        self._error(failure.message)
-        self.summary.setText("Nothing was imported.")
+        if not self.show_unreadable_file(failure):
+            self._error(failure.message)
+            self.summary.setText("Nothing was imported.")
+            return
+        self.report = None
+        self.import_button.setText("Import")
 
     def _show(self, report: HistoryReport) -> None:
         self.report = report
@@ -141,9 +146,7 @@ class HistoryImportDialog(FileImportDialog):
         shown = sorted([*report.problems, *warnings], key=lambda p: p.line)
         self.show_problems(shown)
         bad = len({p.line for p in report.problems})
-        if report.rows_read == 0 and report.problems:
-            self.summary.setText("The file cannot be imported:")
-        elif report.rows_read == 0:
+        if report.rows_read == 0:
             self.summary.setText("The file has a header but no rows.")
         else:
             self.summary.setText(

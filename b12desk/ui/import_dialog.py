@@ -21,13 +21,18 @@ from sqlalchemy.orm import Session
 
 from b12desk.services import imports
 from b12desk.services.common import Actor
-from b12desk.services.imports import ImportReport, RowProblem
+from b12desk.services.imports import ImportReport, RowProblem, UnreadableFile
 from b12desk.ui.context import PATIENTS, AppContext
 from b12desk.ui.ops import OpFailure, Progress, run_op_with_progress
 from b12desk.ui.table_model import RIGHT, Column, RowsModel
 from b12desk.ui.widgets import confirm, setup_record_table, text_width
 
 WRAP_ROWS_UP_TO = 2000
+
+
+def _rows(count: int, noun: str) -> str:
+    """'1 good row', '2 good rows', '1,000 rows'."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 class ProblemsModel(RowsModel[RowProblem]):
@@ -70,6 +75,7 @@ class FileImportDialog(QDialog):
         self.error = QLabel()
         self.error.setObjectName("inlineError")
         self.error.setWordWrap(True)
+        self.error.setTextFormat(Qt.TextFormat.PlainText)  # it may quote the file's own text
         self.error.hide()
         self.problems = ProblemsModel(self)
         self.table = QTableView()
@@ -86,6 +92,7 @@ class FileImportDialog(QDialog):
         layout.addWidget(self.summary)
         layout.addWidget(self.error)
         layout.addWidget(self.table, 1)
+        layout.addStretch(0)  # takes the room while the table is hidden, keeping the messages together
         layout.addLayout(self.buttons)
         self.cancel_button.clicked.connect(self.reject)
 
@@ -103,6 +110,18 @@ class FileImportDialog(QDialog):
 
     def action_buttons(self) -> list[QPushButton]:
         return []
+
+    def show_unreadable_file(self, failure: OpFailure) -> bool:
+        """When the file as a whole cannot be imported, say so of the file (no line, no MRN) and offer
+        nothing to import; False for any other failure."""
+        if not isinstance(failure.error, UnreadableFile):
+            return False
+        self.show_problems([])
+        self.summary.setText(f"{self.path.name if self.path else 'The file'} cannot be imported:")
+        self._error("\n".join(failure.error.messages))
+        for button in self.action_buttons():
+            button.setEnabled(False)
+        return True
 
     def _set_busy(self, busy: bool) -> None:
         self.busy = busy
@@ -179,6 +198,7 @@ class ImportDialog(FileImportDialog):
     def check_file(self, path: Path) -> None:
         """Dry run: validate every row and write nothing."""
         self.path = path
+        self.report = None  # the last file's report offers nothing for this one
         self.file_label.setText(str(path))
         self._start(f"Checking {path.name}…", dry_run=True, only_good_rows=False)
 
@@ -194,9 +214,10 @@ class ImportDialog(FileImportDialog):
         return confirm(
             self,
             "Import only the good rows",
-            f"Import the {report.good_rows:,} good rows and leave out the {bad:,} rows with problems?\n\n"
+            f"Import the {_rows(report.good_rows, 'good row')} and leave out the "
+            f"{_rows(bad, 'row')} with problems?\n\n"
             "The rows left out are not imported; correct them in the file and import them later.",
-            f"Import {report.good_rows:,} rows",
+            f"Import {_rows(report.good_rows, 'row')}",
             lambda: self._start("Importing the good rows…", dry_run=False, only_good_rows=True),
         )
 
@@ -262,8 +283,11 @@ class ImportDialog(FileImportDialog):
 
     def _failed(self, failure: OpFailure) -> None:
         self._set_busy(False)
-        self._error(failure.message)
-        self.summary.setText("Nothing was imported.")
+        if self.report is None:
+            self._show_report(None)  # no file checked: nothing, and no good row, to offer
+        if not self.show_unreadable_file(failure):
+            self._error(failure.message)
+            self.summary.setText("Nothing was imported.")
 
     def _show_report(self, report: ImportReport | None) -> None:
         self.report = report
@@ -274,11 +298,10 @@ class ImportDialog(FileImportDialog):
             self.import_good_button.setText("Import only the good rows…")
             self.import_all_button.setEnabled(False)
             self.import_good_button.setEnabled(False)
+            self.import_good_button.hide()
             return
         bad = report.rows_read - report.good_rows
-        if report.rows_read == 0 and report.problems:
-            self.summary.setText("The file cannot be imported:")
-        elif report.rows_read == 0:
+        if report.rows_read == 0:
             self.summary.setText("The file has a header but no patient rows.")
         else:
             self.summary.setText(
@@ -287,6 +310,7 @@ class ImportDialog(FileImportDialog):
             )
         self.import_all_button.setText(f"Import all {report.rows_read:,}")
         self.import_all_button.setEnabled(report.ok and report.rows_read > 0)
-        self.import_good_button.setText(f"Import only the {report.good_rows:,} good rows…")
-        self.import_good_button.setEnabled(bool(report.problems) and report.good_rows > 0)
-        self.import_good_button.setVisible(bool(report.problems))
+        self.import_good_button.setText(f"Import only the {_rows(report.good_rows, 'good row')}…")
+        some_good = bool(report.problems) and report.good_rows > 0  # never an offer of "the 0 good rows"
+        self.import_good_button.setEnabled(some_good)
+        self.import_good_button.setVisible(some_good)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import sqlite3
 from datetime import date, timedelta
 from pathlib import Path
@@ -84,6 +86,122 @@ def test_csv_import_reports_bad_lines_and_imports_nothing(
     assert "Imported 1 patient(s)." in capsys.readouterr().out
     assert main(["patient", "list", "--db", db_url, "--user", "manager", "--search", "adeyemi"]) == 0
     assert "K1" in capsys.readouterr().out
+
+
+def test_patient_show_and_list_read_as_words_and_their_json_is_unchanged(
+    db_url: str, tmp_path: Path, capsys: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("B12DESK_PASSWORD", PASSWORD)
+    csv_file = tmp_path / "roster.csv"
+    csv_file.write_text(
+        "mrn,family_name,given_name,date_of_birth,sex,cause,presentation,neuro_involvement,neuro_symptoms,"
+        "flag_lebers_disease,flag_cobalt_allergy,address\n"
+        "S1,Okafor,Grace,1961-04-09,female,pernicious_anaemia,deficiency_with_anaemia,yes,paraesthesia,yes,yes,"
+        '"1 High Street\nRedwater"\n',
+        encoding="utf-8",
+    )
+    assert main(["import", "patients", str(csv_file), "--db", db_url, "--user", "manager"]) == 0
+    capsys.readouterr()
+    assert main(["patient", "show", "s1", "--db", db_url, "--user", "nurse"]) == 0
+    out = capsys.readouterr().out
+    record = out.split("\n\nLabs")[0]
+    for raw in ("pernicious_anaemia", "deficiency_with_anaemia", "False", "True", "None", "flag_", "_"):
+        assert raw not in record, raw
+    lines = dict(re.findall(r"^([A-Z][^:\n]*(?:: counsel)?):\s+(.*)$", record, re.MULTILINE))
+    assert lines["MRN"] == "S1" and lines["Family name"] == "Okafor"
+    assert lines["Date of birth"] == "1961-04-09"
+    assert lines["Sex"] == "Female"
+    assert lines["Cause of deficiency"] == "Pernicious anaemia"
+    assert lines["What is treated"] == "Deficiency with anaemia"
+    assert lines["Neurologic involvement"] == "yes" and lines["Pregnant or breastfeeding"] == "no"
+    assert lines["Contraindications and cautions"] == "Cobalt allergy: counsel; Leber's disease"
+    assert lines["Trained to self-inject on"] == "not trained"
+    assert lines["Archived"] == "no"
+    assert re.search(r"^Address: +1 High Street\n +Redwater$", record, re.MULTILINE)
+
+    assert main(["patient", "show", "S1", "--json", "--db", db_url, "--user", "nurse"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert set(shown) == {"patient", "archived", "labs", "history"} and shown["archived"] is False
+    assert (
+        shown["patient"]["cause"] == "pernicious_anaemia" and shown["patient"]["flag_lebers_disease"] is True
+    )
+    assert shown["patient"]["date_of_birth"] == "1961-04-09"
+    assert shown["patient"]["self_injection_trained_on"] is None
+
+    assert main(["patient", "list", "--db", db_url, "--user", "nurse"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[2].split() == [
+        "S1", "Okafor,", "Grace", "1961-04-09", "Pernicious", "anaemia", "yes", "no", "plan"
+    ]  # fmt: skip
+    assert main(["patient", "list", "--json", "--db", db_url, "--user", "nurse"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["cause"] == "pernicious_anaemia" and row["neuro_involvement"] is True
+    assert row["regimen"] == "" and row["next_due"] is None
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "There is no file {path}: check the file's name and folder."),
+        (b"mrn,family_name\nK1,M\xfcller\n", "roster.csv is not UTF-8 text: save it from the spreadsheet as"),
+        (b"", "roster.csv is empty: its first line must be the header row naming the columns"),
+        (b"name,born\nGrace,1961\n", "Missing column(s): mrn, family_name, given_name, date_of_birth. The"),
+    ],
+)
+@pytest.mark.parametrize("what", ["patients", "administrations"])
+def test_a_file_that_cannot_be_read_is_said_of_the_file_and_offers_no_good_rows(
+    db_url: str,
+    tmp_path: Path,
+    capsys: Capture,
+    monkeypatch: pytest.MonkeyPatch,
+    content: bytes | None,
+    message: str,
+    what: str,
+) -> None:
+    monkeypatch.setenv("B12DESK_PASSWORD", PASSWORD)
+    path = tmp_path / "roster.csv"
+    if content is not None:
+        path.write_bytes(content)
+    if what == "administrations" and "Missing column" in message:
+        message = "Missing column(s): mrn, given_at. The first line of roster.csv"
+    for extra in ([], ["--dry-run"], ["--only-good-rows"] if what == "patients" else []):
+        assert main(["import", what, str(path), "--db", db_url, "--user", "manager", *extra]) == 1
+        out = capsys.readouterr()
+        assert out.err.startswith("b12desk: " + message.format(path=path)), out.err
+        assert not re.search(r"line \d", out.err)
+        assert "good row" not in out.out and "--only-good-rows" not in out.out
+
+
+def test_when_no_row_is_good_nothing_offers_to_import_the_good_rows(
+    db_url: str, tmp_path: Path, capsys: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("B12DESK_PASSWORD", PASSWORD)
+    csv_file = tmp_path / "roster.csv"
+    csv_file.write_text(
+        "mrn,family_name,given_name,date_of_birth,cause\nK1,Adeyemi,Tola,1970-02-30,dietary\nK2,Brown\n",
+        encoding="utf-8",
+    )
+    command = ["import", "patients", str(csv_file), "--db", db_url, "--user", "manager"]
+    assert main(command) == 1
+    out = capsys.readouterr()
+    assert out.err.splitlines() == [
+        "line 2: K1: Date of birth: 1970-02-30 is not a date in the calendar (February 1970 has 28 days).",
+        "line 3: K2: The row has 2 columns; the header has 5: the row stops after family_name. A comma may "
+        "be missing, or a value may hold a line break without double quotes around it (which ends the row "
+        "early and starts another): each row needs a value, or an empty one between commas, for every "
+        "column.",
+    ]
+    assert "2 row(s) read, 0 good, 2 line(s) with problems." in out.out
+    assert "Nothing was imported: no row is good." in out.out
+    assert "--only-good-rows" not in out.out and "0 good row" not in out.out
+    assert main([*command, "--only-good-rows"]) == 1
+    assert "Nothing was imported: no row is good." in capsys.readouterr().out
+    csv_file.write_text("mrn,family_name,given_name,date_of_birth\n", encoding="utf-8")
+    assert main(command) == 1
+    assert "Nothing to import: the file has its header row but no rows below it." in capsys.readouterr().out
+    raw = sqlite3.connect(db_url.removeprefix("sqlite:///"))
+    assert raw.execute("SELECT count(*) FROM audit_events WHERE action = 'import'").fetchone() == (0,)
+    raw.close()
 
 
 def test_dry_run_writes_nothing(
@@ -269,8 +387,41 @@ def test_an_unusable_database_address_gets_a_message(url: str, message: str, cap
 
 def test_a_bad_date_says_the_expected_form(capsys: Capture) -> None:
     with pytest.raises(SystemExit):
-        main(["schedule", "uk_hoc_no_neuro", "--start", "2026-13-01"])
-    assert "'2026-13-01' is not a date; write it as YYYY-MM-DD" in capsys.readouterr().err
+        main(["schedule", "uk_hoc_no_neuro", "--start", "13/01/2026"])
+    assert "'13/01/2026' is not a date; write it as YYYY-MM-DD (e.g. 2026-03-02)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("2026-13-01", "there is no month 13: months run from 01 to 12"),
+        ("2026-02-30", "February 2026 has 28 days"),
+    ],
+)
+def test_an_impossible_date_says_so_not_the_form_it_already_has(text: str, why: str, capsys: Capture) -> None:
+    with pytest.raises(SystemExit):
+        main(["schedule", "uk_hoc_no_neuro", "--until", text])
+    err = capsys.readouterr().err
+    assert f"argument --until: {text} is not a date in the calendar ({why})." in err
+    assert "YYYY-MM-DD" not in err
+
+
+def test_dose_times_are_read_in_clinic_time_and_an_impossible_one_says_why() -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from b12desk.cli import CliError, _when
+    from b12desk.clock import Clock
+
+    zone = ZoneInfo("Europe/London")
+    clock = Clock(zone)
+    assert _when("2026-03-02 09:30", clock) == datetime(2026, 3, 2, 9, 30, tzinfo=zone)
+    assert _when("2026-03-02T09:30+01:00", clock).utcoffset().total_seconds() == 3600
+    with pytest.raises(CliError) as caught:
+        _when("2026-02-30 10:00", clock)
+    assert str(caught.value) == "--at: 2026-02-30 is not a date in the calendar (February 2026 has 28 days)."
+    with pytest.raises(CliError, match=r"^--at: 'yesterday' is not a date; write YYYY-MM-DD"):
+        _when("yesterday", clock)
 
 
 # --- doses from the command line, on the demo database --------------------------------------------------

@@ -17,6 +17,7 @@ from b12desk.services import administrations as adm
 from b12desk.services import history_import as hist
 from b12desk.services import plans
 from b12desk.services.common import PermissionDenied
+from b12desk.services.imports import UnreadableFile
 from tests.services.dose_world import CLOCK, TODAY, World, _patient, _verified_plan
 from tests.services.test_administrations import snapshot
 
@@ -111,6 +112,15 @@ def test_one_bad_row_refuses_the_file_naming_its_line_and_nothing_is_written(
     [
         ("NOBODY,2026-08-03,,,,,", "MRN NOBODY is not on the roster"),
         ("H2,03/08/2026,,,,,", "'03/08/2026' is not a date; write YYYY-MM-DD"),
+        (
+            "H2,2026-02-30,,,,,",
+            "Given at: 2026-02-30 is not a date in the calendar (February 2026 has 28 days).",
+        ),
+        (
+            "H2,2026-13-01 10:00,,,,,",
+            "Given at: 2026-13-01 is not a date in the calendar (there is no month 13",
+        ),
+        ("H2,2026-08-05 24:00,,,,,", "Given at: 24:00 is not a time of day"),
         ("H2,2026-08-03,,,left buttock,,", "'left buttock' is not an injection site"),
         ("H2,2026-08-05,,iv,,,", "Never IV for B12 deficiency"),
         ("H2,2026-08-05,,by mouth,,,", "Route: 'by mouth' is not one of"),
@@ -243,16 +253,37 @@ def test_a_bad_excel_row_is_named_by_its_sheet_row(world: World, continuing: int
     assert [p.line for p in report.problems] == [3] and "not 5 mcg" in report.problems[0].message
 
 
-def test_files_that_cannot_be_read_say_why(world: World, tmp_path: Path) -> None:
+def test_files_that_cannot_be_read_say_why_of_the_file(world: World, tmp_path: Path) -> None:
+    def unreadable(path: Path) -> list[str]:
+        before = snapshot(world.session)
+        with pytest.raises(UnreadableFile) as caught:
+            run(world, path)
+        assert snapshot(world.session) == before
+        return caught.value.messages
+
     not_excel = tmp_path / "history.xlsx"
     not_excel.write_text("mrn,given_at\n", encoding="utf-8")
-    assert "is not an Excel workbook" in run(world, not_excel).problems[0].message
+    assert "is not an Excel workbook" in unreadable(not_excel)[0]
     wrong_columns = tmp_path / "wrong.csv"
     wrong_columns.write_text("mrn,date\nH2,2026-08-03\n", encoding="utf-8")
-    messages = [p.message for p in run(world, wrong_columns).problems]
-    assert "Missing column(s): given_at." in messages and any(
+    messages = unreadable(wrong_columns)
+    assert messages[0].startswith("Missing column(s): given_at.") and any(
         "Unknown column(s): date" in m for m in messages
     )
+    assert unreadable(tmp_path / "missing.csv") == [
+        f"There is no file {tmp_path / 'missing.csv'}: check the file's name and folder."
+    ]
+
+
+def test_a_row_with_too_few_or_too_many_columns_is_named_by_its_line(
+    world: World, continuing: int, tmp_path: Path
+) -> None:
+    report = run(world, write_csv(tmp_path, [HISTORY[0], "H2,2026-08-05", HISTORY[2] + ",extra"]))
+    assert report.rows_read == 3 and report.imported == 0
+    assert [(p.line, p.mrn, p.message[:40]) for p in report.problems] == [
+        (3, "H2", "The row has 2 columns; the header has 7:"),
+        (4, "H2", "The row has 8 columns; the header has 7."),
+    ]
 
 
 @pytest.mark.parametrize("name", ["template.csv", "template.xlsx"])
