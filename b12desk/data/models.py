@@ -243,7 +243,10 @@ class StockMovement(Base):
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (Index("ix_stock_movements_lot_at", "lot_id", "at"),)
+    __table_args__ = (
+        Index("ix_stock_movements_lot_at", "lot_id", "at"),
+        Index("ix_stock_movements_patient", "patient_id"),  # what a patient took home (their history)
+    )
 
 
 class RegimenTemplate(Base):

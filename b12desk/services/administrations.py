@@ -73,7 +73,7 @@ from b12desk.domain.stock import (
     preservatives_from_text,
 )
 from b12desk.domain.units import format_ml
-from b12desk.services import auth, clinic, plans
+from b12desk.services import auth, clinic, patients, plans
 from b12desk.services import inventory as inventory_service
 from b12desk.services.common import Actor, NotFound, ServiceError, ValidationFailed, require
 
@@ -1216,14 +1216,6 @@ class DoseContext:
     stock: tuple[StockOption, ...]
 
 
-_FLAG_WORDS = {
-    "flag_b12_hypersensitivity": "B12 or cobalt hypersensitivity",
-    "flag_cobalt_allergy": "cobalt allergy (counsel)",
-    "flag_lebers_disease": "Leber's disease",
-    "flag_benzyl_alcohol_sensitivity": "benzyl alcohol sensitivity",
-}
-
-
 def find_patient_for_dose(session: Session, actor: Actor, mrn: str) -> int:
     """The patient whose MRN was typed or scanned at the give-dose screen."""
     require(session, actor, Permission.READ_PATIENTS)
@@ -1251,7 +1243,7 @@ def dose_context(
         p.given_name,
         p.date_of_birth,
         p.archived,
-        tuple(words for name, words in _FLAG_WORDS.items() if getattr(p, name)),
+        patients.flag_words(p),  # the same words as the plan screens and the queue
         p.self_injection_trained_on,
         p.self_injection_trainer,
     )

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from b12desk.clock import Clock, UnknownTimeZone, system_zone_name, zone_named
 from b12desk.data.audit import append_event
-from b12desk.data.models import ClinicSetting
+from b12desk.data.models import AuditEvent, ClinicSetting
 from b12desk.data.reference import lab_tests, read_resource_json
 from b12desk.data.types import utcnow
 from b12desk.domain.dose_check import DoseRules, RulesError, parse_dose_rules
@@ -171,3 +172,15 @@ def set_lab_bands(session: Session, actor: Actor, raw: dict[str, Any], *, reason
         raise ValidationFailed({"lab_bands": str(exc)}) from None
     _write(session, actor, LAB_BANDS_KEY, raw, reason=reason.strip())
     return bands
+
+
+def holds_demo_data(session: Session) -> bool:
+    """Whether `b12desk demo-data` (or demo mode) ever filled this database: it says so in the audit."""
+    found = session.scalar(
+        select(AuditEvent.id)
+        .where(
+            AuditEvent.entity == "database", AuditEvent.entity_id == "demo", AuditEvent.action == "demo_data"
+        )
+        .limit(1)
+    )
+    return found is not None

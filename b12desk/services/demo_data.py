@@ -575,8 +575,8 @@ def generate(
 ) -> DemoStats:
     """Fill an empty database with a synthetic clinic; the same seed and ``today`` give the same data.
 
-    Creates the four demo users (password "demo") when the database has no staff. Everything is written in
-    one transaction, closed by a single audit event, so a failure leaves the database as it was.
+    Creates the demo users (startup.DEMO_USERS, password "demo") when the database has no staff. Everything
+    is written in one transaction, closed by a single audit event, so a failure leaves the database as it was.
     """
     errors: dict[str, str] = {}
     if patients < 1:
@@ -653,7 +653,7 @@ def _refuse_unless_empty(conn: Connection) -> None:
 
 
 def _ensure_staff(conn: Connection) -> tuple[_StaffIds, int]:
-    """Existing staff do the demo work; an empty database gets the four demo users, hashed once."""
+    """Existing staff do the demo work; an empty database gets the demo users, hashed once."""
     made = 0
     if not conn.scalar(select(func.count()).select_from(Staff)):
         password_hash = auth.hash_password(DEMO_PASSWORD)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import date, datetime
 from decimal import Decimal
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import String, func, select, type_coerce
+from sqlalchemy import Row, String, func, or_, select, type_coerce
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.exc import StaleDataError
@@ -18,18 +18,30 @@ from sqlalchemy.orm.exc import StaleDataError
 from b12desk.clock import Clock
 from b12desk.data.audit import PendingEvent, append_event, append_events, changed_values
 from b12desk.data.models import (
+    Administration,
     AuditEvent,
     LabResult,
+    Lot,
     Patient,
     PlanPhase,
     RegimenTemplate,
     ScheduledEvent,
     Staff,
+    StockMovement,
     TreatmentPlan,
 )
 from b12desk.data.reference import lab_tests
 from b12desk.data.types import utcnow
-from b12desk.domain.enums import Cause, EventKind, EventStatus, LabContext, PlanStatus, RecordStatus, Sex
+from b12desk.domain.enums import (
+    Cause,
+    EventKind,
+    EventStatus,
+    LabContext,
+    MovementKind,
+    PlanStatus,
+    RecordStatus,
+    Sex,
+)
 from b12desk.domain.lab_bands import Band, LabBands
 from b12desk.domain.labs import LabValueError, parse_lab_value
 from b12desk.domain.patients import PATIENT_FIELD_LABELS, PatientInput, validate_patient
@@ -52,6 +64,7 @@ class RosterRow:
     regimen: str  # the active plan's template, "" before plans exist
     phase: str
     next_due: date | None
+    next_due_window_end: date | None = None  # overdue after this day (the due list says the same)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +173,18 @@ def roster(session: Session, actor: Actor) -> list[RosterRow]:
         .correlate(Patient)
         .scalar_subquery()
     )
+    next_window_end = (
+        select(ScheduledEvent.window_end)
+        .where(
+            ScheduledEvent.patient_id == Patient.id,
+            ScheduledEvent.status == EventStatus.DUE,
+            ScheduledEvent.kind == EventKind.DOSE,
+        )
+        .correlate(Patient)
+        .order_by(ScheduledEvent.due_on, ScheduledEvent.id)
+        .limit(1)
+        .scalar_subquery()
+    )
     # Dates and enums come back as the driver gives them and are converted here with a dictionary and
     # date.fromisoformat: for a whole roster this halves the time SQLAlchemy's per-value processors take.
     stmt = (
@@ -176,6 +201,7 @@ def roster(session: Session, actor: Actor) -> list[RosterRow]:
             RegimenTemplate.name,
             type_coerce(PlanPhase.kind, String),
             type_coerce(next_due, String),
+            type_coerce(next_window_end, String),
         )
         .select_from(Patient)
         .outerjoin(TreatmentPlan, TreatmentPlan.id == current_plan)
@@ -198,6 +224,7 @@ def roster(session: Session, actor: Actor) -> list[RosterRow]:
             r[9] or "",
             r[10] or "",
             dates[r[11]],
+            dates[r[12]],
         )
         for r in session.connection().execute(stmt).all()  # Core: plain rows, no ORM result processing
     ]
@@ -418,36 +445,144 @@ def set_archived(
 
 
 def patient_history(session: Session, actor: Actor, patient_id: int) -> list[HistoryEntry]:
-    """Every audited change to the patient and their labs, newest first."""
+    """Every audited event about the patient, newest first: their record and labs, their plans (written,
+    edited, verified, returned, ended), their doses (given, corrected, entered in error) and the stock
+    supplied to them to take home.
+
+    Set-based whatever the length of the record: the ids of the patient's labs, plans, doses and supplies
+    are read first, then one query picks their events by (entity, entity_id), the audit table's index.
+    Template and lot ids are given as their names and numbers.
+    """
     require(session, actor, Permission.READ_PATIENTS)
     _load(session, patient_id)
-    lab_ids = [
-        str(i) for i in session.scalars(select(LabResult.id).where(LabResult.patient_id == patient_id))
+
+    def ids(column: Any, *where: Any) -> list[str]:
+        return [str(i) for i in session.scalars(select(column).where(*where))]
+
+    by_entity = {
+        "lab_result": ids(LabResult.id, LabResult.patient_id == patient_id),
+        "treatment_plan": ids(TreatmentPlan.id, TreatmentPlan.patient_id == patient_id),
+        "administration": ids(Administration.id, Administration.patient_id == patient_id),
+    }
+    supplies = dict(
+        session.execute(
+            select(StockMovement.id, StockMovement.lot_id).where(
+                StockMovement.patient_id == patient_id, StockMovement.kind == MovementKind.SUPPLIED_HOME
+            )
+        ).all()
+    )
+    conditions = [(AuditEvent.entity == "patient") & (AuditEvent.entity_id == str(patient_id))]
+    conditions += [
+        (AuditEvent.entity == entity) & AuditEvent.entity_id.in_(entity_ids)
+        for entity, entity_ids in by_entity.items()
+        if entity_ids
     ]
-    conditions = (AuditEvent.entity == "patient") & (AuditEvent.entity_id == str(patient_id))
-    if lab_ids:
-        conditions = conditions | ((AuditEvent.entity == "lab_result") & AuditEvent.entity_id.in_(lab_ids))
+    if supplies:  # a lot's events are every dose drawn from it: only its supplies home, then only theirs
+        conditions.append(
+            (AuditEvent.entity == "lot")
+            & AuditEvent.entity_id.in_({str(lot) for lot in supplies.values()})
+            & (AuditEvent.action == MovementKind.SUPPLIED_HOME.value)
+        )
     rows = session.execute(
         select(AuditEvent, Staff.username)
         .outerjoin(Staff, Staff.id == AuditEvent.staff_id)
-        .where(conditions)
+        .where(or_(*conditions))
         .order_by(AuditEvent.id.desc())
     ).all()
-    out = []
+    events = []
     for event, username in rows:
-        old = json.loads(event.old_values)
-        new = json.loads(event.new_values)
-        keys = sorted(set(old) | set(new))
-        action = event.action if event.entity == "patient" else f"lab {event.action}"
+        old, new = json.loads(event.old_values), json.loads(event.new_values)
+        if event.entity == "lot":
+            if new.get("movement") not in supplies:
+                continue  # supplied to someone else from the same lot
+            new["lot"] = event.entity_id
+        events.append((event, username, old, new))
+    audited = {(event.entity, event.entity_id) for event, *_ in events}
+    unaudited = {
+        entity: [int(i) for i in entity_ids if (entity, i) not in audited]
+        for entity, entity_ids in by_entity.items()
+    }
+    from_records = _unaudited_history(session, unaudited) if any(unaudited.values()) else []
+    _name_ids(
+        session,
+        [values for _, _, old, new in events for values in (old, new)] + [new for *_, new in from_records],
+    )
+    out = []
+    for event, username, old, new in events:
+        prefix = _HISTORY_PREFIX.get(event.entity, "")
         out.append(
             HistoryEntry(
                 event.at,
                 username or "system",
-                action,
-                {k: (old.get(k), new.get(k)) for k in keys},
+                f"{prefix} {event.action}" if prefix else event.action,
+                {k: (old.get(k), new.get(k)) for k in sorted(set(old) | set(new))},
                 event.reason,
             )
         )
+    if from_records:
+        why = (
+            "Demo data, written in bulk (no audit event of its own)."
+            if clinic.holds_demo_data(session)
+            else "Read from the record: it was loaded in bulk, with no audit event of its own."
+        )
+        out += [
+            HistoryEntry(at, who, action, {k: (None, v) for k, v in sorted(new.items())}, why)
+            for at, who, action, new in from_records
+        ]
+        out.sort(key=attrgetter("at"), reverse=True)
+    return out
+
+
+def _unaudited_history(
+    session: Session, ids: dict[str, list[int]]
+) -> list[tuple[datetime, str, str, dict[str, Any]]]:
+    """History entries read from the records themselves, for plans, doses and labs that were written
+    without an audit event of their own (the demo generator writes a whole clinic in bulk, with one
+    event for all of it): when, who, what and its values, as the audited ones would have them."""
+    staff = {i: name for i, name in session.execute(select(Staff.id, Staff.username))}
+    out: list[tuple[datetime, str, str, dict[str, Any]]] = []
+    if ids["treatment_plan"]:
+        for plan in session.scalars(select(TreatmentPlan).where(TreatmentPlan.id.in_(ids["treatment_plan"]))):
+            values = {
+                "template_id": plan.template_id,
+                "dose_mcg": plan.dose_mcg,
+                "strength_mcg_per_ml": plan.strength_mcg_per_ml,
+                "route": plan.route.value,
+                "start_date": plan.start_date,
+                "prescriber": plan.prescriber,
+            }
+            out.append((plan.created_at, staff.get(plan.author_id, "system"), "plan create", values))
+            if plan.verified_at is not None and plan.verified_by_id is not None:
+                verified = {"status": PlanStatus.VERIFIED.value}
+                out.append(
+                    (plan.verified_at, staff.get(plan.verified_by_id, "system"), "plan verify", verified)
+                )
+    if ids["administration"]:
+        doses = select(Administration).where(  # a correction's new row is audited as its original's
+            Administration.id.in_(ids["administration"]), Administration.amends_id.is_(None)
+        )
+        for dose in session.scalars(doses):
+            values = {
+                "dose_mcg": dose.dose_mcg,
+                "volume_ml": dose.volume_ml,
+                "route": dose.route.value,
+                "site": dose.site.value if dose.site else None,
+                "outcome": dose.outcome.value,
+                "given_at": dose.given_at,
+                "lot": dose.lot_id,
+            }
+            out.append((dose.recorded_at, staff.get(dose.given_by_id, "system"), "dose create", values))
+    if ids["lab_result"]:
+        labs = select(LabResult).where(LabResult.id.in_(ids["lab_result"]), LabResult.corrects_id.is_(None))
+        for lab in session.scalars(labs):
+            values = {
+                "test": lab.test_code,
+                "taken_on": lab.taken_on,
+                "value": lab.value_text,
+                "unit": lab.unit,
+                "context": lab.context.value,
+            }
+            out.append((lab.entered_at, staff.get(lab.entered_by_id, "system"), "lab create", values))
     return out
 
 
@@ -578,3 +713,85 @@ def list_labs(session: Session, actor: Actor, patient_id: int) -> list[LabRow]:
     ).all()
     bands = clinic.lab_bands(session)
     return [_lab_row(lab, username, bands) for lab, username in rows]
+
+
+# --- the patient's history: words for what the audit stores as ids -------------------------------------
+
+# How patient_history names the events of each entity ("lab create", "plan verify", "dose amend", ...).
+_HISTORY_PREFIX = {
+    "lab_result": "lab",
+    "treatment_plan": "plan",
+    "administration": "dose",
+    "lot": "supply",
+}
+
+
+def _id_of(value: object) -> int | None:
+    text = str(value)
+    return int(text) if text.isdigit() else None
+
+
+def _name_ids(session: Session, values: list[dict[str, Any]]) -> None:
+    """Replace template ids by "name (vN)" and lot ids by their lot numbers, two queries for any number."""
+    wanted: dict[str, set[int]] = {"template_id": set(), "lot": set()}
+    for held in values:
+        for key, found in wanted.items():
+            number = _id_of(held.get(key))
+            if number is not None:
+                found.add(number)
+    names: dict[str, dict[int, str]] = {"template_id": {}, "lot": {}}
+    if wanted["template_id"]:
+        names["template_id"] = {
+            i: f"{name} (v{version})"
+            for i, name, version in session.execute(
+                select(RegimenTemplate.id, RegimenTemplate.name, RegimenTemplate.version).where(
+                    RegimenTemplate.id.in_(wanted["template_id"])
+                )
+            )
+        }
+    if wanted["lot"]:
+        names["lot"] = {
+            i: number
+            for i, number in session.execute(select(Lot.id, Lot.lot_number).where(Lot.id.in_(wanted["lot"])))
+        }
+    for held in values:
+        for key, known in names.items():
+            number = _id_of(held.get(key))
+            if number is not None and number in known:
+                held[key] = known[number]
+
+
+# --- contraindications, cautions and allergies, as every screen words them -----------------------------
+
+# The words of the give-dose screen, the plan editor, a patient's plans and the verification queue alike.
+FLAG_WORDS = {
+    "flag_b12_hypersensitivity": "B12 or cobalt hypersensitivity",
+    "flag_cobalt_allergy": "cobalt allergy (counsel)",
+    "flag_lebers_disease": "Leber's disease",
+    "flag_benzyl_alcohol_sensitivity": "benzyl alcohol sensitivity",
+}
+# What people type in the allergies box to say there are none: nothing to warn about.
+_NO_ALLERGIES = {"", "none", "none known", "nil", "nil known", "nka", "nkda", "no known allergies"}
+
+
+def flag_words(patient: Patient | PatientInput | Row[Any]) -> tuple[str, ...]:
+    """The patient's recorded contraindications and cautions, then their allergies as typed."""
+    words = [text for name, text in FLAG_WORDS.items() if getattr(patient, name)]
+    allergies = " ".join(str(patient.allergies or "").split())
+    if allergies.lower().rstrip(".") not in _NO_ALLERGIES:
+        words.append(f"allergies: {allergies}")
+    return tuple(words)
+
+
+def recorded_flags(
+    session: Session, actor: Actor, patient_ids: Collection[int]
+) -> dict[int, tuple[str, ...]]:
+    """flag_words of several patients in one query (the verification queue's), by patient id."""
+    require(session, actor, Permission.READ_PATIENTS)
+    if not patient_ids:
+        return {}
+    columns = [getattr(Patient, name) for name in FLAG_WORDS]
+    rows = session.execute(
+        select(Patient.id, Patient.allergies, *columns).where(Patient.id.in_(set(patient_ids)))
+    )
+    return {row.id: flag_words(row) for row in rows}

@@ -43,7 +43,7 @@ from b12desk.domain.enums import (
     RecordStatus,
     Route,
 )
-from b12desk.domain.permissions import Permission
+from b12desk.domain.permissions import Permission, role_can
 from b12desk.domain.plan_rules import (
     VERIFICATION_MEANING,
     PatientFlags,
@@ -828,6 +828,21 @@ def verify_plan(
     return _plan_row(session, plan)
 
 
+OWN_PLAN = "You wrote this plan: a second pharmacist verifies it."
+
+
+def verify_refusal(actor: Actor, plan: PlanRow) -> str:
+    """Why `actor` cannot verify `plan` as it was read ('' when they can), for a screen to say before it
+    asks for a password. verify_plan refuses the same cases, and checks the patient as they are now."""
+    if not role_can(actor.role, Permission.VERIFY_PLANS):
+        return f"A {actor.role.value} may not verify plans; a pharmacist can."
+    if plan.status != PlanStatus.DRAFT:
+        return f"Only a draft plan is verified; this one is {plan.status.value}."
+    if plan.author_id == actor.id:
+        return OWN_PLAN
+    return ""
+
+
 def return_for_review(session: Session, actor: Actor, patient_id: int, *, reason: str) -> list[int]:
     """The patient's verified plans go back to the pharmacist (e.g. a contraindication flag changed).
 
@@ -1190,18 +1205,23 @@ def preview_schedule(
     days: frozenset[int] = ALL_DAYS,
     until: date | None = None,
 ) -> Schedule:
-    """A template's planned doses and tasks from a start date, with no patient (the pharmacist's check)."""
+    """A template's planned doses and tasks from a start date through `until`, with no patient (the
+    pharmacist's check): nothing after `until` is listed, so a preview is exactly the span it names."""
     phases = _phases_for(template, dose_mcg) if dose_mcg is not None else list(template.phases)
-    return build_schedule(
+    end = until or start + timedelta(days=SCHEDULE_HORIZON_DAYS)
+    schedule = build_schedule(
         phases,
         start=start,
         given=[],
         today=start,
-        until=until or start + timedelta(days=SCHEDULE_HORIZON_DAYS),
+        until=end,
         open_days=days,
         conditions=conditions,
         baseline_tasks=template.baseline_tasks,
     )
+    # The schedule lists each task at least once, however far off (a plan's first yearly review, 15 months
+    # out when maintenance starts at 3): right for a plan's own events, not for a preview of a span.
+    return replace(schedule, tasks=tuple(t for t in schedule.tasks if t.due <= end))
 
 
 def _cancel_due_events(session: Session, plan_id: int) -> None:

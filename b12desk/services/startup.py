@@ -29,6 +29,8 @@ DEMO_PASSWORD = "demo"
 DEMO_USERS: tuple[tuple[str, str, Role], ...] = (
     ("nurse", "Nora Nurse (demo)", Role.NURSE),
     ("pharmacist", "Phil Pharmacist (demo)", Role.PHARMACIST),
+    # A plan's author may not verify it: a second pharmacist lets a plan written in the demo be verified.
+    ("pharmacist2", "Petra Pharmacist (demo)", Role.PHARMACIST),
     ("manager", "Mona Manager (demo)", Role.MANAGER),
     ("admin", "Adam Admin (demo)", Role.ADMIN),
 )
@@ -111,7 +113,8 @@ def _templates_outdated(db: Database) -> bool:
 
 
 def ensure_demo_content(db: Database, *, patients: int = DEMO_PATIENTS, seed: int = 12) -> None:
-    """A demo database gets its four demo users and a small synthetic clinic the first time it opens."""
+    """A demo database gets its demo users (two pharmacists, so that one verifies what the other writes) and a
+    small synthetic clinic the first time it opens."""
     from b12desk.services import demo_data  # only demo mode pays for the generator
 
     with db.sessions.begin() as session:

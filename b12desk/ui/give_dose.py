@@ -48,7 +48,14 @@ from b12desk.ui.findings import FindingsPanel
 from b12desk.ui.inventory_dialogs import ScanLineEdit
 from b12desk.ui.ops import OpFailure, run_op
 from b12desk.ui.style import ERROR_RED
-from b12desk.ui.widgets import ErrorLabel, FieldErrors, MessageLabel, show_message
+from b12desk.ui.widgets import (
+    DiscardGuard,
+    ErrorLabel,
+    FieldErrors,
+    MessageLabel,
+    resize_within_screen,
+    show_message,
+)
 
 CHECK_AFTER_MS = 250  # typing pauses this long before the check runs again
 TIME_FORMAT = "%Y-%m-%d %H:%M"
@@ -59,7 +66,7 @@ ALLERGIC_ADVICE = (
 )
 
 
-class GiveDoseDialog(QDialog):
+class GiveDoseDialog(DiscardGuard, QDialog):
     """One dose for one patient; `saved(administration_id)` once it is recorded."""
 
     saved = Signal(int)
@@ -246,7 +253,7 @@ class GiveDoseDialog(QDialog):
         footer.addStretch(1)
         footer.addWidget(buttons)
         layout.addLayout(footer)
-        self.resize(1120, 860)
+        resize_within_screen(self, 1120, 860)
 
         self._check_timer = QTimer(self)
         self._check_timer.setSingleShot(True)
@@ -298,6 +305,7 @@ class GiveDoseDialog(QDialog):
         self.identity.setChecked(False)  # a new patient: their identity is checked again
         self.mrn.setText(context.patient.mrn)
         self._show_context()
+        self.mark_clean()  # the patient found is not a change to lose; what the nurse enters next is
         self._changed()
 
     def _show_context(self) -> None:

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from b12desk.clock import Clock
 from b12desk.data.db import Database
+from b12desk.domain.enums import Role
 from b12desk.services import auth
 from b12desk.services.common import Actor
 from b12desk.services.startup import DEMO_PASSWORD
@@ -93,7 +94,7 @@ class LoginDialog(QDialog):
     def _demo_panel(self) -> QGroupBox:
         panel = QGroupBox(f"Demo database: practice accounts, password: {DEMO_PASSWORD}")
         panel.setObjectName("demoPanel")
-        explain = QLabel(
+        self.demo_explain = explain = QLabel(
             "Synthetic patients only. These accounts exist in the demo database alone, each with the "
             f"password <b>{DEMO_PASSWORD}</b>. Click one to fill it in."
         )
@@ -115,6 +116,11 @@ class LoginDialog(QDialog):
 
     def _show_demo_users(self, staff: list[Actor]) -> None:
         assert self.demo_users is not None
+        if sum(1 for person in staff if person.role == Role.PHARMACIST) > 1:
+            self.demo_explain.setText(
+                self.demo_explain.text() + " A plan one pharmacist writes, the other verifies: nobody "
+                "verifies their own."
+            )
         for person in staff:
             role = ROLE_LABELS.get(person.role.value, person.role.value)
             item = QListWidgetItem(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, timedelta
 from html import escape
 
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
 from sqlalchemy.orm import Session
 
 from b12desk.domain.schedule import Schedule
+from b12desk.services import patients
 from b12desk.services import plans as plan_service
 from b12desk.services.common import Actor
 from b12desk.services.plans import PlanRow, QueueItem
@@ -32,6 +34,7 @@ from b12desk.ui.plans import (
     ScheduleModel,
     VerifyDialog,
     change_value_text,
+    flags_html,
     list_over_details,
     make_table,
     plan_details_html,
@@ -40,11 +43,22 @@ from b12desk.ui.plans import (
     schedule_table,
     select_or_first,
 )
-from b12desk.ui.style import WARNING_AMBER
+from b12desk.ui.style import ERROR_RED, WARNING_AMBER
 from b12desk.ui.table_model import Column, RowsModel, bold_font
-from b12desk.ui.widgets import MessageLabel
+from b12desk.ui.widgets import MessageLabel, resize_within_screen
 
 FIRST_VERIFICATION = "first verification"
+
+
+@dataclass(frozen=True, slots=True)
+class _Queue:
+    """What the queue reads in one transaction: the plans, template names, and each patient's flags."""
+
+    items: list[QueueItem]
+    template_names: dict[int, str]
+    flags: dict[int, tuple[str, ...]]
+
+
 CHANGED_BACKGROUND = QColor("#fff3cd")
 
 
@@ -63,16 +77,28 @@ class QueueModel(RowsModel[QueueItem]):
     COL_CHANGES = 5
     text_tooltips = True
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, actor_id: int | None = None) -> None:
         super().__init__(parent)
         self._changes: dict[int, list[str]] = {}
         self.template_names: dict[int, str] = {}
+        self.patient_flags: dict[
+            int, tuple[str, ...]
+        ] = {}  # by patient: contraindications, cautions, allergies
+        self.actor_id = actor_id  # the signed-in person: their own plans say so
         self.columns = (
-            Column[QueueItem]("Patient", lambda i: f"{i.plan.patient_name} ({i.plan.patient_mrn})"),
+            Column[QueueItem](
+                "Patient",
+                self._patient_text,
+                foreground=lambda i: QColor(ERROR_RED) if self.patient_flags.get(i.plan.patient_id) else None,
+                font=lambda i: bold_font() if self.patient_flags.get(i.plan.patient_id) else None,
+            ),
             Column[QueueItem]("Template", lambda i: f"{i.plan.template_name} (v{i.plan.template_version})"),
             Column[QueueItem]("Dose", lambda i: i.plan.dose_text),
             Column[QueueItem]("Route", lambda i: route_text(i.plan.route)),
-            Column[QueueItem]("Written by", lambda i: i.plan.author),
+            Column[QueueItem](
+                "Written by",
+                lambda i: f"{i.plan.author} (you)" if i.plan.author_id == self.actor_id else i.plan.author,
+            ),
             Column[QueueItem](
                 "Since the last verification",
                 self._text,
@@ -82,10 +108,20 @@ class QueueModel(RowsModel[QueueItem]):
             ),
         )
 
-    def set_queue(self, items: list[QueueItem], template_names: Mapping[int, str]) -> None:
+    def set_queue(
+        self,
+        items: list[QueueItem],
+        template_names: Mapping[int, str],
+        flags: Mapping[int, tuple[str, ...]] | None = None,
+    ) -> None:
         self.template_names = dict(template_names)
+        self.patient_flags = dict(flags or {})
         self._changes = {i.plan.id: change_lines(i, template_names) for i in items}
         self.set_rows(items)
+
+    def _patient_text(self, item: QueueItem) -> str:
+        name = f"{item.plan.patient_name} ({item.plan.patient_mrn})"
+        return f"⚠ {name}" if self.patient_flags.get(item.plan.patient_id) else name
 
     def changes_text(self, row: int) -> str:
         return self._text(self.row(row))
@@ -124,7 +160,7 @@ class VerificationQueueDialog(QDialog):
         self.notice = QLabel()
         self.notice.setObjectName("muted")
 
-        self.model = QueueModel(self)
+        self.model = QueueModel(self, actor_id=ctx.actor.id)
         self.table = make_table(
             self.model,
             (
@@ -155,9 +191,13 @@ class VerificationQueueDialog(QDialog):
         self.refresh_button = QPushButton("Refresh")
         close = QPushButton("Close")
         close.clicked.connect(self.reject)
+        # Why Verify is off, beside it: a tooltip alone is not seen until the pointer rests on the button.
+        self.verify_reason = QLabel()
+        self.verify_reason.setObjectName("muted")
         buttons = QHBoxLayout()
         buttons.addWidget(self.verify_button)
         buttons.addWidget(self.refresh_button)
+        buttons.addWidget(self.verify_reason)
         buttons.addStretch(1)
         buttons.addWidget(close)
 
@@ -167,7 +207,7 @@ class VerificationQueueDialog(QDialog):
         layout.addWidget(split, 1)
         layout.addWidget(self.notice)
         layout.addLayout(buttons)
-        self.resize(1240, 760)
+        resize_within_screen(self, 1240, 760)
 
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._selection_changed())
         self.verify_button.clicked.connect(self.verify_selected)
@@ -178,12 +218,13 @@ class VerificationQueueDialog(QDialog):
     def reload(self, select_plan: int | None = None) -> None:
         keep = select_plan if select_plan is not None else self.selected_plan_id()
 
-        def read(session: Session, actor: Actor) -> tuple[list[QueueItem], dict[int, str]]:
+        def read(session: Session, actor: Actor) -> _Queue:
             items = plan_service.verification_queue(session, actor)
             ids = {i.plan.template_id for i in items}
             for item in items:
                 ids |= {int(v) for v in item.changes.get("template_id", ()) if v is not None}
-            return items, plan_service.template_names(session, actor, ids)
+            flags = patients.recorded_flags(session, actor, {i.plan.patient_id for i in items})
+            return _Queue(items, plan_service.template_names(session, actor, ids), flags)
 
         run_op(self, self.ctx, read, lambda r: self._loaded(r, keep), self._refused, quiet=True)
 
@@ -192,10 +233,10 @@ class VerificationQueueDialog(QDialog):
         self.show_refusal(failure.message)
         self._selection_changed()
 
-    def _loaded(self, result: tuple[list[QueueItem], dict[int, str]], keep: int | None) -> None:
-        items, names = result
+    def _loaded(self, result: _Queue, keep: int | None) -> None:
+        items = result.items
         self.show_refusal("")
-        self.model.set_queue(items, names)
+        self.model.set_queue(items, result.template_names, result.flags)
         select_or_first(self.table, self.model.row_of(keep) if keep is not None else None)
         self._selection_changed()
         if not items:
@@ -226,26 +267,29 @@ class VerificationQueueDialog(QDialog):
 
     def _selection_changed(self) -> None:
         item = self.selected_item()
-        self.verify_button.setEnabled(item is not None)
+        # Said before the password is asked for: above all, that the author may not verify their own plan.
+        refusal = plan_service.verify_refusal(self.ctx.actor, item.plan) if item is not None else ""
+        self.verify_button.setEnabled(item is not None and not refusal)
+        self.verify_button.setToolTip(refusal or "Verify the selected plan and sign with your password.")
+        self.verify_reason.setText(refusal)
         if item is None:
             self.details.setHtml("")
             self.schedule_model.set_rows([])
             return
         self.details.setHtml(self._details_html(item))
         today = self.ctx.clock.today()
+        until = today + timedelta(days=PREVIEW_DAYS)
         plan = item.plan
         run_op(
             self,
             self.ctx,
-            lambda s, actor: plan_service.plan_schedule(
-                s, actor, plan.id, today=today, until=today + timedelta(days=PREVIEW_DAYS)
-            ),
-            lambda schedule: self._show_schedule(plan, schedule, today),
+            lambda s, actor: plan_service.plan_schedule(s, actor, plan.id, today=today, until=until),
+            lambda schedule: self._show_schedule(plan, schedule, today, until),
             lambda failure: self.show_refusal(failure.message),
             quiet=True,
         )
 
-    def _show_schedule(self, plan: PlanRow, schedule: Schedule, today: date) -> None:
+    def _show_schedule(self, plan: PlanRow, schedule: Schedule, today: date, until: date) -> None:
         if self.selected_plan_id() != plan.id:
             return  # the selection moved on meanwhile
         strength = plan.strength_mcg_per_ml
@@ -255,6 +299,7 @@ class VerificationQueueDialog(QDialog):
                 strength=strength,
                 phases=[(p.kind, p.dose_count) for p in plan.phases],
                 today=today,
+                until=until,
             )
         )
 
@@ -270,11 +315,17 @@ class VerificationQueueDialog(QDialog):
             head = "<p><b>Verified before</b>; the plan itself has not changed since.</p>"
         else:
             head = "<p><b>First verification</b> of this plan.</p>"
-        return head + plan_details_html(item.plan, changed=frozenset(item.changes))
+        plan, flags = item.plan, self.model.patient_flags.get(item.plan.patient_id, ())
+        patient = (
+            f"<p><b>{escape(plan.patient_name)}</b> &nbsp; MRN {escape(plan.patient_mrn)}"
+            + (f"<br>{flags_html(flags)}" if flags else "")
+            + "</p>"
+        )
+        return patient + head + plan_details_html(plan, changed=frozenset(item.changes))
 
     def verify_selected(self) -> VerifyDialog | None:
         item = self.selected_item()
-        if item is None:
+        if item is None or not self.verify_button.isEnabled():
             return None
         dialog = VerifyDialog(
             self.ctx, item.plan, on_verified=self._verified, on_refused=self.show_refusal, parent=self

@@ -164,6 +164,31 @@ def test_demo_staff_are_made_once_and_can_sign_in(generated: Generated) -> None:
         assert _nurse(s).role == Role.NURSE
 
 
+def test_a_plan_one_demo_pharmacist_writes_the_other_verifies(generated: Generated) -> None:
+    with Session(generated.db.engine) as s:  # rolled back when it closes: the clinic stays as generated
+        writer = auth.authenticate(s, username="pharmacist", password=DEMO_PASSWORD)
+        checker = auth.authenticate(s, username="pharmacist2", password=DEMO_PASSWORD)
+        assert writer.role == checker.role == Role.PHARMACIST and writer.id != checker.id
+        patient = patients.create_patient(
+            s,
+            writer,
+            PatientInput(mrn="NEW1", family_name="Reid", given_name="Ann", date_of_birth=date(1950, 5, 5)),
+        )
+        t = next(t for t in plans.list_templates(s, writer) if t.code == "uk_hoc_no_neuro")
+        plan = plans.create_plan(
+            s,
+            writer,
+            patient.id,
+            plans.PlanInput(t.id, t.formulation, Decimal(1000), Route.IM, generated.today, "Dr A"),
+        )
+        verified = plans.verify_plan(
+            s, checker, plan.id, password=DEMO_PASSWORD, expected_version=plan.version_id
+        )
+        assert (
+            verified.verified_by == "Petra Pharmacist (demo)" and verified.author == "Phil Pharmacist (demo)"
+        )
+
+
 def test_existing_staff_do_the_work(fresh_db: tuple[Database, Staffing]) -> None:
     db, staffing = fresh_db
     demo_data.generate(db, patients=40, years=1, seed=3, today=TODAY)
@@ -380,6 +405,57 @@ def test_one_audit_event_closes_the_load_and_the_chain_verifies(generated: Gener
         assert (
             json.loads(events[0].new_values)["administrations"] == generated.stats.counts["administrations"]
         )
+
+
+def test_a_demo_patients_history_shows_what_the_load_wrote_and_what_was_done_since(
+    generated: Generated,
+) -> None:
+    """The load writes one audit event for the whole clinic, yet each demo patient's history holds their
+    plans (written, verified), doses and labs, read from the records and said to be demo data; a lab
+    added since comes from its audit event, once."""
+    with generated.db.sessions.begin() as s:
+        nurse = _nurse(s)
+        patient_id = s.scalar(
+            select(Administration.patient_id)
+            .group_by(Administration.patient_id)
+            .order_by(func.count().desc(), Administration.patient_id)
+            .limit(1)
+        )
+        assert patient_id is not None
+
+        def count(model: type[Administration] | type[LabResult] | type[TreatmentPlan]) -> int:
+            return (
+                s.scalar(select(func.count()).select_from(model).where(model.patient_id == patient_id)) or 0
+            )
+
+        history = patients.patient_history(s, nurse, patient_id)
+        actions = [e.action for e in history]
+        assert actions.count("dose create") == count(Administration) > 0
+        assert actions.count("lab create") == count(LabResult) > 0
+        assert actions.count("plan create") == count(TreatmentPlan) > 0
+        assert actions.count("plan verify") == count(TreatmentPlan)  # every demo plan is verified
+        reasons = {e.reason for e in history}
+        assert reasons == {"Demo data, written in bulk (no audit event of its own)."}, reasons
+        assert [e.at for e in history] == sorted((e.at for e in history), reverse=True)
+        doses = [e for e in history if e.action == "dose create"]
+        lots = {e.changes["lot"][1] for e in doses} - {None}  # a dose not given draws no lot
+        assert lots and all(isinstance(lot, str) and not lot.isdigit() for lot in lots)  # numbers, not ids
+        assert all(e.who != "system" for e in history)
+
+        patients.add_lab_result(
+            s,
+            nurse,
+            patient_id,
+            test_code="hb",
+            context=LabContext.FOLLOW_UP,
+            taken_on=generated.today,
+            value_text="131",
+            unit="g/L",
+        )
+        again = patients.patient_history(s, nurse, patient_id)
+        assert [e.action for e in again].count("lab create") == count(LabResult)
+        assert again[0].action == "lab create" and again[0].reason == ""  # from its audit event
+        s.rollback()
 
 
 def test_the_services_work_on_after_the_load(generated: Generated) -> None:

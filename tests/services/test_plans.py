@@ -225,6 +225,22 @@ def test_hand_worked_tasks_for_the_uk_template(templates: dict[str, plans.Templa
     assert platelets == [START, d(1, 12), d(2, 2)]  # baseline, 7-10 days, 4 weeks
 
 
+def test_a_preview_lists_nothing_after_the_day_it_runs_to(templates: dict[str, plans.TemplateRow]) -> None:
+    """Maintenance starts about 3 months in; its first yearly review, 15 months out, is not in 12 months."""
+    until = START + timedelta(days=365)
+    for code in ("uk_hoc_no_neuro", "uk_hoc_neuro", "oral_cnc"):
+        preview = plans.preview_schedule(
+            templates[code].definition, start=START, days=MON_TO_FRI, until=until
+        )
+        late = [(t.label, t.due) for t in preview.tasks if t.due > until]
+        assert late == [], code
+        assert preview.tasks and max(d.due for d in preview.doses or preview.tasks) <= until
+    longer = plans.preview_schedule(
+        templates["uk_hoc_no_neuro"].definition, start=START, days=MON_TO_FRI, until=d(6, 30, 2027)
+    )
+    assert any(t.label.startswith("Yearly review") for t in longer.tasks)  # there, once the span reaches it
+
+
 def test_every_template_cites_its_source(templates: dict[str, plans.TemplateRow]) -> None:
     assert set(EXPECTED_DOSES) | {"custom"} <= set(templates)
     assert all(t.source for t in templates.values())

@@ -21,7 +21,7 @@ from b12desk.domain.enums import Cause, Container, Formulation, InjectionSite, P
 from b12desk.domain.schedule import DoseStatus
 from b12desk.services import administrations, plans
 from b12desk.services import inventory as inv
-from b12desk.services.common import Actor
+from b12desk.services.common import Actor, PermissionDenied
 from b12desk.ui.plans import (
     DUE_DATE_ROLE,
     RECORD_ID_ROLE,
@@ -365,15 +365,18 @@ def test_the_author_cannot_verify_and_another_pharmacist_can_with_a_password(
     assert queue.model.changes_text(0) == FIRST_VERIFICATION
     assert queue.schedule_model.rowCount() > 0  # the selected plan's schedule
     assert "Dr A" in queue.details.toPlainText()
-    sign = queue.verify_selected()
-    assert sign is not None
-    qtbot.keyClicks(sign.password, PASSWORD)
-    _click(qtbot, sign.verify_button)
-    assert not sign.isVisible()
-    assert queue.message.isVisible() and "another pharmacist must verify it" in queue.message.text()
+    assert queue.model.data(queue.model.index(0, 4)) == "Pharmacist (you)"
+    # The author is told before any password is asked for: Verify is off, and its tooltip says why.
+    assert not queue.verify_button.isEnabled()
+    assert queue.verify_button.toolTip() == "You wrote this plan: a second pharmacist verifies it."
+    assert queue.verify_reason.text() == queue.verify_button.toolTip()  # and beside the button
+    assert queue.verify_selected() is None
+    with db.sessions.begin() as s, pytest.raises(PermissionDenied, match="another pharmacist must verify it"):
+        plans.verify_plan(s, staff.pharmacist, plan.id, password=PASSWORD, expected_version=plan.version_id)
     assert _plans(db, staff, pid)[0].status == PlanStatus.DRAFT
 
     other = _open_queue(make_ctx, host, staff.pharmacist2)
+    assert other.verify_button.isEnabled() and other.model.data(other.model.index(0, 4)) == "Pharmacist"
     sign = other.verify_selected()
     assert sign is not None
     qtbot.keyClicks(sign.password, "wrong password")
@@ -422,15 +425,14 @@ def test_a_nurse_sees_the_services_refusal(
     queue = _open_queue(make_ctx, host, staff.nurse)
     assert queue.message.isVisible() and "A nurse may not verify plans" in queue.message.text()
     assert queue.model.rowCount() == 0 and not queue.verify_button.isEnabled()
-    # The patient's plans dialog offers Verify… to everyone; the nurse reads the same refusal there.
+    # The patient's plans dialog says so on Verify… before any password; the service refuses a nurse too.
     dialog = PatientPlansDialog(make_ctx(staff.nurse), pid, parent=host)
     dialog.show()
-    assert dialog.verify_button.isEnabled()
-    sign = dialog.verify_plan()
-    assert sign is not None
-    qtbot.keyClicks(sign.password, PASSWORD)
-    _click(qtbot, sign.verify_button)
-    assert "A nurse may not verify plans" in dialog.message.text()
+    assert not dialog.verify_button.isEnabled() and dialog.verify_plan() is None
+    assert dialog.verify_button.toolTip() == "A nurse may not verify plans; a pharmacist can."
+    [plan] = _plans(db, staff, pid)
+    with db.sessions.begin() as s, pytest.raises(PermissionDenied, match="A nurse may not verify plans"):
+        plans.verify_plan(s, staff.nurse, plan.id, password=PASSWORD, expected_version=plan.version_id)
     assert _plans(db, staff, pid)[0].status == PlanStatus.DRAFT
 
 
@@ -716,7 +718,12 @@ def test_new_plan_from_the_patients_plans_selects_it(
     _click(qtbot, editor.save_button)
     assert dialog.model.rowCount() == 1
     assert dialog.selected_plan_id() == _plans(db, staff, pid)[0].id
-    assert dialog.verify_button.isEnabled()
+    # Its author cannot verify it, and is told so before typing a password; a second pharmacist can.
+    assert not dialog.verify_button.isEnabled() and dialog.verify_plan() is None
+    assert dialog.verify_button.toolTip() == "You wrote this plan: a second pharmacist verifies it."
+    other = PatientPlansDialog(make_ctx(staff.pharmacist2), pid, parent=host)
+    other.show()
+    assert other.verify_button.isEnabled() and other.verify_plan() is not None
 
 
 def _doses_in_db(db: Database, plan_id: int) -> int:
@@ -1029,7 +1036,8 @@ def test_roster_opens_the_plans_and_refreshes_its_regimen_after_a_verification(
     assert sign is not None
     qtbot.keyClicks(sign.password, PASSWORD)
     _click(qtbot, sign.verify_button)
-    assert tab.model.data(tab.model.index(0, COL_REGIMEN)) == templates["uk_hoc_no_neuro"].name
+    regimen = tab.model.index(0, COL_REGIMEN)  # the column may shorten the name; its tooltip holds it whole
+    assert tab.model.data(regimen, Qt.ItemDataRole.ToolTipRole) == templates["uk_hoc_no_neuro"].name
     assert tab.selected_patient_id() == pid
 
 

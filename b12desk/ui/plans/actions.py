@@ -40,6 +40,7 @@ from b12desk.ui.plans.common import (
     plan_summary_line,
 )
 from b12desk.ui.widgets import (
+    DiscardGuard,
     ErrorLabel,
     FieldErrors,
     MessageLabel,
@@ -207,12 +208,11 @@ class PlanActionDialog(QDialog):
         if self.end_phase:
             try:
                 on = parse_iso_date(self.on_date.text())
-            except ValueError:
-                on = None
+                problem = "" if on else f"Write the review date as {DATE_PLACEHOLDER}."
+            except ValueError as exc:
+                on, problem = None, str(exc)
             if on is None:
-                self._refused(
-                    OpFailure("invalid", "", {"on": f"Write the review date as {DATE_PLACEHOLDER}."})
-                )
+                self._refused(OpFailure("invalid", "", {"on": problem}))
                 return
             review_day = on
 
@@ -241,7 +241,7 @@ class PlanActionDialog(QDialog):
         self._on_done(row)
 
 
-class ExternalDosesDialog(QDialog):
+class ExternalDosesDialog(DiscardGuard, QDialog):
     """Doses a patient had at another clinic, so the schedule starts in the right phase.
 
     Each date becomes a dose of the plan's dose and route, marked as given elsewhere (nothing is drawn
@@ -370,10 +370,11 @@ class ExternalDosesDialog(QDialog):
         the field (the service checks again when saving)."""
         try:
             given = parse_iso_date(self.date.text())
-        except ValueError:
-            given = None
+            problem = "" if given else f"Write the date as {DATE_PLACEHOLDER}."
+        except ValueError as exc:
+            given, problem = None, str(exc)
         if given is None:
-            self.errors.show({"given_at": f"Write the date as {DATE_PLACEHOLDER}."})
+            self.errors.show({"given_at": problem})
             return False
         today = self.ctx.clock.today()
         if given > today:

@@ -14,13 +14,13 @@ from PySide6.QtWidgets import (
 )
 
 from b12desk.domain.enums import CAUSE_LABELS, PRESENTATION_LABELS, EventKind, PlanStatus, Route
-from b12desk.domain.patients import PATIENT_FIELD_LABELS
 from b12desk.domain.regimens import PhaseDef
 from b12desk.domain.schedule import DoseStatus
 from b12desk.domain.units import (
     format_mcg,
     format_strength,
 )
+from b12desk.services import patients
 from b12desk.services import plans as plan_service
 from b12desk.services.patients import PatientDetail
 from b12desk.services.plans import PlanRow, TemplateRow
@@ -143,6 +143,7 @@ CHANGE_LABELS = {
     "indication": "indication",
     "conditions": "conditions",
     "override_reason": "override reason",
+    "supplied_as": "supplied",
     "status": "status",
     "meaning": "meaning",
     "phase": "phase",
@@ -165,6 +166,8 @@ def change_value_text(field: str, value: Any, template_names: Mapping[int, str])
         except InvalidOperation:
             return text
         return format_mcg(number) if field == "dose_mcg" else format_strength(number)
+    if field == "formulation":
+        return text.capitalize()
     if field == "continues_elsewhere":
         return "yes" if text.lower() in ("true", "1", "yes") else "no"
     if field == "route" and text in Route._value2member_map_:
@@ -251,14 +254,15 @@ def template_info_html(template: TemplateRow) -> str:
 
 
 def patient_flags(detail: PatientDetail) -> list[str]:
-    data = detail.data
-    names = (
-        "flag_b12_hypersensitivity",
-        "flag_cobalt_allergy",
-        "flag_lebers_disease",
-        "flag_benzyl_alcohol_sensitivity",
-    )
-    return [PATIENT_FIELD_LABELS[n] for n in names if getattr(data, n)]
+    """Contraindications, cautions and allergies, in the give-dose screen's words."""
+    return list(patients.flag_words(detail.data))
+
+
+def flags_html(flags: Sequence[str]) -> str:
+    """The recorded flags as a screen's header shows them: red and bold, never missed ('' when none)."""
+    if not flags:
+        return ""
+    return f'<span style="color:{ERROR_RED}"><b>⚠ Recorded: {escape(", ".join(flags))}</b></span>'
 
 
 def patient_header_html(detail: PatientDetail) -> str:
@@ -272,7 +276,7 @@ def patient_header_html(detail: PatientDetail) -> str:
     )
     flags = patient_flags(detail)
     if flags:
-        text += f'<br><span style="color:{ERROR_RED}"><b>⚠ Recorded: {escape(", ".join(flags))}</b></span>'
+        text += "<br>" + flags_html(flags)
     return text
 
 

@@ -56,11 +56,13 @@ from b12desk.ui.plans.models import (
 )
 from b12desk.ui.style import ERROR_RED
 from b12desk.ui.widgets import (
+    DiscardGuard,
     ErrorLabel,
     FieldErrors,
     MessageLabel,
     format_date,
     parse_iso_date,
+    resize_within_screen,
 )
 
 
@@ -87,7 +89,7 @@ def _editor_data(session: Session, actor: Actor, patient_id: int, template_id: i
     )
 
 
-class PlanEditorDialog(QDialog):
+class PlanEditorDialog(DiscardGuard, QDialog):
     """New or edited plan; the schedule preview follows every field as it is typed.
 
     Stays open with everything typed when the service refuses; each message goes beside its field.
@@ -114,7 +116,7 @@ class PlanEditorDialog(QDialog):
         self.loading.setObjectName("muted")
         self.loading.show_text("Reading the patient and the regimen templates…")
         self._outer.addWidget(self.loading)
-        self.resize(1220, 760)
+        resize_within_screen(self, 1220, 760)
         template_id = plan.template_id if plan is not None else None
         run_op(
             self,
@@ -147,6 +149,7 @@ class PlanEditorDialog(QDialog):
         self.start_date.textChanged.connect(lambda _t: self._refresh())
         self.severe_anaemia.toggled.connect(lambda _c: self._refresh())
         self._refresh()
+        self.mark_clean()  # as read: what the pharmacist changes from here is what Esc would lose
 
     # --- building the form ---------------------------------------------------------------------------
 
@@ -158,6 +161,9 @@ class PlanEditorDialog(QDialog):
         self.suggestion.setWordWrap(True)
 
         self.template = QComboBox()
+        # Template names are long: the combo box shrinks to the window and shows the whole name when open.
+        self.template.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.template.setMinimumContentsLength(24)
         for t in sorted(self.templates.values(), key=lambda t: (t.formulation.value, t.name)):
             self.template.addItem(f"{t.name} (v{t.version})", t.id)
         self.formulation = QLabel()
@@ -169,6 +175,7 @@ class PlanEditorDialog(QDialog):
         )
         self.dose = QLineEdit()
         self.dose.setMaximumWidth(110)
+        self.dose.setMinimumWidth(self.dose.fontMetrics().horizontalAdvance("000000") + 16)
         self.dose.setAlignment(Qt.AlignmentFlag.AlignRight)
         self.dose.setPlaceholderText("e.g. 1000")
         self.volume = QLabel()
@@ -199,8 +206,9 @@ class PlanEditorDialog(QDialog):
         self.prescriber.setPlaceholderText("e.g. Dr A. Shah")
         self.indication = QLineEdit()
         self.indication.setPlaceholderText("e.g. pernicious anaemia, Hb 84 g/L")
-        self.severe_anaemia = QCheckBox(
-            "Severe anaemia: a second potassium check, 3-4 days after the first dose"
+        self.severe_anaemia = QCheckBox("Severe anaemia (a second potassium check)")
+        self.severe_anaemia.setToolTip(
+            "Severe anaemia: a second potassium check is scheduled 3-4 days after the first dose."
         )
         self.supplied_as = QLineEdit()
         self.supplied_as.setPlaceholderText("e.g. cyanocobalamin 1,000 mcg tablets, one a day, 28")
@@ -208,9 +216,9 @@ class PlanEditorDialog(QDialog):
             "Oral treatment is taken at home: no injection is scheduled. Record what the patient takes "
             "home; the pharmacist verifies it with the plan."
         )
-        self.continues_elsewhere = QCheckBox(
-            "Continues treatment begun at another clinic (doses given there before the start date may "
-            "be entered)"
+        self.continues_elsewhere = QCheckBox("Continues treatment begun at another clinic")
+        self.continues_elsewhere.setToolTip(
+            "Doses given at the other clinic before the start date may then be entered."
         )
 
         self.field_labels: dict[str, QLabel] = {}
@@ -290,6 +298,7 @@ class PlanEditorDialog(QDialog):
         self.preview_summary.setWordWrap(True)
         self.preview_summary.setObjectName("muted")
         preview_box = QGroupBox("Schedule preview")
+        preview_box.setMinimumWidth(340)
         preview_layout = QVBoxLayout(preview_box)
         preview_layout.addWidget(self.preview_summary)
         preview_layout.addWidget(self.preview, 1)
@@ -459,33 +468,35 @@ class PlanEditorDialog(QDialog):
             frozenset(self.conditions()),
             pregnant_or_breastfeeding=self.patient.data.pregnant_or_breastfeeding,
         )
+        until = start + timedelta(days=PREVIEW_DAYS)
         schedule = plan_service.preview_schedule(
             t.definition,
             start=start,
             dose_mcg=dose,
             conditions=conditions,
             days=self.open_days,
-            until=start + timedelta(days=PREVIEW_DAYS),
+            until=until,
         )
         entries = schedule_entries(
             schedule,
             strength=strength,
             phases=[(p.kind, p.dose_count) for p in t.definition.phases],
             today=None,
+            until=until,
         )
         self.preview_model.set_rows(entries)
         doses = sum(1 for e in entries if e.kind == EventKind.DOSE)
         tasks = len(entries) - doses
+        span = f"First 12 months, {format_date(start)} to {format_date(until)}"
         if Route.ORAL in (t.definition.routes or (t.definition.route,)):
             self.preview_summary.setText(
-                f"First 12 months from {format_date(start)}: taken at home, no injections; {tasks} "
-                f"monitoring tasks, on the clinic's open days ({open_days_text(self.open_days)})."
+                f"{span}: taken at home, no injections; {tasks} monitoring tasks, on the clinic's open "
+                f"days ({open_days_text(self.open_days)})."
             )
             return
         self.preview_summary.setText(
-            f"First 12 months from {format_date(start)}: {doses} doses and {tasks} monitoring tasks. "
-            f"The clinic gives injections on {open_days_text(self.open_days)}; a dose due on another "
-            "day moves to the next open day."
+            f"{span}: {doses} doses and {tasks} monitoring tasks. The clinic gives injections on "
+            f"{open_days_text(self.open_days)}; a dose due on another day moves to the next open day."
         )
 
     # --- loading and saving --------------------------------------------------------------------------

@@ -69,8 +69,11 @@ def schedule_entries(
     strength: Decimal | None,
     phases: Sequence[tuple[PhaseKind, int | None]],
     today: date | None,
+    until: date | None = None,
 ) -> list[ScheduleEntry]:
-    """The doses still to give and the tasks still open (all of them in a preview, when today is None).
+    """The doses still to give and the tasks still open (all of them in a preview, when today is None),
+    up to `until` when given: a schedule names a task's first date however far off it is, and a table
+    labelled "next 12 months" lists exactly those.
 
     A task's done-or-not lives with the lab results, not in the schedule, so tasks whose window has
     passed are left out rather than shown as overdue.
@@ -79,6 +82,8 @@ def schedule_entries(
     for dose in schedule.doses:
         if today is not None and dose.given_on is not None:
             continue
+        if until is not None and dose.due > until:
+            continue
         count = phases[dose.phase_index][1] if dose.phase_index < len(phases) else None
         phase = f"{dose.phase_kind.value.capitalize()} {dose.number}" + (f" of {count}" if count else "")
         status = dose.status if today is not None else None
@@ -86,6 +91,8 @@ def schedule_entries(
             ScheduleEntry(dose.due, EventKind.DOSE, phase, format_dose(dose.dose_mcg, strength), status)
         )
     for task in schedule.tasks:
+        if until is not None and task.due > until:
+            continue
         task_status: DoseStatus | None = None
         if today is not None:
             if task.window_end < today:

@@ -58,6 +58,8 @@ from b12desk.ui.plans.models import (
 )
 from b12desk.ui.widgets import (
     MessageLabel,
+    format_date,
+    resize_within_screen,
 )
 
 
@@ -157,7 +159,7 @@ class PatientPlansDialog(QDialog):
         layout.addWidget(upper_lower, 1)
         layout.addWidget(self.notice)
         layout.addLayout(buttons)
-        self.resize(1240, 780)
+        resize_within_screen(self, 1240, 780)
 
         can_prescribe = role_can(ctx.actor.role, Permission.PRESCRIBE_PLANS)
         self._prescribe_buttons = (self.new_button, self.edit_button, self.end_phase_button, self.stop_button)
@@ -234,7 +236,12 @@ class PatientPlansDialog(QDialog):
         live = plan is not None and plan.status in (PlanStatus.VERIFIED, PlanStatus.ACTIVE)
         self.new_button.setEnabled(self._can_prescribe)
         self.edit_button.setEnabled(self._can_prescribe and not ended)
-        self.verify_button.setEnabled(plan is not None and plan.status == PlanStatus.DRAFT)
+        # Said before the password is asked for: the author, a role that may not, a plan not in draft.
+        refusal = plan_service.verify_refusal(self.ctx.actor, plan) if plan is not None else ""
+        self.verify_button.setEnabled(plan is not None and not refusal)
+        self.verify_button.setToolTip(
+            refusal or "Verify the selected draft plan and sign with your password."
+        )
         self.end_phase_button.setEnabled(self._can_prescribe and live)
         self.external_button.setEnabled(self._can_record and live)
         self.stop_button.setEnabled(self._can_prescribe and not ended)
@@ -279,11 +286,13 @@ class PatientPlansDialog(QDialog):
             self.schedule_model.set_rows([])
             self.schedule_note.setText(f"This plan is {plan.status.value}: nothing more is scheduled.")
             return
+        until = today + timedelta(days=PREVIEW_DAYS)
         entries = schedule_entries(
             schedule,
             strength=strength,
             phases=[(p.kind, p.dose_count) for p in plan.phases],
             today=today,
+            until=until,
         )
         self.schedule_model.set_rows(entries)
         given = sum(1 for d in schedule.doses if d.given_on is not None)
@@ -298,7 +307,10 @@ class PatientPlansDialog(QDialog):
             )
         if overdue:
             parts.append(f"{overdue} overdue (red).")
-        parts.append("Next 12 months; monitoring tasks whose window has passed are not listed.")
+        parts.append(
+            f"Next 12 months, to {format_date(until)}; monitoring tasks whose window has passed are "
+            "not listed."
+        )
         if plan.status == PlanStatus.DRAFT:
             parts.insert(0, "Draft: no dose may be given until a pharmacist verifies the plan.")
         self.schedule_note.setText(" ".join(parts))
@@ -333,7 +345,7 @@ class PatientPlansDialog(QDialog):
 
     def verify_plan(self) -> VerifyDialog | None:
         plan = self.selected_plan()
-        if plan is None:
+        if plan is None or not self.verify_button.isEnabled():
             return None
         dialog = VerifyDialog(
             self.ctx,

@@ -8,7 +8,7 @@ Create Date: 2026-12-02 00:12:09
   (held for a clinical reason, beside refused and not given).
 - patients: when and by whom a patient was trained to self-inject.
 - symptom_scores: fatigue, tingling, balance, memory or mood, appetite, each 0 to 3, at a visit.
-- stock_movements: the kind 'supplied_home', and the patient vials were supplied to.
+- stock_movements: the kind 'supplied_home', and the patient vials were supplied to (indexed: their history).
 - indexes for the Administration tab's log, newest first: by time alone, and within a lot, a product, a
   nurse or an outcome, so a filtered page is read from an index rather than a scan of every dose.
 - a plan's due events are read in date order from one index (plan, status, due date): with (plan,
@@ -112,6 +112,7 @@ def upgrade() -> None:
             type_=_enum('movement_kind', NEW_MOVEMENT_KINDS),
             existing_nullable=False,
         )
+    op.create_index('ix_stock_movements_patient', 'stock_movements', ['patient_id'], unique=False)
 
 
 def downgrade() -> None:
@@ -124,6 +125,7 @@ def downgrade() -> None:
             raise RuntimeError(f'{table} holds {column} {value!r}: revision 0003 cannot hold it')
     for name in LOG_INDEXES:
         op.drop_index(name, table_name='administrations')
+    op.drop_index('ix_stock_movements_patient', table_name='stock_movements')
     op.drop_index('ix_scheduled_events_plan_status_due', table_name='scheduled_events')
     op.create_index('ix_scheduled_events_plan_status', 'scheduled_events', ['plan_id', 'status'], unique=False)
     with op.batch_alter_table('stock_movements', schema=None) as batch_op:
