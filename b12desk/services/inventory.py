@@ -84,6 +84,7 @@ class ProductRow:
     open_vials: int
     open_ml: Decimal
     below_reorder: bool
+    expired_lots: int = 0  # expired lots still holding sealed containers
 
 
 @dataclass(frozen=True, slots=True)
@@ -404,6 +405,12 @@ def _product_rows(session: Session, ids: list[int] | None = None, *, clock: Cloc
         .group_by(Lot.product_id)
         .subquery()
     )
+    expired = (  # expired lots still holding sealed containers: to be set aside for waste
+        select(Lot.product_id, func.count(Lot.id).label("n"))
+        .where(Lot.expiry < today, Lot.quantity_on_hand > 0)
+        .group_by(Lot.product_id)
+        .subquery()
+    )
     opened = (
         select(Lot.product_id, func.count(Vial.id).label("n"), func.sum(Vial.remaining_ml).label("ml"))
         .join(Vial, Vial.lot_id == Lot.id)
@@ -412,15 +419,16 @@ def _product_rows(session: Session, ids: list[int] | None = None, *, clock: Cloc
         .subquery()
     )
     stmt = (
-        select(Product, sealed.c.n, opened.c.n, opened.c.ml)
+        select(Product, sealed.c.n, opened.c.n, opened.c.ml, expired.c.n)
         .outerjoin(sealed, sealed.c.product_id == Product.id)
+        .outerjoin(expired, expired.c.product_id == Product.id)
         .outerjoin(opened, opened.c.product_id == Product.id)
         .order_by(Product.formulation, Product.strength_mcg_per_ml, Product.volume_ml, Product.id)
     )
     if ids is not None:
         stmt = stmt.where(Product.id.in_(ids))
     rows = []
-    for product, n_sealed, n_open, ml_open in session.execute(stmt):
+    for product, n_sealed, n_open, ml_open, n_expired in session.execute(stmt):
         data = _product_input(product)
         usable = int(n_sealed or 0)
         rows.append(
@@ -434,6 +442,7 @@ def _product_rows(session: Session, ids: list[int] | None = None, *, clock: Cloc
                 open_vials=int(n_open or 0),
                 open_ml=Decimal(ml_open or 0),
                 below_reorder=product.active and usable < product.reorder_level,
+                expired_lots=int(n_expired or 0),
             )
         )
     return rows

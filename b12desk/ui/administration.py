@@ -61,6 +61,7 @@ from b12desk.ui.ops import OpFailure, run_op, show_failure
 from b12desk.ui.style import ERROR_RED
 from b12desk.ui.table_model import Column, RowsModel
 from b12desk.ui.widgets import (
+    DiscardGuard,
     ErrorLabel,
     FieldErrors,
     ReasonDialog,
@@ -547,8 +548,8 @@ class AdministrationTab(QWidget):
         try:
             given_from = parse_iso_date(self.date_from.text())
             given_to = parse_iso_date(self.date_to.text())
-        except ValueError:
-            self.filter_error.set_error("Write dates as YYYY-MM-DD, e.g. 2026-12-01.")
+        except ValueError as exc:
+            self.filter_error.set_error(str(exc))
             return None
         if given_from and given_to and given_from > given_to:
             self.filter_error.set_error("The 'from' date is after the 'to' date.")
@@ -692,7 +693,7 @@ class AdministrationTab(QWidget):
 # --- correcting a record -------------------------------------------------------------------------------
 
 
-class CorrectDoseDialog(QDialog):
+class CorrectDoseDialog(DiscardGuard, QDialog):
     """The site, time or note of a dose record, corrected with a reason: the original stays, marked."""
 
     def __init__(self, ctx: AppContext, row: adm.LogRow, parent: QWidget | None = None) -> None:
@@ -766,7 +767,7 @@ class CorrectDoseDialog(QDialog):
 # --- vials supplied home -------------------------------------------------------------------------------
 
 
-class SupplyHomeDialog(QDialog):
+class SupplyHomeDialog(DiscardGuard, QDialog):
     """Sealed containers a patient trained to self-inject takes home: a stock movement naming them."""
 
     def __init__(self, ctx: AppContext, mrn: str = "", parent: QWidget | None = None) -> None:
@@ -840,6 +841,7 @@ class SupplyHomeDialog(QDialog):
         self.lot.setCurrentIndex(0 if self.lot.count() else -1)  # the stock to use first
         if not self.lot.count():
             self.errors.show({"lot": "No sealed stock of the plan's formulation and strength to supply."})
+        self.mark_clean()
         self._update()
 
     def _update(self) -> None:

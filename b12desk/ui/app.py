@@ -7,13 +7,15 @@ import os
 import sys
 import time
 import traceback
+from concurrent.futures import Future
 from types import TracebackType
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 
 from b12desk.clock import Clock
 from b12desk.services.common import Actor
+from b12desk.services.patients import RosterRow
 from b12desk.services.startup import OpenedDatabase
 from b12desk.ui import style
 from b12desk.ui.context import AppContext, DataBus
@@ -114,9 +116,8 @@ def run_gui(
         actor, clock = login.actor, login.clock
 
     assert clock is not None
-    ctx = AppContext(db=opened.db, actor=actor, demo=opened.demo, bus=DataBus(), clock=clock)
-    window = MainWindow(ctx)
-    window.load(roster)
+    desktop = Desktop(opened, app)
+    window = desktop.start(actor, clock, roster, show=False)
     if exit_after_shown:
 
         def report() -> None:
@@ -133,9 +134,55 @@ def run_gui(
         QTimer.singleShot(30_000, app.quit)  # never hang a benchmark run
     window.show()
     code = app.exec()
-    window.deleteLater()
+    if desktop.window is not None:
+        desktop.window.deleteLater()
     stop_all_workers()
     return code
+
+
+class Desktop(QObject):
+    """One signed-in person after another in one process. Sign out (or switch user) closes the main
+    window, and every dialog it owns, before the sign-in window asks who is next; nothing of the
+    previous person stays on screen. Closing the sign-in window then quits."""
+
+    def __init__(self, opened: OpenedDatabase, app: QApplication) -> None:
+        super().__init__()
+        self.opened = opened
+        self.app = app
+        self.window: MainWindow | None = None
+        self.login: LoginDialog | None = None
+
+    def start(
+        self, actor: Actor, clock: Clock, roster: Future[list[RosterRow]] | None = None, *, show: bool = True
+    ) -> MainWindow:
+        ctx = AppContext(db=self.opened.db, actor=actor, demo=self.opened.demo, bus=DataBus(), clock=clock)
+        window = MainWindow(ctx)
+        window.signed_out.connect(self.signed_out)
+        window.load(roster)
+        self.window = window
+        if show:
+            window.show()
+        return window
+
+    def signed_out(self) -> None:
+        old, self.window = self.window, None
+        login = LoginDialog(self.opened.db, demo=self.opened.demo)
+        login.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        login.accepted.connect(lambda: self._signed_in(login))
+        login.rejected.connect(self.app.quit)
+        self.login = login
+        login.show()  # first, so that closing the main window does not end the application
+        for widget in self.app.topLevelWidgets():  # the main window and every dialog it opened
+            if widget is not login and widget.isVisible():
+                widget.hide()  # not close(): a form's "Discard changes?" was asked at sign-out already
+        if old is not None:
+            old.close()
+            old.deleteLater()
+
+    def _signed_in(self, login: LoginDialog) -> None:
+        self.login = None
+        if login.actor is not None and login.clock is not None:
+            self.start(login.actor, login.clock)
 
 
 def show_startup_error(message: str) -> int:

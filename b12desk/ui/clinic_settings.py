@@ -41,7 +41,7 @@ from b12desk.services.common import Actor
 from b12desk.services.reference import lab_tests
 from b12desk.ui.context import CLINIC, LABS, AppContext
 from b12desk.ui.ops import OpFailure, run_op
-from b12desk.ui.widgets import ErrorLabel, FieldErrors, FitsWrappedText, MessageLabel
+from b12desk.ui.widgets import DiscardGuard, ErrorLabel, FieldErrors, FitsWrappedText, MessageLabel
 
 BANDED_TESTS = ("serum_b12", "active_b12")  # the tests NG239 gives decision thresholds for
 SITE_NAMES = {
@@ -52,7 +52,7 @@ SITE_NAMES = {
 }
 
 
-class ClinicSettingsDialog(FitsWrappedText, QDialog):
+class ClinicSettingsDialog(DiscardGuard, FitsWrappedText, QDialog):
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
@@ -286,6 +286,7 @@ class ClinicSettingsDialog(FitsWrappedText, QDialog):
         self.zone_name, self.raw, self.lab_raw = values
         self._show_values()
         self.save_button.setEnabled(self.can_edit)
+        self.mark_clean()
 
     def _show_values(self) -> None:
         self.time_zone.setCurrentText(self.zone_name)

@@ -9,7 +9,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from PySide6.QtCore import QAbstractTableModel, QObject, Qt, Signal
-from PySide6.QtGui import QColor, QShowEvent
+from PySide6.QtGui import QColor, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -107,6 +107,9 @@ def signed(value: int | Decimal, unit: str = "") -> str:
 
 def _status_text(p: ProductRow) -> str:
     notes = []
+    if p.expired_lots:
+        lots = "1 expired lot" if p.expired_lots == 1 else f"{p.expired_lots} expired lots"
+        notes.append(f"✕ {lots} in stock")
     if p.below_reorder:
         notes.append("▼ Below reorder level")
     if not p.data.for_deficiency:
@@ -172,12 +175,17 @@ class ProductsModel(SortedRowsModel[ProductRow]):
         ),
         SortColumn[ProductRow]("Status", _status_text, width=160),
     )
-    COL_LABEL, COL_SEALED, COL_STATUS = 0, 4, 8
+    COL_LABEL, COL_FORMULATION, COL_CONTAINER, COL_SEALED, COL_STATUS = 0, 1, 2, 4, 8
+    # The product's label already names its formulation and container: on a narrow window those two
+    # columns give their room to the label, which would otherwise be cut.
+    NARROW_HIDES = (COL_FORMULATION, COL_CONTAINER)
 
     def foreground(self, r: ProductRow, column: int) -> QColor | None:
         if not r.data.for_deficiency or not r.active:
             return GREY
-        if r.below_reorder and column in (self.COL_SEALED, self.COL_STATUS):
+        if (r.below_reorder and column == self.COL_SEALED) or (
+            column == self.COL_STATUS and (r.below_reorder or r.expired_lots)
+        ):
             return ERROR_RED
         return None
 
@@ -355,7 +363,8 @@ class AlertBanner(QFrame):
         expanded = self._expanded if self._expanded is not None else len(self.lines) <= EXPANDED_UP_TO
         self.details.setVisible(bool(others) and expanded)
         self.toggle.setVisible(bool(others))
-        self.toggle.setText("Hide details" if expanded else f"Show {len(others)} more")
+        kinds = "1 more kind of alert" if len(others) == 1 else f"{len(others)} more kinds of alert"
+        self.toggle.setText("Hide details" if expanded else f"Show {kinds}")
 
     def show_alerts(self, alerts: Alerts, labels: dict[int, str], today: date) -> None:
         self.lines = alert_lines(alerts, labels, today)
@@ -409,10 +418,10 @@ def alert_lines(alerts: Alerts, labels: dict[int, str], today: date) -> list[tup
     def product(pid: int) -> str:
         return escape(labels.get(pid, f"product {pid}"))
 
-    def limited(title: str, items: list[str]) -> str:
+    def limited(title: str, items: list[str], noun: str) -> str:
         shown = items[:MAX_ALERT_LINES]
         more = len(items) - len(shown)
-        text = "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
+        text = "; ".join(shown) + (f"; and {more} more {noun}{'' if more == 1 else 's'}" if more > 0 else "")
         return f"<b>{escape(title)}:</b> {text}"
 
     lines: list[tuple[bool, str]] = []  # (urgent, line)
@@ -423,27 +432,27 @@ def alert_lines(alerts: Alerts, labels: dict[int, str], today: date) -> list[tup
             f"({lot.quantity} sealed, expired {lot.expiry.isoformat()})"
             for lot in alerts.expiring[0]
         ]
-        lines.append((True, limited("Expired, still in stock", items)))
+        lines.append((True, limited("Expired, still in stock", items, "lot")))
     if alerts.vials_past_discard_by:
         items = [
             f"{red.format(f'vial {v.id}')} (lot {escape(v.lot_number)}) of {product(v.product_id)}, "
             f"discard-by {format_local_time(v.discard_by)}"
             for v in alerts.vials_past_discard_by
         ]
-        lines.append((True, limited("Open vials past discard-by", items)))
+        lines.append((True, limited("Open vials past discard-by", items, "vial")))
     for band in sorted(b for b in alerts.expiring if b):
         items = [
             f"lot {escape(lot.lot_number)} of {product(lot.product_id)} ({lot.quantity} sealed, "
             f"{lot.expiry.isoformat()}, {days_text(lot.expiry, today)})"
             for lot in alerts.expiring[band]
         ]
-        lines.append((False, limited(f"Expiring within {band} days", items)))
+        lines.append((False, limited(f"Expiring within {band} days", items, "lot")))
     if alerts.below_reorder:
         items = [
             f"{product(p.id)} ({p.sealed_usable} usable, reorder at {p.data.reorder_level})"
             for p in alerts.below_reorder
         ]
-        lines.append((False, limited("Below reorder level", items)))
+        lines.append((False, limited("Below reorder level", items, "product")))
     return lines
 
 
@@ -594,6 +603,14 @@ class InventoryTab(QWidget):
         self.discard_button.clicked.connect(self.discard_vial)
         ctx.bus.changed.connect(self._data_changed)
         self._update_buttons()
+
+    NARROW_BELOW = 1250  # px of the tab: below this the formulation and container columns are hidden
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        narrow = self.width() < self.NARROW_BELOW
+        for column in ProductsModel.NARROW_HIDES:
+            self.products_table.setColumnHidden(column, narrow)
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)

@@ -55,6 +55,7 @@ from b12desk.ui.inventory import (
 from b12desk.ui.ops import OpFailure, run_op
 from b12desk.ui.table_model import RIGHT, SortColumn, SortedRowsModel
 from b12desk.ui.widgets import (
+    DiscardGuard,
     ErrorLabel,
     FieldErrors,
     FitsWrappedText,
@@ -179,7 +180,7 @@ def scan_fields(result: ScanResult) -> list[tuple[str, str]]:
 # --- receiving ------------------------------------------------------------------------------------------
 
 
-class ReceiveDialog(FitsWrappedText, QDialog):
+class ReceiveDialog(DiscardGuard, FitsWrappedText, QDialog):
     """Record a delivery; a scan of the pack fills product, lot and expiry."""
 
     received = Signal(object)  # the LotRow
@@ -391,16 +392,12 @@ class ReceiveDialog(FitsWrappedText, QDialog):
         expiry = received_on = None
         try:
             expiry = parse_iso_date(self.expiry.text())
-        except ValueError:
-            problems["expiry"] = (
-                f"'{self.expiry.text().strip()}' is not a date; write it as {DATE_PLACEHOLDER}."
-            )
+        except ValueError as exc:
+            problems["expiry"] = str(exc)
         try:
             received_on = parse_iso_date(self.received_on.text())
-        except ValueError:
-            problems["received_on"] = (
-                f"'{self.received_on.text().strip()}' is not a date; write it as {DATE_PLACEHOLDER}."
-            )
+        except ValueError as exc:
+            problems["received_on"] = str(exc)
         if problems:  # never let the service fill in a date that was typed but could not be read
             self._show_errors(problems)
             return
@@ -451,7 +448,7 @@ class ReceiveDialog(FitsWrappedText, QDialog):
 # --- actions on one lot or vial ------------------------------------------------------------------------
 
 
-class _StockActionDialog(FitsWrappedText, QDialog):
+class _StockActionDialog(DiscardGuard, FitsWrappedText, QDialog):
     """A small form for one stock action: the service's messages beside the fields, the dialog kept open."""
 
     done_text = Signal(str)  # what was done, for the tab's note line
@@ -666,6 +663,7 @@ class AdjustCountDialog(_StockActionDialog):
             f"<b>{self.expected:,}</b> sealed containers (read when this form opened)"
         )
         self.save_button.setEnabled(True)
+        self.mark_clean()
 
     def check_input(self) -> dict[str, str]:
         return (
@@ -957,7 +955,7 @@ class PreservativesField(QWidget):
             box.setChecked(bool(value) and p in (value or ()))
 
 
-class ProductDialog(FitsWrappedText, QDialog):
+class ProductDialog(DiscardGuard, FitsWrappedText, QDialog):
     """Add or edit a formulary product; only pharmacists and administrators may save (the service says)."""
 
     saved = Signal(object)  # the ProductRow

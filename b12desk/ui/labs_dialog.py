@@ -39,11 +39,13 @@ from b12desk.ui.ops import OpFailure, run_op
 from b12desk.ui.style import ERROR_RED, WARNING_AMBER
 from b12desk.ui.table_model import FIRST_FREE_ROLE, ROW_ID_ROLE, Column, RowsModel
 from b12desk.ui.widgets import (
+    DiscardGuard,
     ErrorLabel,
     FieldErrors,
     MessageLabel,
     ReasonDialog,
     parse_iso_date,
+    resize_within_screen,
     setup_record_table,
 )
 
@@ -156,7 +158,7 @@ class LabsModel(RowsModel[LabRow]):
         return row.status if role == LAB_STATUS_ROLE else None
 
 
-class LabsDialog(QDialog):
+class LabsDialog(DiscardGuard, QDialog):
     def __init__(self, ctx: AppContext, patient: RosterRow, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
@@ -251,7 +253,7 @@ class LabsDialog(QDialog):
         layout.addLayout(table_buttons)
         layout.addWidget(form)
         layout.addWidget(close)
-        self.resize(900, 600)
+        resize_within_screen(self, 900, 600)
 
         self.test.currentIndexChanged.connect(self._test_changed)
         self.add_button.clicked.connect(self.add_result)
@@ -317,9 +319,8 @@ class LabsDialog(QDialog):
         date_problem = ""
         try:
             taken_on = parse_iso_date(self.taken_on.text())
-        except ValueError:
-            taken_on = None
-            date_problem = f"'{self.taken_on.text().strip()}' is not a date; write it as YYYY-MM-DD."
+        except ValueError as exc:
+            taken_on, date_problem = None, str(exc)
         value_text = self.choice.currentData() if test.qualitative else self.value.text()
         unit = test.canonical_unit if test.qualitative else self.unit.currentData()
         patient_id, context, note = self.patient.id, self.context.currentData(), self.note.text()
@@ -355,6 +356,7 @@ class LabsDialog(QDialog):
         self._summary("")
         self.value.clear()
         self.note.clear()
+        self.mark_clean()  # the result is saved: closing now loses nothing
         self.reload()
 
     def mark_entered_in_error(self) -> ReasonDialog | None:

@@ -8,8 +8,10 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QMoveEvent, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
+    QApplication,
     QDialog,
     QFileDialog,
     QLabel,
@@ -21,16 +23,20 @@ from PySide6.QtWidgets import (
 )
 
 from b12desk import __version__
+from b12desk.services import clinic
 from b12desk.services.patients import RosterRow
 from b12desk.ui import settings
 from b12desk.ui.context import AppContext
 from b12desk.ui.inventory import InventoryTab
 from b12desk.ui.login import ROLE_LABELS
+from b12desk.ui.ops import run_op
 from b12desk.ui.roster import RosterTab
-from b12desk.ui.widgets import show_message
+from b12desk.ui.widgets import DiscardGuard, ElidedLabel, confirm, show_message
 
 if TYPE_CHECKING:
     from b12desk.ui.administration import AdministrationTab
+
+GEOMETRY_SAVE_AFTER_MS = 500
 
 PLACEHOLDERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "Calendar": (
@@ -95,6 +101,8 @@ def _administration_tab(ctx: AppContext) -> QWidget:
 
 
 class MainWindow(QMainWindow):
+    signed_out = Signal()  # File > Sign out or Switch user: the window has saved its state and closes
+
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
@@ -119,6 +127,12 @@ class MainWindow(QMainWindow):
         geometry = settings.get(settings.MAIN_WINDOW_GEOMETRY)
         if geometry.isEmpty() or not self.restoreGeometry(geometry):
             self.resize(1200, 700)
+        # The size and place are saved as they change (half a second after the last move), not only on a
+        # clean quit: a crash or a power cut keeps them too.
+        self._geometry_timer = QTimer(self)
+        self._geometry_timer.setSingleShot(True)
+        self._geometry_timer.setInterval(GEOMETRY_SAVE_AFTER_MS)
+        self._geometry_timer.timeout.connect(self.save_geometry)
 
     @property
     def administration(self) -> AdministrationTab:
@@ -131,6 +145,12 @@ class MainWindow(QMainWindow):
         self.import_action.triggered.connect(self.open_import)
         self.template_action = QAction("&Write CSV template…", self)
         self.template_action.triggered.connect(self.write_template)
+        self.sign_out_action = QAction("Sign &out", self)
+        self.sign_out_action.setStatusTip("Close everything and return to the sign-in window")
+        self.sign_out_action.triggered.connect(self.sign_out)
+        self.switch_user_action = QAction("S&witch user…", self)
+        self.switch_user_action.setStatusTip("Sign out, then sign in as someone else at this workstation")
+        self.switch_user_action.triggered.connect(self.sign_out)
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
@@ -140,6 +160,9 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.import_action)
         file_menu.addAction(self.template_action)
         file_menu.addAction(self.import_history_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.sign_out_action)
+        file_menu.addAction(self.switch_user_action)
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
         treatment_menu = self.menuBar().addMenu("&Treatment")
@@ -167,18 +190,31 @@ class MainWindow(QMainWindow):
         bar = self.statusBar()
         role = ROLE_LABELS.get(actor.role.value, actor.role.value)
         self.user_label = QLabel(f"Signed in: {actor.full_name} — {role}")
-        self.db_label = QLabel(f"Database: {self.ctx.describe_db()}")
+        self.user_label.setMinimumWidth(self.user_label.sizeHint().width())  # never cut: who is signed in
+        self.db_label = ElidedLabel(f"Database: {self.ctx.describe_db()}")  # cut first, full in its tooltip
         self.db_label.setObjectName("muted")
         bar.addWidget(self.user_label)
         bar.addWidget(self.db_label, 1)
+        self.due_label = QLabel()  # the roster's "due today / overdue" count
+        self.roster.due_counts_changed.connect(self.due_label.setText)
+        bar.addPermanentWidget(self.due_label)
         self.stock_label = QLabel()  # the inventory's alert summary, kept current on "stock" changes
         self.inventory.alerts_changed.connect(self.stock_label.setText)
         bar.addPermanentWidget(self.stock_label)
         self.demo_label: QLabel | None = None
         if self.ctx.demo:
-            self.demo_label = QLabel("DEMO – synthetic data")
-            self.demo_label.setObjectName("demoBadge")
-            bar.addPermanentWidget(self.demo_label)
+            self.show_demo_badge(True)
+
+    def show_demo_badge(self, holds_demo_data: bool) -> None:
+        """Marked DEMO when opened in demo mode, or when the database holds demo data at all (a database
+        filled by `b12desk demo-data` looks real otherwise, and its demo accounts work)."""
+        if not holds_demo_data or self.demo_label is not None:
+            return
+        self.demo_label = QLabel("DEMO – synthetic data")
+        self.demo_label.setObjectName("demoBadge")
+        self.statusBar().addPermanentWidget(self.demo_label)
+        if not self.windowTitle().endswith("— DEMO"):
+            self.setWindowTitle(f"{self.windowTitle()} — DEMO")
 
     def load(self, roster: Future[list[RosterRow]] | None = None) -> None:
         """Fill the tabs in from the database; `roster`, the roster already being read (ui.preload)."""
@@ -187,6 +223,10 @@ class MainWindow(QMainWindow):
         else:
             self.roster.show_preloaded(roster)
         self.inventory.reload()
+        if self.demo_label is None:
+            run_op(
+                self, self.ctx, lambda s, _actor: clinic.holds_demo_data(s), self.show_demo_badge, quiet=True
+            )
 
     def open_import(self) -> None:
         from b12desk.ui.import_dialog import ImportDialog  # loaded when first used
@@ -246,7 +286,55 @@ class MainWindow(QMainWindow):
             QMessageBox.Icon.Information,
         )
 
-    def closeEvent(self, event: QCloseEvent) -> None:
+    def save_geometry(self) -> None:
+        self._geometry_timer.stop()
         settings.put(settings.MAIN_WINDOW_GEOMETRY, self.saveGeometry())
+
+    def moveEvent(self, event: QMoveEvent) -> None:
+        super().moveEvent(event)
+        if self.isVisible():
+            self._geometry_timer.start()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if self.isVisible():
+            self._geometry_timer.start()
+
+    def sign_out(self) -> QMessageBox | None:
+        """Close this window and everything it owns; the application shows the sign-in window. A form
+        with unsaved changes is named first, and nothing happens unless the person confirms."""
+        unsaved = [
+            w.windowTitle()
+            for w in QApplication.topLevelWidgets()
+            if isinstance(w, DiscardGuard) and w.isVisible() and w.has_changes() and self._owns(w)
+        ]
+        if unsaved:
+            return confirm(
+                self,
+                "Sign out?",
+                f"Not saved yet: {', '.join(unsaved)}. Sign out and discard it?",
+                "Discard and sign out",
+                self._sign_out_now,
+                no_text="Keep working",
+            )
+        self._sign_out_now()
+        return None
+
+    def _owns(self, widget: QWidget) -> bool:
+        """A dialog opened from this window (its parent chain leads here)."""
+        parent = widget.parentWidget()
+        while parent is not None:
+            if parent is self:
+                return True
+            parent = parent.parentWidget()
+        return False
+
+    def _sign_out_now(self) -> None:
+        self.signed_out.emit()
+        if self.isVisible():  # nobody took over (a window on its own): close anyway
+            self.close()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_geometry()
         self.roster.save_state()
         super().closeEvent(event)

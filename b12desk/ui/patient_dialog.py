@@ -30,6 +30,7 @@ from b12desk.services.patients import PatientDetail
 from b12desk.ui.context import PATIENTS, PLANS, AppContext
 from b12desk.ui.ops import OpFailure, run_op
 from b12desk.ui.widgets import (
+    DiscardGuard,
     ErrorLabel,
     FieldErrors,
     MessageLabel,
@@ -64,7 +65,7 @@ def _text_box(lines: int) -> QPlainTextEdit:
     return box
 
 
-class PatientDialog(QDialog):
+class PatientDialog(DiscardGuard, QDialog):
     """Stays open with everything typed when the service refuses; closes only after a save."""
 
     saved = Signal(int)  # the patient's id
@@ -254,19 +255,14 @@ class PatientDialog(QDialog):
         date_problem = ""
         born: date | None
         try:
-            born = parse_iso_date(self.date_of_birth.text())
-        except ValueError:
-            born = None
-            date_problem = (
-                f"'{self.date_of_birth.text().strip()}' is not a date; write it as {DATE_PLACEHOLDER} "
-                "(e.g. 1958-03-14)."
-            )
+            born = parse_iso_date(self.date_of_birth.text(), example="1958-03-14")
+        except ValueError as exc:
+            born, date_problem = None, str(exc)
         trained: date | None = None
         try:
             trained = parse_iso_date(self.self_injection_trained_on.text())
-        except ValueError:
-            typed = self.self_injection_trained_on.text().strip()
-            self._training_date_problem = f"'{typed}' is not a date; write it as {DATE_PLACEHOLDER}."
+        except ValueError as exc:
+            self._training_date_problem = str(exc)
         else:
             self._training_date_problem = ""
         data = PatientInput(

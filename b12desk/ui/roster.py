@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -19,7 +20,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -41,16 +42,23 @@ from b12desk.services.patients import PatientDetail, RosterRow
 from b12desk.ui import settings
 from b12desk.ui.context import DOSES, PATIENTS, PLANS, AppContext
 from b12desk.ui.ops import on_future, run_op
-from b12desk.ui.widgets import ReasonDialog, format_date, setup_record_table, text_width
+from b12desk.ui.style import ERROR_RED, WARNING_AMBER
+from b12desk.ui.widgets import ReasonDialog, setup_record_table, text_width
 
 PATIENT_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 ARCHIVED_ROLE = Qt.ItemDataRole.UserRole + 2
 ROSTER_ROW_ROLE = Qt.ItemDataRole.UserRole + 3
 
 STATUS_ACTIVE = "active"
+STATUS_DUE = "due"
 STATUS_ARCHIVED = "archived"
 STATUS_ALL = "all"
-STATUS_FILTERS = {STATUS_ACTIVE: "Active", STATUS_ARCHIVED: "Archived", STATUS_ALL: "All"}
+STATUS_FILTERS = {
+    STATUS_ACTIVE: "Active",
+    STATUS_DUE: "Due today or overdue",
+    STATUS_ARCHIVED: "Archived",
+    STATUS_ALL: "All",
+}
 
 ARCHIVED_GREY = QColor("#7a7a7a")
 _ModelIndex = QModelIndex | QPersistentModelIndex
@@ -62,6 +70,20 @@ def fold(text: str) -> str:
     if text.isascii():
         return text
     return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+
+
+def search_key(mrn: str, family: str, given: str) -> str:
+    """Every word a search word may start: the MRN and each name word, with the parts of a hyphenated
+    or apostrophed name and the name run together ("O'Brien-Smith": o'brien-smith, o, brien, smith,
+    obriensmith), each after a space, so that a search is `" " + word in key`."""
+    words: list[str] = []
+    for word in fold(f"{mrn} {family} {given}").split():
+        words.append(word)
+        parts = [p for p in re.split(r"[-'’.]", word) if p]
+        if len(parts) > 1:
+            words.extend(parts)
+            words.append("".join(parts))
+    return " " + " ".join(words)
 
 
 def age_on(born: date, today: date) -> int:
@@ -81,19 +103,76 @@ def _due_key(r: RosterRow, _t: date) -> tuple[bool, int]:
     return (r.next_due is None, r.next_due.toordinal() if r.next_due else 0)
 
 
+DUE_LATER, DUE_NOW, DUE_OVERDUE = 0, 1, 2  # nothing due yet (or no plan), due now, past its window
+DUE_WORDS = {DUE_NOW: "due", DUE_OVERDUE: "overdue"}
+OVERDUE_RED = QColor(ERROR_RED)
+_BOLD = QFont()
+_BOLD.setBold(True)
+DUE_AMBER = QColor(WARNING_AMBER)
+
+
+def due_state(r: RosterRow, today: date) -> int:
+    """As the Administration tab's due list says it: due from its date, overdue once its window has
+    passed (archived patients are never due)."""
+    if r.archived or r.next_due is None or r.next_due > today:
+        return DUE_LATER
+    if r.next_due_window_end is not None and r.next_due_window_end < today:
+        return DUE_OVERDUE
+    return DUE_NOW
+
+
+def due_text(r: RosterRow, today: date) -> str:
+    """The date with a word that survives a selected row and colour blindness: 'today', 'due', 'overdue'."""
+    if r.next_due is None:
+        return ""
+    state = due_state(r, today)
+    if state == DUE_LATER:
+        return r.next_due.isoformat()
+    word = "today" if state == DUE_NOW and r.next_due == today else DUE_WORDS[state]
+    return f"{r.next_due.isoformat()} · {word}"
+
+
+_SHORTER = (
+    ("Hydroxocobalamin", "Hydroxo"),
+    ("Cyanocobalamin", "Cyano"),
+    ("neurological involvement", "neuro"),
+    ("with neuro", "+ neuro"),
+    ("monthly after bariatric surgery", "bariatric, monthly"),
+    ("after bariatric surgery", "post-bariatric"),
+    ("common US practice", "US practice"),
+    ("optic atrophy and tobacco amblyopia", "/ amblyopia"),
+)
+
+
+def short_regimen(name: str) -> str:
+    """A regimen's name short enough for its column (the full name is the cell's tooltip): the source in
+    brackets and anything after a colon left out, the long drug words abbreviated."""
+    text = re.sub(r"\s*\([^)]*\)", "", name).split(":")[0].strip()
+    for long, short in _SHORTER:
+        text = text.replace(long, short)
+    if len(text) <= SHORT_REGIMEN_CHARS:
+        return text
+    cut = text[: SHORT_REGIMEN_CHARS - 1]
+    return cut[: cut.rfind(" ")].rstrip(" ,") + "…"  # at a word's end
+
+
+SHORT_REGIMEN_CHARS = 34
+
+# The columns a clinic needs first come first (at 1024 px they fit with no scrolling); the last one
+# stretches to the window's edge.
 COLUMNS: tuple[Column, ...] = (
     Column("MRN", lambda r, _t: r.mrn, lambda r, _t: r.mrn, "DEMO0000000"),
     Column(
         "Family name",
         lambda r, _t: r.family_name,
         lambda r, _t: (fold(r.family_name), fold(r.given_name)),
-        "Family name ▲",
+        "Worthington-Smythe",  # most family names whole; longer ones elide, with a tooltip
     ),
     Column(
         "Given name",
         lambda r, _t: r.given_name,
         lambda r, _t: (fold(r.given_name), fold(r.family_name)),
-        "Given name",
+        "Given name ▲",
     ),
     Column(
         "Date of birth",
@@ -108,11 +187,16 @@ COLUMNS: tuple[Column, ...] = (
         "Age ▲",
         align=Qt.AlignmentFlag.AlignRight,
     ),
+    Column("Next due", due_text, _due_key, "2026-12-01 · overdue__"),  # bold when due: wider
     Column(
-        "Cause",
-        lambda r, _t: CAUSE_LABELS[r.cause],
-        lambda r, _t: CAUSE_LABELS[r.cause],
-        "Medication: nitrous oxide",
+        "Status", lambda r, _t: "Archived" if r.archived else "Active", lambda r, _t: r.archived, "Archived"
+    ),
+    Column("Phase", lambda r, _t: r.phase.capitalize(), lambda r, _t: r.phase, "Maintenance"),
+    Column(
+        "Regimen",
+        lambda r, _t: short_regimen(r.regimen),
+        lambda r, _t: fold(r.regimen),
+        "Cyano 1,000 mcg bariatric, monthly__",  # the longest shipped one, whole
     ),
     Column(
         "Neuro",
@@ -121,19 +205,17 @@ COLUMNS: tuple[Column, ...] = (
         "Neuro",
     ),
     Column(
-        "Regimen", lambda r, _t: r.regimen, lambda r, _t: fold(r.regimen), "Hydroxocobalamin 1 mg, no neur"
-    ),
-    Column("Phase", lambda r, _t: r.phase.capitalize(), lambda r, _t: r.phase, "Maintenance"),
-    Column("Next due", lambda r, _t: format_date(r.next_due), _due_key, "Next due ▲"),
-    Column(
-        "Status", lambda r, _t: "Archived" if r.archived else "Active", lambda r, _t: r.archived, "Archived"
+        "Cause",
+        lambda r, _t: CAUSE_LABELS[r.cause],
+        lambda r, _t: CAUSE_LABELS[r.cause],
+        "Medication: nitrous oxide",
     ),
 )
-TOOLTIP_COLUMNS = frozenset({5, 7})  # Cause and Regimen can be longer than their column
+COL_MRN, COL_FAMILY, COL_GIVEN, COL_DOB, COL_AGE, COL_NEXT_DUE = range(6)
+COL_STATUS, COL_PHASE, COL_REGIMEN, COL_NEURO, COL_CAUSE = range(6, 11)
+TOOLTIP_COLUMNS = frozenset({COL_FAMILY, COL_GIVEN, COL_CAUSE})  # can be longer than their column
 _ALIGNMENTS = tuple(int(c.align | Qt.AlignmentFlag.AlignVCenter) for c in COLUMNS)  # data() asks often
 _ROW_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
-COL_MRN, COL_FAMILY, COL_GIVEN, COL_DOB, COL_AGE, COL_CAUSE = range(6)
-COL_NEURO, COL_REGIMEN, COL_PHASE, COL_NEXT_DUE, COL_STATUS = range(6, 11)
 
 
 @dataclass(frozen=True)
@@ -151,7 +233,7 @@ class PreparedRoster:
 
 def prepare_roster(rows: Sequence[RosterRow], today: date, sort_column: int) -> PreparedRoster:
     rows = list(rows)
-    search_keys = [fold(f"{r.mrn} {r.family_name} {r.given_name}") for r in rows]
+    search_keys = [search_key(r.mrn, r.family_name, r.given_name) for r in rows]
     key = COLUMNS[sort_column].sort_key
     sort_keys = [key(r, today) for r in rows]
     order = sorted(range(len(rows)), key=sort_keys.__getitem__)
@@ -218,7 +300,8 @@ class RosterModel(QAbstractTableModel):
         ):
             # Typing on: every row that matches now matched before, so only the rows shown are searched.
             keys, shown = self._search_keys, self._visible
-            self._relayout(lambda: [i for i in shown if all(w in keys[i] for w in words)])
+            starts = [" " + w for w in words]  # each word starts a name word or the MRN
+            self._relayout(lambda: [i for i in shown if all(s in keys[i] for s in starts)])
             return
         self._refilter()
 
@@ -260,7 +343,10 @@ class RosterModel(QAbstractTableModel):
     def _filtered(self) -> list[int]:
         if self._base is None:
             rows = self._order
-            if self._status != STATUS_ALL:
+            if self._status == STATUS_DUE:
+                data, today = self._rows, self._today
+                rows = [i for i in rows if due_state(data[i], today) != DUE_LATER]
+            elif self._status != STATUS_ALL:
                 want_archived = self._status == STATUS_ARCHIVED
                 data = self._rows
                 rows = [i for i in rows if data[i].archived == want_archived]
@@ -271,7 +357,8 @@ class RosterModel(QAbstractTableModel):
         rows = self._base
         keys = self._search_keys
         for word in self._words:
-            rows = [i for i in rows if word in keys[i]]
+            start = " " + word  # the start of a name word or of the MRN, not anywhere inside one
+            rows = [i for i in rows if start in keys[i]]
         return rows
 
     def _keys_for(self, column: int) -> list[Any]:
@@ -309,6 +396,11 @@ class RosterModel(QAbstractTableModel):
     def visible_count(self) -> int:
         return len(self._visible)
 
+    def due_counts(self) -> tuple[int, int]:
+        """(due now, overdue) among every patient, whatever the filters."""
+        states = [due_state(r, self._today) for r in self._rows]
+        return states.count(DUE_NOW), states.count(DUE_OVERDUE)
+
     def roster_row(self, row: int) -> RosterRow:
         return self._rows[self._visible[row]]
 
@@ -339,12 +431,24 @@ class RosterModel(QAbstractTableModel):
             return r.archived
         if role == ROSTER_ROW_ROLE:
             return r
-        if role == Qt.ItemDataRole.ForegroundRole and r.archived:
-            return QBrush(ARCHIVED_GREY)
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if r.archived:
+                return QBrush(ARCHIVED_GREY)
+            if index.column() == COL_NEXT_DUE:
+                state = due_state(r, self._today)
+                return QBrush(OVERDUE_RED if state == DUE_OVERDUE else DUE_AMBER) if state else None
+            return None
+        if role == Qt.ItemDataRole.FontRole and index.column() == COL_NEXT_DUE and due_state(r, self._today):
+            return _BOLD
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return _ALIGNMENTS[index.column()]
-        if role == Qt.ItemDataRole.ToolTipRole and index.column() in TOOLTIP_COLUMNS:
-            return column.display(r, self._today) or None
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if index.column() in TOOLTIP_COLUMNS:
+                return column.display(r, self._today) or None
+            if index.column() == COL_REGIMEN:
+                return r.regimen or None
+            if index.column() == COL_NEXT_DUE and r.next_due is not None and r.next_due_window_end:
+                return f"Next dose due {r.next_due}; overdue after {r.next_due_window_end}"
         return None
 
     def headerData(
@@ -368,6 +472,7 @@ class RosterTab(QWidget):
 
     first_painted = Signal()  # the roster has been drawn with its rows (start-up timing)
     loaded = Signal()  # the rows have arrived from the database
+    due_counts_changed = Signal(str)  # e.g. "Due: 4 · overdue: 2", for the status bar
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -377,7 +482,7 @@ class RosterTab(QWidget):
         self._has_rows = False  # the first paint that counts for start-up timing shows the rows
 
         self.search = QLineEdit()
-        self.search.setPlaceholderText("Search by name or MRN – all words must match")
+        self.search.setPlaceholderText("Start of names or MRN, e.g. adams ana")
         self.search.setClearButtonEnabled(True)
         self.status_filter = QComboBox()
         for key, label in STATUS_FILTERS.items():
@@ -498,6 +603,10 @@ class RosterTab(QWidget):
         keep = self.selected_patient_id()
         self.model.set_prepared(prepared)
         self._reselect(keep)
+        due, overdue = self.model.due_counts()
+        self.due_counts_changed.emit(
+            f"Due: {due:,} · overdue: {overdue:,}" if due or overdue else "Nobody due"
+        )
         self.loaded.emit()
 
     def _data_changed(self, what: str) -> None:

@@ -24,10 +24,17 @@ MAIN_WINDOW_GEOMETRY: Setting[QByteArray] = Setting(
     "main_window/geometry", QByteArray, QByteArray(), "Size and position of the main window."
 )
 ROSTER_HEADER_STATE: Setting[QByteArray] = Setting(
-    "roster/header_state", QByteArray, QByteArray(), "Roster column widths, order and sort column."
+    # v2: the columns were reordered (priority first); a saved v1 layout would put them under wrong titles.
+    "roster/header_state_v2",
+    QByteArray,
+    QByteArray(),
+    "Roster column widths, order and sort column.",
 )
 ROSTER_STATUS_FILTER: Setting[str] = Setting(
-    "roster/status_filter", str, "active", "Which patients the roster lists: active, archived or all."
+    "roster/status_filter",
+    str,
+    "active",
+    "Which patients the roster lists: active, due today or overdue, archived or all.",
 )
 
 REGISTRY: tuple[Setting[Any], ...] = (MAIN_WINDOW_GEOMETRY, ROSTER_HEADER_STATE, ROSTER_STATUS_FILTER)

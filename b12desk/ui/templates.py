@@ -51,7 +51,7 @@ from b12desk.ui.plans import (
 )
 from b12desk.ui.style import WARNING_AMBER
 from b12desk.ui.table_model import RIGHT, Column, RowsModel
-from b12desk.ui.widgets import ErrorLabel, MessageLabel, mark_invalid, parse_iso_date
+from b12desk.ui.widgets import ErrorLabel, MessageLabel, mark_invalid, parse_iso_date, resize_within_screen
 
 
 def _routes_text(t: TemplateRow) -> str:
@@ -239,7 +239,7 @@ class TemplatesDialog(QDialog):
         layout.addWidget(split, 1)
         layout.addWidget(days_box)
         layout.addLayout(bottom)
-        self.resize(1220, 880)
+        resize_within_screen(self, 1220, 880)
 
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._selection_changed())
         self.preview_start.textChanged.connect(lambda _t: self._update_preview())

@@ -6,21 +6,28 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QShowEvent
+from PySide6.QtCore import QSize, Qt, QTimer
+from PySide6.QtGui import QGuiApplication, QPainter, QPaintEvent, QShowEvent
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QAbstractItemView,
+    QAbstractSpinBox,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
     QLabel,
     QLineEdit,
+    QListWidget,
     QMessageBox,
+    QPlainTextEdit,
     QPushButton,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
+
+from b12desk.domain.dates import read_date
 
 if TYPE_CHECKING:
     from b12desk.ui.ops import OpFailure
@@ -41,6 +48,29 @@ class ErrorLabel(QLabel):
     def set_error(self, message: str) -> None:
         self.setText(message)
         self.setVisible(bool(message))
+
+
+class ElidedLabel(QLabel):
+    """One line that gives way when space is short: cut with "…", the whole text in its tooltip."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.setMinimumWidth(40)
+        self.setToolTip(text)
+
+    def setText(self, text: str) -> None:
+        super().setText(text)
+        self.setToolTip(text)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(40, super().minimumSizeHint().height())
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.setPen(self.palette().color(self.foregroundRole()))
+        rect = self.contentsRect()
+        text = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideMiddle, rect.width())
+        painter.drawText(rect, int(self.alignment()), text)
 
 
 class MessageLabel(QLabel):
@@ -75,7 +105,17 @@ class FieldErrors:
         self._fields: dict[str, tuple[QWidget, ErrorLabel]] = {}
 
     def add(self, name: str, widget: QWidget, label: ErrorLabel) -> None:
+        """Register a field; its message goes as soon as the field is edited (not at the next save)."""
         self._fields[name] = (widget, label)
+        edited = _edited_signal(widget)
+        if edited is not None:
+            edited.connect(lambda *_args: self.clear_field(name))
+
+    def clear_field(self, name: str) -> None:
+        widget, label = self._fields[name]
+        if label.isVisible() or label.text():
+            mark_invalid(widget, False)
+            label.set_error("")
 
     def clear(self) -> None:
         for widget, label in self._fields.values():
@@ -133,6 +173,86 @@ class FieldErrors:
             show_message(dialog, dialog.windowTitle(), "\n".join(unclaimed.values()))
 
 
+def _edited_signal(widget: QWidget) -> Any:
+    """The signal a person's edit of this kind of field emits (None for a field that is not an input)."""
+    if isinstance(widget, QLineEdit):
+        return widget.textEdited
+    if isinstance(widget, QComboBox):
+        return widget.activated
+    if isinstance(widget, QAbstractButton) and widget.isCheckable():
+        return widget.clicked
+    if isinstance(widget, QAbstractSpinBox):
+        return widget.editingFinished
+    if isinstance(widget, QPlainTextEdit):
+        return widget.textChanged
+    return None
+
+
+def form_state(root: QWidget) -> tuple[object, ...]:
+    """What a person can have changed in a form: the text, choice or tick of each input under `root`
+    (passwords left out). Compared with the state when the form was filled, it says whether closing
+    would lose anything."""
+    values: list[object] = []
+    for w in root.findChildren(QWidget):
+        if isinstance(w, QLineEdit):
+            if w.echoMode() == QLineEdit.EchoMode.Normal and not w.isReadOnly():
+                values.append(w.text())
+        elif isinstance(w, QComboBox):
+            values.append(w.currentIndex())
+        elif isinstance(w, QAbstractButton) and w.isCheckable():
+            values.append(w.isChecked())
+        elif isinstance(w, QAbstractSpinBox):
+            values.append(w.text())
+        elif isinstance(w, QPlainTextEdit) and not w.isReadOnly():
+            values.append(w.toPlainText())
+        elif isinstance(w, QListWidget):  # a list the person builds (dates of doses given elsewhere)
+            values.append(tuple(w.item(i).text() for i in range(w.count())))
+    return tuple(values)
+
+
+class DiscardGuard:
+    """Mixed into a QDialog: Esc, Cancel or the window's close button on a changed form asks "Discard
+    the changes?" first. The dialog calls mark_clean() once it has filled itself in, and again after a
+    save it stays open for."""
+
+    _clean_state: tuple[object, ...] | None = None
+    discard_prompt: QMessageBox | None = None
+
+    def showEvent(self, event: QShowEvent) -> None:
+        if self._clean_state is None:  # as filled in when first shown; a dialog that fills in later
+            self.mark_clean()  # calls mark_clean() again then
+        super().showEvent(event)  # type: ignore[misc]
+
+    def mark_clean(self) -> None:
+        assert isinstance(self, QWidget)
+        self._clean_state = form_state(self)
+
+    def has_changes(self) -> bool:
+        assert isinstance(self, QWidget)
+        return self._clean_state is not None and form_state(self) != self._clean_state
+
+    def reject(self) -> None:
+        assert isinstance(self, QDialog)
+        if not self.has_changes():
+            QDialog.reject(self)
+            return
+        if self.discard_prompt is not None and self.discard_prompt.isVisible():
+            return
+
+        def discard() -> None:
+            self._clean_state = None
+            QDialog.reject(self)
+
+        self.discard_prompt = confirm(
+            self,
+            "Discard changes?",
+            f"{self.windowTitle()}: what you have entered here has not been saved. Close and lose it?",
+            "Discard changes",
+            discard,
+            no_text="Keep editing",
+        )
+
+
 def show_message(
     parent: QWidget,
     title: str,
@@ -146,12 +266,24 @@ def show_message(
     return box
 
 
-def confirm(parent: QWidget, title: str, text: str, yes_text: str, on_yes: Callable[[], None]) -> QMessageBox:
-    """Ask before an action that cannot be taken back; `on_yes` runs only for the explicit yes button."""
+def confirm(
+    parent: QWidget,
+    title: str,
+    text: str,
+    yes_text: str,
+    on_yes: Callable[[], None],
+    *,
+    no_text: str | None = None,
+) -> QMessageBox:
+    """Ask before an action that cannot be taken back; `on_yes` runs only for the explicit yes button,
+    and the other (Cancel, or `no_text`) is the default."""
     box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton, parent)
     yes = box.addButton(yes_text, QMessageBox.ButtonRole.AcceptRole)
-    box.addButton(QMessageBox.StandardButton.Cancel)
-    box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+    if no_text is None:
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+    else:
+        box.setDefaultButton(box.addButton(no_text, QMessageBox.ButtonRole.RejectRole))
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
 
     def clicked(button: QPushButton) -> None:
@@ -261,6 +393,16 @@ def setup_record_table(table: QTableView) -> None:
     table.horizontalHeader().setHighlightSections(False)
 
 
+def resize_within_screen(widget: QWidget, width: int, height: int) -> None:
+    """The size a window would like, but never more than the screen it opens on has room for (a small
+    laptop's 1024 x 700 leaves about 1000 x 650 below the title bar and above the task bar)."""
+    screen = widget.screen() or QGuiApplication.primaryScreen()
+    if screen is not None:
+        room = screen.availableGeometry()
+        width, height = min(width, room.width() - 24), min(height, room.height() - 48)
+    widget.resize(width, height)
+
+
 def text_width(widget: QWidget, sample: str) -> int:
     """A column width that fits `sample` in the widget's font, with the cell's padding."""
     return widget.fontMetrics().horizontalAdvance(sample) + 18
@@ -275,10 +417,10 @@ def format_local_time(value: datetime | None) -> str:
     return value.astimezone().strftime("%Y-%m-%d %H:%M") if value is not None else ""
 
 
-def parse_iso_date(text: str) -> date | None:
-    """'' -> None (the service then asks for the date); a malformed date raises ValueError."""
-    text = text.strip()
-    return date.fromisoformat(text) if text else None
+def parse_iso_date(text: str, *, example: str = "2026-03-02") -> date | None:
+    """'' -> None (the service then asks for the date); otherwise the date, or DateTextError (a
+    ValueError) whose text says what is wrong: the shape, or the day the calendar does not have."""
+    return read_date(text, example=example) if text.strip() else None
 
 
 class FitsWrappedText:

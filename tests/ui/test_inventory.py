@@ -371,7 +371,7 @@ def test_expired_lot_is_red_and_a_vial_past_discard_by_is_flagged(
     )
     assert banner.property("level") == "urgent"
     assert banner.urgent.isVisible() and "OLD" in banner.urgent.text() and "vial" in banner.urgent.text()
-    assert not banner.details.isVisible() and banner.toggle.text() == "Show 2 more"
+    assert not banner.details.isVisible() and banner.toggle.text() == "Show 2 more kinds of alert"
     qtbot.mouseClick(banner.toggle, Qt.MouseButton.LeftButton)
     assert banner.details.isVisible() and "SOON" in banner.details.text()
     tab.reload()  # the choice is kept

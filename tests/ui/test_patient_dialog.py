@@ -120,7 +120,10 @@ def test_duplicate_mrn_and_several_errors_at_once(
     assert dialog.isVisible()
     assert "already used by another patient" in dialog.field_error("mrn")
     assert dialog.field_error("given_name") == "Enter the given name."
-    assert "'1961-02-30' is not a date" in dialog.field_error("date_of_birth")
+    # A date of the right shape that the calendar lacks is told so, not told to use the shape it uses.
+    assert dialog.field_error("date_of_birth") == (
+        "1961-02-30 is not a date in the calendar (February 1961 has 28 days)."
+    )
     assert "Describe the neurologic symptoms" in dialog.field_error("neuro_symptoms")
     assert all(dialog.field_invalid(f) for f in ("mrn", "given_name", "date_of_birth", "neuro_symptoms"))
     assert "Correct the highlighted fields: MRN, Given name" in dialog.summary.text()
@@ -133,6 +136,15 @@ def test_empty_birth_date_asks_for_it(qtbot: QtBot, tab: RosterTab, staff: Staff
     _fill(qtbot, dialog, mrn="H45", born="")
     qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
     assert dialog.field_error("date_of_birth") == "Enter the date of birth (YYYY-MM-DD)."
+
+
+def test_a_birth_date_in_another_shape_is_shown_the_shape(qtbot: QtBot, tab: RosterTab) -> None:
+    dialog = _open_new(qtbot, tab)
+    _fill(qtbot, dialog, mrn="H46", born="14/03/1958")
+    qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    assert dialog.field_error("date_of_birth") == (
+        "'14/03/1958' is not a date; write it as YYYY-MM-DD (e.g. 1958-03-14)."
+    )
 
 
 def test_edit_by_double_click_then_history_shows_the_change(
