@@ -133,6 +133,12 @@ class LoginDialog(QDialog):
         self.demo_users.setMinimumWidth(
             self.demo_users.sizeHintForColumn(0) + 2 * self.demo_users.frameWidth() + 8
         )
+        if self.isVisible():  # the list came after the window was shown: fit the window to it
+            layout = self.layout()
+            assert layout is not None
+            layout.activate()
+            self.resize(max(self.width(), self.minimumSizeHint().width()), 1)  # as wide as the list,
+            self.adjustSize()  # as tall as the wrapped text then needs
 
     def _demo_user_clicked(self, item: QListWidgetItem) -> None:
         self.username.setText(item.data(USERNAME_ROLE))
