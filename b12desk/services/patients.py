@@ -163,25 +163,14 @@ def roster(session: Session, actor: Actor) -> list[RosterRow]:
         .limit(1)
         .scalar_subquery()
     )
-    next_due = (
-        select(func.min(ScheduledEvent.due_on))
+    event_ = aliased(ScheduledEvent)
+    next_dose = (  # the patient's next due dose: one seek on the (patient, status, kind, due) index
+        select(event_.id)
         .where(
-            ScheduledEvent.patient_id == Patient.id,
-            ScheduledEvent.status == EventStatus.DUE,
-            ScheduledEvent.kind == EventKind.DOSE,
+            event_.patient_id == Patient.id, event_.status == EventStatus.DUE, event_.kind == EventKind.DOSE
         )
         .correlate(Patient)
-        .scalar_subquery()
-    )
-    next_window_end = (
-        select(ScheduledEvent.window_end)
-        .where(
-            ScheduledEvent.patient_id == Patient.id,
-            ScheduledEvent.status == EventStatus.DUE,
-            ScheduledEvent.kind == EventKind.DOSE,
-        )
-        .correlate(Patient)
-        .order_by(ScheduledEvent.due_on, ScheduledEvent.id)
+        .order_by(event_.due_on, event_.id)
         .limit(1)
         .scalar_subquery()
     )
@@ -200,10 +189,11 @@ def roster(session: Session, actor: Actor) -> list[RosterRow]:
             Patient.archived,
             RegimenTemplate.name,
             type_coerce(PlanPhase.kind, String),
-            type_coerce(next_due, String),
-            type_coerce(next_window_end, String),
+            type_coerce(ScheduledEvent.due_on, String),
+            type_coerce(ScheduledEvent.window_end, String),
         )
         .select_from(Patient)
+        .outerjoin(ScheduledEvent, ScheduledEvent.id == next_dose)  # its date and window by primary key
         .outerjoin(TreatmentPlan, TreatmentPlan.id == current_plan)
         .outerjoin(RegimenTemplate, RegimenTemplate.id == TreatmentPlan.template_id)
         .outerjoin(PlanPhase, PlanPhase.id == current_phase)
