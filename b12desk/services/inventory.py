@@ -85,6 +85,7 @@ class ProductRow:
     open_ml: Decimal
     below_reorder: bool
     expired_lots: int = 0  # expired lots still holding sealed containers
+    expiring_on: date | None = None  # the soonest expiry of a lot in stock, when within the first band
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,9 +400,10 @@ def _clock(session: Session, clock: Clock | None) -> Clock:
 
 def _product_rows(session: Session, ids: list[int] | None = None, *, clock: Clock) -> list[ProductRow]:
     today, now = clock.today(), clock.now()
+    soon = today + timedelta(days=min(EXPIRY_ALERT_DAYS))  # the first band: use it first, or lose it
     sealed = (
-        select(Lot.product_id, func.sum(Lot.quantity_on_hand).label("n"))
-        .where(Lot.expiry >= today)
+        select(Lot.product_id, func.sum(Lot.quantity_on_hand).label("n"), func.min(Lot.expiry).label("first"))
+        .where(Lot.expiry >= today, Lot.quantity_on_hand > 0)
         .group_by(Lot.product_id)
         .subquery()
     )
@@ -419,7 +421,7 @@ def _product_rows(session: Session, ids: list[int] | None = None, *, clock: Cloc
         .subquery()
     )
     stmt = (
-        select(Product, sealed.c.n, opened.c.n, opened.c.ml, expired.c.n)
+        select(Product, sealed.c.n, opened.c.n, opened.c.ml, expired.c.n, sealed.c.first)
         .outerjoin(sealed, sealed.c.product_id == Product.id)
         .outerjoin(expired, expired.c.product_id == Product.id)
         .outerjoin(opened, opened.c.product_id == Product.id)
@@ -428,7 +430,7 @@ def _product_rows(session: Session, ids: list[int] | None = None, *, clock: Cloc
     if ids is not None:
         stmt = stmt.where(Product.id.in_(ids))
     rows = []
-    for product, n_sealed, n_open, ml_open, n_expired in session.execute(stmt):
+    for product, n_sealed, n_open, ml_open, n_expired, first_expiry in session.execute(stmt):
         data = _product_input(product)
         usable = int(n_sealed or 0)
         rows.append(
@@ -443,6 +445,7 @@ def _product_rows(session: Session, ids: list[int] | None = None, *, clock: Cloc
                 open_ml=Decimal(ml_open or 0),
                 below_reorder=product.active and usable < product.reorder_level,
                 expired_lots=int(n_expired or 0),
+                expiring_on=first_expiry if first_expiry and first_expiry <= soon else None,
             )
         )
     return rows

@@ -33,6 +33,7 @@ from b12desk.services.common import Actor
 from b12desk.services.inventory import Alerts, LotRow, ProductRow, VialRow
 from b12desk.ui.context import STOCK, AppContext
 from b12desk.ui.ops import run_op
+from b12desk.ui.style import WARNING_AMBER
 from b12desk.ui.table_model import FIRST_FREE_ROLE, RIGHT, SortColumn, SortedRowsModel
 from b12desk.ui.widgets import format_date, format_local_time, show_message
 
@@ -65,6 +66,7 @@ PAST_DISCARD_BY = "PAST DISCARD-BY"
 
 ERROR_RED = QColor("#b3261e")
 GREY = QColor("#7a7a7a")
+WARNING = QColor(WARNING_AMBER)
 WHITE = QColor("#ffffff")
 DARK = QColor("#202124")
 # Expiry urgency: expired, within 30, 60 and 90 days (services.inventory.LotRow.band).
@@ -110,6 +112,8 @@ def _status_text(p: ProductRow) -> str:
     if p.expired_lots:
         lots = "1 expired lot" if p.expired_lots == 1 else f"{p.expired_lots} expired lots"
         notes.append(f"✕ {lots} in stock")
+    if p.expiring_on:
+        notes.append(f"⚠ lot expires {p.expiring_on.isoformat()}")
     if p.below_reorder:
         notes.append("▼ Below reorder level")
     if not p.data.for_deficiency:
@@ -187,6 +191,8 @@ class ProductsModel(SortedRowsModel[ProductRow]):
             column == self.COL_STATUS and (r.below_reorder or r.expired_lots)
         ):
             return ERROR_RED
+        if column == self.COL_STATUS and r.expiring_on:
+            return WARNING
         return None
 
     def tooltip(self, r: ProductRow, column: int) -> str | None:

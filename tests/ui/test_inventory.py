@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 from PySide6.QtCore import QEvent, Qt
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QColor, QKeyEvent
 from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
@@ -41,6 +41,7 @@ from b12desk.ui.inventory_dialogs import (
     WasteDialog,
 )
 from b12desk.ui.scanner_test import ScannerTestDialog
+from b12desk.ui.style import WARNING_AMBER
 from b12desk.ui.widgets import format_local_time
 from tests.clinic_time import clinic_now, clinic_today
 from tests.conftest import Staffing
@@ -320,6 +321,17 @@ def test_open_vial_is_only_offered_for_multi_dose_vials(
     assert cells(tab.products, 0)[5] == "–"  # ampoules are never kept open
 
 
+def test_a_lot_in_its_last_30_days_is_named_in_the_products_status(
+    qtbot: QtBot, make_ctx: MakeContext, staff: Staffing, host: QWidget, product_id: int, receive: Receive
+) -> None:
+    receive(product_id, "LATER", 400, 60)
+    receive(product_id, "SOON", 12, 1)
+    tab = make_tab(qtbot, make_ctx, staff.nurse, host)
+    status = tab.products.index(0, ProductsModel.COL_STATUS)
+    assert tab.products.data(status) == f"⚠ lot expires {(TODAY + timedelta(days=12)).isoformat()}"
+    assert tab.products.data(status, Qt.ItemDataRole.ForegroundRole).color() == QColor(WARNING_AMBER)
+
+
 def test_expired_lot_is_red_and_a_vial_past_discard_by_is_flagged(
     qtbot: QtBot,
     db: Database,
@@ -361,7 +373,10 @@ def test_expired_lot_is_red_and_a_vial_past_discard_by_is_flagged(
     # Only usable stock counts: 4 - 2 opened in GOOD, + 1 SOON; the expired lot's 2 do not.
     assert cells(tab.products, 0)[ProductsModel.COL_SEALED] == "3"
     assert cells(tab.products, 0)[5] == "1"  # the vial past discard-by is not usable either
-    assert "Below reorder level" in cells(tab.products, 0)[ProductsModel.COL_STATUS]
+    # The product's Status names the expired lot still in stock in words (a lot 45 days from expiry is
+    # for the Lots table's colours; the Status speaks of the first 30 days only).
+    status = cells(tab.products, 0)[ProductsModel.COL_STATUS]
+    assert status.split("; ") == ["✕ 1 expired lot in stock", "▼ Below reorder level"], status
 
     # Four kinds of alert: the urgent two stay listed, the other two fold behind a button.
     banner = tab.banner
