@@ -51,6 +51,18 @@ def _common(p: argparse.ArgumentParser, *, top: bool = False) -> None:
     )
 
 
+# The monitoring worklists by name (services.monitoring.Worklist), kept here so --help needs no import.
+_WORKLISTS = (
+    "today",
+    "overdue",
+    "tasks",
+    "lapsed",
+    "ready_for_maintenance",
+    "awaiting_review",
+    "not_responding",
+)
+
+
 def _iso_date(text: str) -> date:
     from b12desk.domain.dates import DateTextError, read_date
 
@@ -164,6 +176,29 @@ def build_parser() -> argparse.ArgumentParser:
     p_sched.add_argument("--dose", type=int, metavar="MCG", help="dose in mcg (default the template's)")
     p_sched.add_argument("--severe-anaemia", action="store_true", help="include severe-anaemia tasks")
     p_sched.add_argument("--json", action="store_true")
+
+    p_due = add(
+        "due",
+        "what is due: doses and monitoring tasks due today (default), doses overdue, lapsed maintenance, "
+        "or another worklist",
+    )
+    p_due.add_argument(
+        "--date", type=_iso_date, help="the clinic day to list for, YYYY-MM-DD (default today)"
+    )
+    p_due.add_argument("--overdue", action="store_true", help="doses past the end of their window")
+    p_due.add_argument(
+        "--lapsed", action="store_true", help="maintenance with no dose for over 1.5 intervals (relapse risk)"
+    )
+    p_due.add_argument(
+        "--list",
+        dest="lists",
+        action="append",
+        default=[],
+        metavar="NAME",
+        choices=[w.replace("_", "-") for w in _WORKLISTS],
+        help="another worklist: " + ", ".join(w.replace("_", "-") for w in _WORKLISTS),
+    )
+    p_due.add_argument("--json", action="store_true")
 
     p_scan = add("scan", "parse a GS1 pack scan and show the matching product and lot (scanner set-up test)")
     p_scan.add_argument("code", help="what the scanner typed; quote it. GS may be typed as <GS> or ^]")
@@ -1114,7 +1149,67 @@ def _dose_correct(args: argparse.Namespace, s: Any, actor: Any, clock: Any) -> i
     return 0
 
 
+def cmd_due(args: argparse.Namespace) -> int:
+    from b12desk.services import clinic, monitoring
+
+    names = [*(["overdue"] if args.overdue else []), *(["lapsed"] if args.lapsed else [])]
+    names += [n.replace("-", "_") for n in args.lists if n.replace("-", "_") not in names]
+    wanted = [monitoring.Worklist(n) for n in (names or ["today"])]
+    db = _open(args).db
+    actor = _sign_in(args, db)
+    with db.sessions.begin() as s:
+        today = args.date or clinic.clinic_clock(s).today()
+        lists = {name: monitoring.worklist(s, actor, name, today=today) for name in wanted}
+    if args.json:
+        _print_json_rows([_work_item_json(item, today) for rows in lists.values() for item in rows])
+        return 0
+    for n, (name, rows) in enumerate(lists.items()):
+        if n:
+            print()
+        print(f"{monitoring.WORKLIST_TITLES[name]} on {today.isoformat()}: {len(rows)}")
+        if not rows:
+            continue
+        _print_table(
+            ("patient", "MRN", "born", "what", "due", "window ends", "why"),
+            [
+                (
+                    f"{r.family_name}, {r.given_name}",
+                    r.mrn,
+                    r.date_of_birth.isoformat(),
+                    r.label,
+                    r.due_on.isoformat() if r.due_on else "",
+                    r.window_end.isoformat() if r.window_end else "",
+                    ("OVERDUE " if r.overdue(today) and name != monitoring.Worklist.OVERDUE else "")
+                    + r.detail,
+                )
+                for r in rows
+            ],
+        )
+    return 0
+
+
+def _work_item_json(r: Any, today: date) -> dict[str, Any]:
+    return {
+        "worklist": r.worklist.value,
+        "patient_id": r.patient_id,
+        "mrn": r.mrn,
+        "family_name": r.family_name,
+        "given_name": r.given_name,
+        "date_of_birth": r.date_of_birth.isoformat(),
+        "plan_id": r.plan_id,
+        "event_id": r.event_id,
+        "kind": r.kind.value if r.kind else None,
+        "what": r.label,
+        "due_on": r.due_on.isoformat() if r.due_on else None,
+        "window_end": r.window_end.isoformat() if r.window_end else None,
+        "overdue": r.overdue(today),
+        "since": r.since.isoformat() if r.since else None,
+        "why": r.detail,
+    }
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "due": cmd_due,
     "schedule": cmd_schedule,
     "scan": cmd_scan,
     "formulary": cmd_formulary,

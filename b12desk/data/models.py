@@ -148,7 +148,11 @@ class LabResult(Base):
     entered_by_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
     entered_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (Index("ix_lab_results_patient_taken", "patient_id", "taken_on"),)
+    __table_args__ = (
+        Index("ix_lab_results_patient_taken", "patient_id", "taken_on"),
+        # A patient's latest result of one test (haemoglobin before and 8 weeks after treatment began).
+        Index("ix_lab_results_patient_test_taken", "patient_id", "test_code", "taken_on"),
+    )
 
 
 class Product(Base):
@@ -345,6 +349,13 @@ class ScheduledEvent(Base):
     status: Mapped[EventStatus] = mapped_column(
         str_enum(EventStatus, "event_status"), default=EventStatus.DUE
     )
+    # Who closed a task and how (services.monitoring): done with its result or note, missed with a reason.
+    # A sync closes events too (a dose given, a plan stopped): those carry no person.
+    closed_at: Mapped[datetime | None]
+    closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    # A server default too: bulk loaders (demo data) name only the columns they fill.
+    close_note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    lab_result_id: Mapped[int | None] = mapped_column(ForeignKey("lab_results.id"))
 
     __table_args__ = (
         # Covers "next due dose per patient" as one index seek per patient (the roster, the calendar).
@@ -353,6 +364,9 @@ class ScheduledEvent(Base):
         # A plan's due events in date order (sync_events): without due_on here, SQLite walks every due
         # event of the clinic by the index above rather than sort a plan's handful.
         Index("ix_scheduled_events_plan_status_due", "plan_id", "status", "due_on"),
+        # A phase's due doses and reviews (the worklists of services.monitoring: induction complete,
+        # an open-ended phase waiting for its review): an index seek per phase, not a scan of the events.
+        Index("ix_scheduled_events_phase_status_kind_due", "phase_id", "status", "kind", "due_on"),
     )
 
 

@@ -928,11 +928,11 @@ class DueRow:
         return today > self.window_end
 
 
-def due_list(session: Session, actor: Actor, *, today: date | None = None) -> list[DueRow]:
-    """Each live plan's next dose, when it is due on or before `today` (clinic day), overdue first: one
-    statement over the events. The next dose only: the ones after it move once it is given."""
-    require(session, actor, Permission.READ_PATIENTS)
-    today = today or clinic.clinic_clock(session).today()
+def due_doses(today: date) -> Select[*tuple[Any, ...]]:
+    """Each live plan's next dose when it is due on or before `today` (clinic day), as one statement over
+    the events, columns as DueRow's, overdue first. The one notion of "due" and "overdue" for doses: the due
+    list, and the worklists of services.monitoring (which add their own conditions), are built on it. The
+    next dose only: the ones after it move once it is given."""
     later = aliased(ScheduledEvent)
     first_of_plan = (
         select(func.min(later.due_on))
@@ -944,7 +944,7 @@ def due_list(session: Session, actor: Actor, *, today: date | None = None) -> li
         .correlate(ScheduledEvent)
         .scalar_subquery()
     )
-    stmt = (
+    return (
         select(
             ScheduledEvent.id,
             Patient.id,
@@ -969,6 +969,14 @@ def due_list(session: Session, actor: Actor, *, today: date | None = None) -> li
         )
         .order_by(ScheduledEvent.due_on, Patient.family_name, Patient.given_name, ScheduledEvent.id)
     )
+
+
+def due_list(session: Session, actor: Actor, *, today: date | None = None) -> list[DueRow]:
+    """Each live plan's next dose, when it is due on or before `today` (clinic day), overdue first: one
+    statement over the events (due_doses)."""
+    require(session, actor, Permission.READ_PATIENTS)
+    today = today or clinic.clinic_clock(session).today()
+    stmt = due_doses(today)
     return [
         DueRow(event_id, pid, mrn, family, given, born, plan_id, label, due_on, window_end)
         for event_id, pid, mrn, family, given, born, plan_id, label, due_on, window_end in session.execute(

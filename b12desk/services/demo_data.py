@@ -127,7 +127,7 @@ _MOVEMENT_COLUMNS: Final = (
 )  # fmt: skip
 _EVENT_COLUMNS: Final = (
     "id", "patient_id", "plan_id", "phase_id", "kind", "label", "lab_test_code", "due_on", "window_start",
-    "window_end", "status",
+    "window_end", "status", "closed_at", "closed_by_id", "close_note", "lab_result_id",
 )  # fmt: skip
 _LAB_COLUMNS: Final = (
     "id", "patient_id", "test_code", "context", "taken_on", "value_text", "value", "unit", "value_canonical",
@@ -1278,6 +1278,10 @@ class _Generator:
                     v.day(due),
                     v.day(window_end),
                     status.value,
+                    None,  # closed_at, closed_by_id, close_note, lab_result_id: not recorded for demo tasks
+                    None,
+                    "",
+                    None,
                 ),
             )
             if status == EventStatus.DONE and task.lab_test_code is not None:
@@ -1314,6 +1318,10 @@ class _Generator:
                     v.day(due),
                     v.day(dose.window_end.toordinal()),
                     EventStatus.DUE.value,
+                    None,
+                    None,
+                    "",
+                    None,
                 ),
             )
 

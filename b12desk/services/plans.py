@@ -148,7 +148,7 @@ class PlanRow:
     verification_meaning: str
     end_reason: str
     override_reason: str
-    review_reason: str  # why it came back for verification without an edit (a new contraindication flag)
+    review_reason: str  # why it came back for verification without an edit (a new flag; a phase ended)
     phases: tuple[PhaseRow, ...]
 
 
@@ -852,30 +852,40 @@ def return_for_review(session: Session, actor: Actor, patient_id: int, *, reason
     for plan in session.scalars(
         select(TreatmentPlan).where(TreatmentPlan.patient_id == patient_id, TreatmentPlan.status.in_(LIVE))
     ):
-        was = plan.status
-        plan.status = PlanStatus.DRAFT
-        plan.review_reason = reason
-        plan.verified_by_id, plan.verified_at, plan.verification_meaning = None, None, ""
-        session.flush()
-        _cancel_due_events(session, plan.id)
-        append_event(
-            session,
-            staff_id=actor.id,
-            action="return_for_review",
-            entity="treatment_plan",
-            entity_id=plan.id,
-            old={"status": was.value},
-            new={"status": PlanStatus.DRAFT.value},
-            reason=reason,
-        )
+        _back_to_pharmacist(session, actor, plan, reason)
         returned.append(plan.id)
     return returned
+
+
+def _back_to_pharmacist(session: Session, actor: Actor, plan: TreatmentPlan, reason: str) -> None:
+    """A verified plan becomes a draft again, its due events cancelled until a pharmacist verifies it:
+    no dose can be recorded against it meanwhile. The queue shows the reason."""
+    was = plan.status
+    plan.status = PlanStatus.DRAFT
+    plan.review_reason = reason
+    plan.verified_by_id, plan.verified_at, plan.verification_meaning = None, None, ""
+    session.flush()
+    _cancel_due_events(session, plan.id)
+    append_event(
+        session,
+        staff_id=actor.id,
+        action="return_for_review",
+        entity="treatment_plan",
+        entity_id=plan.id,
+        old={"status": was.value},
+        new={"status": PlanStatus.DRAFT.value},
+        reason=reason,
+    )
 
 
 def end_phase(
     session: Session, actor: Actor, plan_id: int, *, on: date, reason: str, clock: Clock | None = None
 ) -> PlanRow:
-    """A clinical review ends the current phase (e.g. alternate-day doses 'until no further improvement')."""
+    """A clinical review ends the current phase (e.g. alternate-day doses 'until no further improvement').
+
+    Ending a phase changes what is given from now on (the next phase's dose and spacing), so the plan goes
+    back to a pharmacist: it is a draft until verified again, and no dose is recorded against it meanwhile.
+    """
     require(session, actor, Permission.PRESCRIBE_PLANS)
     clock = clock or clinic.clinic_clock(session)
     plan = _plan(session, plan_id)
@@ -894,8 +904,8 @@ def end_phase(
     if on > clock.today():
         raise ValidationFailed({"on": "A review ends a phase today or in the past, not in the future."})
     current.ended_on, current.end_reason = on, reason.strip()
+    plan.author_id = actor.id  # the author of this version (phases ended) may not verify it
     session.flush()
-    sync_events(session, plan, today=clock.today())
     append_event(
         session,
         staff_id=actor.id,
@@ -904,6 +914,15 @@ def end_phase(
         entity_id=plan.id,
         new={"phase": current.seq, "ended_on": on},
         reason=reason.strip(),
+    )
+    following = phases[phases.index(current) + 1]
+    _back_to_pharmacist(
+        session,
+        actor,
+        plan,
+        f"Phase {current.seq} ({current.kind.value}) ended at a review on {on.isoformat()}: "
+        f"{reason.strip()}. Verify phase {following.seq} ({following.kind.value}) before its doses are "
+        "given.",
     )
     return _plan_row(session, plan)
 
@@ -1275,7 +1294,7 @@ def sync_plans(session: Session, plans: Sequence[TreatmentPlan], *, today: date)
     clock = clinic.clinic_clock(session)
     days = open_days(session)
     given: dict[int, list[date]] = {}
-    closed: dict[int, set[tuple[EventKind, str, date]]] = {}
+    closed: dict[int, list[_Closed]] = {}
     existing: dict[int, list[_Event]] = {}
     pregnant: dict[int, bool] = {}
     for chunk in _chunks(live):
@@ -1290,15 +1309,21 @@ def sync_plans(session: Session, plans: Sequence[TreatmentPlan], *, today: date)
             .order_by(Administration.given_at)
         ):
             given.setdefault(plan_id or 0, []).append(clock.day_of(given_at))
-        for plan_id, kind, label, due in session.execute(
+        for plan_id, event_id, kind, phase_id, label, due in session.execute(
             select(
-                ScheduledEvent.plan_id, ScheduledEvent.kind, ScheduledEvent.label, ScheduledEvent.due_on
+                ScheduledEvent.plan_id,
+                ScheduledEvent.id,
+                ScheduledEvent.kind,
+                ScheduledEvent.phase_id,
+                ScheduledEvent.label,
+                ScheduledEvent.due_on,
             ).where(
                 ScheduledEvent.plan_id.in_(ids),
+                ScheduledEvent.kind != EventKind.DOSE,
                 ScheduledEvent.status.in_((EventStatus.DONE, EventStatus.MISSED)),
             )
         ):
-            closed.setdefault(plan_id, set()).add((kind, label, due))
+            closed.setdefault(plan_id, []).append(_Closed(event_id, kind, phase_id, label, due))
         for plan_id, event_id, kind, phase_id, label, lab_test_code, due_on, window_end in session.execute(
             select(
                 ScheduledEvent.plan_id,
@@ -1344,7 +1369,7 @@ def sync_plans(session: Session, plans: Sequence[TreatmentPlan], *, today: date)
             plan,
             schedule,
             [p.id for p in rows],
-            closed.get(plan.id, set()),
+            closed.get(plan.id, []),
             existing.get(plan.id, []),
             changes,
         )
@@ -1366,6 +1391,17 @@ class _Event:
     lab_test_code: str | None
     due_on: date
     window_end: date
+
+
+@dataclass(frozen=True, slots=True)
+class _Closed:
+    """A lab or review task someone closed (done, missed): it holds its place in the task's occurrences."""
+
+    id: int
+    kind: EventKind
+    phase_id: int | None
+    label: str
+    due_on: date
 
 
 @dataclass
@@ -1393,13 +1429,19 @@ def _reconcile(
     plan: TreatmentPlan,
     schedule: Schedule,
     phase_ids: list[int],
-    closed: set[tuple[EventKind, str, date]],
+    closed: list[_Closed],
     due_events: list[_Event],
     changes: _EventChanges,
 ) -> None:
-    """One plan: which due events move, close or are cancelled to match the schedule, and which are new."""
+    """One plan: which due events move, close or are cancelled to match the schedule, and which are new.
+
+    A task is known by its kind, phase and label, and by which occurrence of that it is (a yearly review's
+    first, second, ...), not by its date: when a task's date moves (its phase's first dose given later than
+    planned), the occurrence someone already closed stays closed and is not added again as due.
+    """
     wanted: list[_Due] = []
     given_keys: set[tuple[EventKind, int | None, str]] = set()
+    key: tuple[EventKind, int | None, str]
     for dose in schedule.doses:
         label = _dose_label(dose.phase_kind, dose.number, dose.dose_mcg)
         key = (EventKind.DOSE, phase_ids[dose.phase_index], label)
@@ -1407,52 +1449,80 @@ def _reconcile(
             given_keys.add(key)
             continue
         wanted.append(_Due(key[0], key[1], key[2], None, dose.due, dose.window_end))
+    existing: dict[tuple[EventKind, int | None, str], list[_Event]] = {}
+    for event in due_events:
+        existing.setdefault((event.kind, event.phase_id, event.label), []).append(event)
+    # Each task's occurrences in date order beside its events, closed and due, in date order: the n-th
+    # event stands for the n-th occurrence. A closed one is left alone; a due one moves to its date.
+    occurrences: dict[tuple[EventKind, int | None, str], list[_Due]] = {}
     for task in schedule.tasks:
         due, window_end = task.due, task.window_end
         if due < plan.start_date:
             # Treatment begun elsewhere: what fell due before this plan starts is due on its first day.
             due, window_end = plan.start_date, max(window_end, plan.start_date)
-        if (task.kind, task.label, due) in closed:
-            continue
         phase_id = phase_ids[task.phase_index] if task.phase_index is not None else None
-        wanted.append(_Due(task.kind, phase_id, task.label, task.lab_test_code, due, window_end))
-    existing: dict[tuple[EventKind, int | None, str], list[_Event]] = {}
-    for event in due_events:
-        existing.setdefault((event.kind, event.phase_id, event.label), []).append(event)
+        occurrences.setdefault((task.kind, phase_id, task.label), []).append(
+            _Due(task.kind, phase_id, task.label, task.lab_test_code, due, window_end)
+        )
+    places: dict[tuple[EventKind, int | None, str], list[tuple[date, int, _Event | None]]] = {}
+    for done in closed:
+        places.setdefault((done.kind, done.phase_id, done.label), []).append((done.due_on, done.id, None))
+    for key, events in existing.items():
+        if key[0] != EventKind.DOSE:
+            places.setdefault(key, []).extend((e.due_on, e.id, e) for e in events)
+    for key, items in occurrences.items():
+        items.sort(key=lambda item: item.due_on)
+        held = sorted(places.get(key, []), key=lambda place: (place[0], place[1]))
+        for index, item in enumerate(items):
+            if index >= len(held):
+                _add_event(plan, item, changes)
+                continue
+            place = held[index][2]
+            if place is None:
+                continue  # this occurrence was closed by someone: never revived
+            existing[key].remove(place)
+            _move_event(place, item, changes)
     for item in wanted:
         rows = existing.get((item.kind, item.phase_id, item.label))
         if rows:
-            event = rows.pop(0)
-            if (event.due_on, event.window_end, event.lab_test_code) != (
-                item.due_on,
-                item.window_end,
-                item.lab_test_code,
-            ):
-                changes.moved.append(
-                    {
-                        "id": event.id,
-                        "due_on": item.due_on,
-                        "window_start": item.due_on,
-                        "window_end": item.window_end,
-                        "lab_test_code": item.lab_test_code,
-                    }
-                )
+            _move_event(rows.pop(0), item, changes)
             continue
-        changes.added.append(
-            {
-                "patient_id": plan.patient_id,
-                "plan_id": plan.id,
-                "phase_id": item.phase_id,
-                "kind": item.kind,
-                "label": item.label,
-                "lab_test_code": item.lab_test_code,
-                "due_on": item.due_on,
-                "window_start": item.due_on,
-                "window_end": item.window_end,
-                "status": EventStatus.DUE,
-            }
-        )
+        _add_event(plan, item, changes)
     for event_key, rows in existing.items():
         for event in rows:
             status = EventStatus.DONE if event_key in given_keys else EventStatus.CANCELLED
             changes.closed.append({"id": event.id, "status": status})
+
+
+def _move_event(event: _Event, item: _Due, changes: _EventChanges) -> None:
+    if (event.due_on, event.window_end, event.lab_test_code) != (
+        item.due_on,
+        item.window_end,
+        item.lab_test_code,
+    ):
+        changes.moved.append(
+            {
+                "id": event.id,
+                "due_on": item.due_on,
+                "window_start": item.due_on,
+                "window_end": item.window_end,
+                "lab_test_code": item.lab_test_code,
+            }
+        )
+
+
+def _add_event(plan: TreatmentPlan, item: _Due, changes: _EventChanges) -> None:
+    changes.added.append(
+        {
+            "patient_id": plan.patient_id,
+            "plan_id": plan.id,
+            "phase_id": item.phase_id,
+            "kind": item.kind,
+            "label": item.label,
+            "lab_test_code": item.lab_test_code,
+            "due_on": item.due_on,
+            "window_start": item.due_on,
+            "window_end": item.window_end,
+            "status": EventStatus.DUE,
+        }
+    )

@@ -94,7 +94,7 @@ _ACTION_LABELS = {
     "plan create": "Plan written (draft)",
     "plan update": "Plan edited – back to draft",
     "plan verify": "Plan verified",
-    "plan return_for_review": "Plan back to the pharmacist – patient changed",
+    "plan return_for_review": "Plan back to the pharmacist to verify again",
     "plan end_phase": "Plan phase ended at review",
     "plan complete": "Plan completed",
     "plan stop": "Plan stopped",

@@ -128,7 +128,7 @@ class QueueModel(RowsModel[QueueItem]):
 
     def _text(self, item: QueueItem) -> str:
         lines = self._changes.get(item.plan.id, [])
-        if item.plan.review_reason:  # the patient changed, not the plan
+        if item.plan.review_reason:  # the patient changed, or a review ended a phase
             lines = [*lines, item.plan.review_reason]
         if not item.previously_verified:
             return (

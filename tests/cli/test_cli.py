@@ -712,3 +712,46 @@ def test_a_nurse_may_not_import_dose_history(
     history.write_text("mrn,given_at\nH2,2026-08-03\n", encoding="utf-8")
     assert main(["import", "administrations", str(history), "--db", db_url, "--user", "nurse"]) == 1
     assert "may not" in capsys.readouterr().err
+
+
+def test_due_lists_today_overdue_and_lapsed_in_words_and_json(
+    demo_db: str, capsys: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from b12desk.cli import _WORKLISTS
+    from b12desk.services.monitoring import Worklist
+
+    assert tuple(w.value for w in Worklist) == _WORKLISTS
+    monkeypatch.setenv("B12DESK_PASSWORD", "demo")
+    base = ["--db", demo_db, "--user", "nurse"]
+    today = clinic_now().date()
+    assert main(["due", *base]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"Due today on {today.isoformat()}: ")
+    assert main(["due", "--overdue", "--json", *base]) == 0
+    overdue = json.loads(capsys.readouterr().out)
+    assert overdue, "the demo clinic has doses past their window"
+    assert all(r["worklist"] == "overdue" and r["kind"] == "dose" and r["overdue"] for r in overdue)
+    assert all(date.fromisoformat(r["window_end"]) < today for r in overdue)
+    assert main(["due", "--overdue", "--lapsed", *base]) == 0
+    out = capsys.readouterr().out
+    assert "Doses overdue (past their window) on" in out and "Lapsed maintenance (relapse risk) on" in out
+    assert main(["due", "--lapsed", "--json", *base]) == 0
+    lapsed = json.loads(capsys.readouterr().out)
+    assert all("maintenance every" in r["why"] for r in lapsed)
+    assert all(r["since"] is None or r["since"] < r["due_on"] for r in lapsed)
+    later = (today + timedelta(days=400)).isoformat()
+    assert main(["due", "--lapsed", "--date", later, "--json", *base]) == 0
+    assert len(json.loads(capsys.readouterr().out)) >= len(lapsed)
+    assert main(["due", "--list", "not-responding", "--list", "awaiting-review", *base]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "Not responding as expected: reassess on" in out and "Open-ended phases waiting for a review" in out
+    )
+    with pytest.raises(SystemExit):  # argparse names the worklists it knows
+        main(["due", "--list", "nonsense", *base])
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_due_needs_sign_in(demo_db: str, capsys: Capture) -> None:
+    assert main(["due", "--db", demo_db]) == 1
+    assert "sign in with --user" in capsys.readouterr().err

@@ -147,3 +147,34 @@ def test_a_clinic_at_0002_upgrades_with_nothing_assumed_about_its_patients(blank
         assert "00368083449254" in gtins and "00368083561253" not in gtins
     with db.sessions() as s:
         assert verify_chain(s).ok
+
+
+def test_a_clinic_at_0004_keeps_its_events_through_0005_and_back(blank_db: Database) -> None:
+    """0005 adds who closed a task and how: existing events arrive with no closer and an empty note, and
+    the revision can be taken back with the events intact."""
+    db = blank_db
+    _migrate_to(db, "0004")
+    demo_data.generate(db, patients=20, years=1, seed=5, today=date(2026, 11, 30))
+    with db.engine.connect() as conn:
+        before = conn.execute(text("SELECT COUNT(*), COUNT(DISTINCT status) FROM scheduled_events")).one()
+    migrate.upgrade(db, backup_dir=None)
+    assert check_database(db) == []
+    with db.engine.connect() as conn:
+        assert (
+            conn.execute(text("SELECT COUNT(*), COUNT(DISTINCT status) FROM scheduled_events")).one()
+            == before
+        )
+        notes = conn.execute(
+            text("SELECT DISTINCT close_note, closed_by_id, lab_result_id FROM scheduled_events")
+        )
+        assert notes.all() == [("", None, None)]
+    _migrate_to(db, "0004", down=True)
+    columns = {c["name"] for c in inspect(db.engine).get_columns("scheduled_events")}
+    assert not columns & {"closed_at", "closed_by_id", "close_note", "lab_result_id"}
+    with db.engine.connect() as conn:
+        assert (
+            conn.execute(text("SELECT COUNT(*), COUNT(DISTINCT status) FROM scheduled_events")).one()
+            == before
+        )
+    _migrate_to(db, "head")
+    assert migrate.current_revision(db) == migrate.SCHEMA_HEAD

@@ -45,7 +45,7 @@ from b12desk.domain.stock import WasteReason
 from b12desk.services import administrations as adm
 from b12desk.services import auth, clinic, patients, plans
 from b12desk.services import inventory as inv
-from b12desk.services.common import ValidationFailed
+from b12desk.services.common import PermissionDenied, ValidationFailed
 from tests.conftest import PASSWORD
 from tests.services.dose_world import (
     CLOCK,
@@ -826,9 +826,30 @@ def test_a_dose_after_the_fda_daily_week_waits_for_the_response_review(world: Wo
         adm.record_dose(w.session, w.staff.nurse, eighth, clock=CLOCK)
     assert {f.code for f in caught.value.unacknowledged} == {"awaiting_review"}
     assert snapshot(w.session) == before
-    # The review records a response: the alternate-day phase follows, and the dose needs no acknowledgement.
-    plans.end_phase(
+    # The review records a response: the alternate-day phase follows once a second pharmacist has verified
+    # it (until then the plan is a draft and no dose is recorded), and the dose needs no acknowledgement.
+    ended = plans.end_phase(
         w.session, w.staff.pharmacist, plan.id, on=NOW.date(), reason="Reticulocytes rising", clock=CLOCK
+    )
+    assert ended.status == PlanStatus.DRAFT and "ended at a review" in ended.review_reason
+    with pytest.raises(adm.DoseRefused):
+        give(w, replace(eighth, given_at=NOW))
+    with pytest.raises(PermissionDenied):  # the pharmacist who ended the phase does not verify it
+        plans.verify_plan(
+            w.session,
+            w.staff.pharmacist,
+            plan.id,
+            password=PASSWORD,
+            expected_version=ended.version_id,
+            clock=CLOCK,
+        )
+    plans.verify_plan(
+        w.session,
+        w.staff.pharmacist2,
+        plan.id,
+        password=PASSWORD,
+        expected_version=ended.version_id,
+        clock=CLOCK,
     )
     schedule = plans.plan_schedule(w.session, w.staff.nurse, plan.id, today=NOW.date())
     nxt = schedule.next_dose()

@@ -587,7 +587,13 @@ def test_review_ends_the_open_ended_induction(
     )
     before = plans.plan_schedule(session, staff.nurse, plan.id)
     assert {x.phase_kind for x in before.doses} == {PhaseKind.INDUCTION}
-    plans.end_phase(session, staff.pharmacist, plan.id, on=clinic_today(), reason="no further improvement")
+    ended = plans.end_phase(
+        session, staff.pharmacist, plan.id, on=clinic_today(), reason="no further improvement"
+    )
+    assert ended.status == PlanStatus.DRAFT and "Verify phase 2 (maintenance)" in ended.review_reason
+    plans.verify_plan(
+        session, staff.pharmacist2, plan.id, password=PASSWORD, expected_version=ended.version_id
+    )
     after = plans.plan_schedule(session, staff.nurse, plan.id)
     assert after.next_dose() is not None and after.next_dose().phase_kind == PhaseKind.MAINTENANCE  # type: ignore[union-attr]
 

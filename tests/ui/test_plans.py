@@ -636,8 +636,12 @@ def test_stop_and_end_phase_from_the_patients_plans(
     assert not review.isVisible()
     [after] = _plans(db, staff, pid)
     assert after.phases[0].ended_on == clinic_today()
+    # The next phase changes what is given: the plan is back with a pharmacist, its schedule a preview.
+    assert after.status == PlanStatus.DRAFT and "ended at a review" in after.review_reason
     assert any(e.phase.startswith("Maintenance") for e in dialog.schedule_model.records())
-    assert "Phase ended at review" in dialog.history_model.data(dialog.history_model.index(0, 2))
+    history = [dialog.history_model.data(dialog.history_model.index(r, 2)) for r in range(2)]
+    assert history == ["Back to the pharmacist to verify again", "Phase ended at review"]
+    assert not dialog.verify_button.isEnabled()  # who ended the phase does not verify it
 
     stop = dialog.stop_plan()
     assert stop is not None

@@ -83,7 +83,7 @@ ACTION_LABELS = {
     "end_phase": "Phase ended at review",
     "complete": "Completed",
     "stop": "Stopped",
-    "return_for_review": "Back to the pharmacist – patient changed",
+    "return_for_review": "Back to the pharmacist to verify again",
 }
 FIELD_LABELS = {
     "template": "Template",
