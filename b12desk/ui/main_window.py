@@ -35,41 +35,9 @@ from b12desk.ui.widgets import DiscardGuard, ElidedLabel, confirm, show_message
 
 if TYPE_CHECKING:
     from b12desk.ui.administration import AdministrationTab
+    from b12desk.ui.calendar import CalendarTab
 
 GEOMETRY_SAVE_AFTER_MS = 500
-
-PLACEHOLDERS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "Calendar": (
-        "What is due, for whom, and when.",
-        (
-            "Induction and maintenance doses from each patient's regimen",
-            "Laboratory re-checks",
-            "Clinical reviews",
-        ),
-    ),
-}
-
-
-class PlaceholderTab(QWidget):
-    """An honest panel for a tab not built yet: what it will hold, and that it is not here now."""
-
-    def __init__(self, name: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        purpose, items = PLACEHOLDERS[name]
-        title = QLabel(f"{name} is not available in this version")
-        title.setObjectName("placeholderTitle")
-        body = QLabel(
-            f"<p>{purpose} This tab will hold:</p><ul>"
-            + "".join(f"<li>{item}</li>" for item in items)
-            + "</ul><p>Until then, keep these records the way the clinic keeps them today.</p>"
-        )
-        body.setWordWrap(True)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(32, 28, 32, 28)
-        layout.addWidget(title)
-        layout.addSpacing(8)
-        layout.addWidget(body)
-        layout.addStretch(1)
 
 
 class LazyTab(QWidget):
@@ -92,6 +60,12 @@ class LazyTab(QWidget):
     def showEvent(self, event: QShowEvent) -> None:
         self.content()
         super().showEvent(event)
+
+
+def _calendar_tab(ctx: AppContext) -> QWidget:
+    from b12desk.ui.calendar import CalendarTab  # loaded when the tab is first opened
+
+    return CalendarTab(ctx)
 
 
 def _administration_tab(ctx: AppContext) -> QWidget:
@@ -117,9 +91,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.inventory, "Inventory")
         self.administration_tab = LazyTab(lambda: _administration_tab(ctx))
         self.tabs.addTab(self.administration_tab, "Administration")
-        self.placeholders = {name: PlaceholderTab(name) for name in PLACEHOLDERS}
-        for name, tab in self.placeholders.items():
-            self.tabs.addTab(tab, name)
+        self.calendar_tab = LazyTab(lambda: _calendar_tab(ctx))
+        self.tabs.addTab(self.calendar_tab, "Calendar")
         self.setCentralWidget(self.tabs)
 
         self._build_menus()
@@ -133,6 +106,11 @@ class MainWindow(QMainWindow):
         self._geometry_timer.setSingleShot(True)
         self._geometry_timer.setInterval(GEOMETRY_SAVE_AFTER_MS)
         self._geometry_timer.timeout.connect(self.save_geometry)
+
+    @property
+    def calendar(self) -> CalendarTab:
+        """The Calendar tab's contents (built now, if the tab has not been opened yet)."""
+        return cast("CalendarTab", self.calendar_tab.content())
 
     @property
     def administration(self) -> AdministrationTab:
