@@ -180,6 +180,11 @@ def main() -> int:
             True,
         ),
         ("dose history import dialog", lambda: main_window().open_history_import(), True),
+        (
+            "Calendar tab (month, today's list, worklists)",
+            lambda: main_window().tabs.setCurrentIndex(3),
+            False,
+        ),
         ("Roster tab, back again", lambda: main_window().tabs.setCurrentIndex(0), False),
         ("roster re-read after a change", lambda: ctx.bus.notify(PATIENTS), False),
         ("a patient's Plans dialog (busiest patient)", selected(lambda w: w.roster.open_plans()), True),
