@@ -1,4 +1,5 @@
-"""A patient's laboratory results: read them, add one, mark a wrong one entered-in-error."""
+"""A patient's laboratory results: read them, add one, mark a wrong one entered-in-error, and follow one
+test's results, or the symptom scores, on a chart with the doses marked."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QStackedWidget,
     QTableView,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -30,20 +32,23 @@ from b12desk.domain.enums import LabContext, RecordStatus
 from b12desk.domain.lab_bands import BAND_LABELS, Band
 from b12desk.domain.labs import LabTestDef
 from b12desk.domain.units import format_number
-from b12desk.services import patients
+from b12desk.services import patients, trends
 from b12desk.services.common import Actor
 from b12desk.services.patients import LabRow, RosterRow
 from b12desk.services.reference import lab_tests
-from b12desk.ui.context import LABS, AppContext
+from b12desk.services.trends import ChartedTest, LabTrend, SymptomTrend
+from b12desk.ui.context import DOSES, LABS, AppContext
 from b12desk.ui.ops import OpFailure, run_op
 from b12desk.ui.style import ERROR_RED, WARNING_AMBER
 from b12desk.ui.table_model import FIRST_FREE_ROLE, ROW_ID_ROLE, Column, RowsModel
+from b12desk.ui.trend_chart import LabTrendChart, SymptomTrendChart
 from b12desk.ui.widgets import (
     DiscardGuard,
     ErrorLabel,
     FieldErrors,
     MessageLabel,
     ReasonDialog,
+    form_state,
     parse_iso_date,
     resize_within_screen,
     setup_record_table,
@@ -217,7 +222,7 @@ class LabsDialog(DiscardGuard, QDialog):
         self.add_button = QPushButton("Add result")
         self.summary = MessageLabel()
 
-        form = QGroupBox("Add a result")
+        form = self.form = QGroupBox("Add a result")
         grid = QGridLayout(form)
         grid.setVerticalSpacing(2)
         grid.setColumnStretch(1, 1)
@@ -246,26 +251,122 @@ class LabsDialog(DiscardGuard, QDialog):
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.reject)
 
+        # --- the results, and their trends ---
+        results_page = QWidget()
+        results = QVBoxLayout(results_page)
+        results.addWidget(self.table, 1)
+        results.addWidget(self.advice)
+        results.addLayout(table_buttons)
+
+        self.trend_test = QComboBox()
+        self.trend_test.setMinimumContentsLength(34)
+        self.trend_test.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.trend_chart = LabTrendChart()
+        self.trend_page = QWidget()
+        trend = QVBoxLayout(self.trend_page)
+        chooser = QHBoxLayout()
+        chooser.addWidget(QLabel("Test"))
+        chooser.addWidget(self.trend_test)
+        chooser.addStretch(1)
+        trend.addLayout(chooser)
+        trend.addWidget(self.trend_chart, 1)
+
+        self.symptom_chart = SymptomTrendChart()
+        self.symptoms_page = QWidget()
+        QVBoxLayout(self.symptoms_page).addWidget(self.symptom_chart)
+
+        self.tabs = QTabWidget()
+        self.tabs.addTab(results_page, "Results")
+        self.tabs.addTab(self.trend_page, "Trend")
+        self.tabs.addTab(self.symptoms_page, "Symptoms")
+        self.tabs.setTabToolTip(
+            1, "One test's results over time, its reference band shaded, the doses marked."
+        )
+        self.tabs.setTabToolTip(2, "The symptom scores recorded at visits, over time, the doses marked.")
+
         layout = QVBoxLayout(self)
         layout.addWidget(heading)
-        layout.addWidget(self.table, 1)
-        layout.addWidget(self.advice)
-        layout.addLayout(table_buttons)
+        layout.addWidget(self.tabs, 1)
         layout.addWidget(form)
         layout.addWidget(close)
-        resize_within_screen(self, 900, 600)
+        resize_within_screen(self, 980, 720)
 
         self.test.currentIndexChanged.connect(self._test_changed)
         self.add_button.clicked.connect(self.add_result)
         self.mark_button.clicked.connect(self.mark_entered_in_error)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.tabs.currentChanged.connect(self._tab_changed)
+        self.trend_test.activated.connect(self.load_trend)
         self._test_changed()
         ctx.bus.changed.connect(self._data_changed)
         self.reload()
 
+    # The add-a-result form is what closing could lose; the chart's choice of test is not.
+    def mark_clean(self) -> None:
+        self._clean_state = form_state(self.form)
+
+    def has_changes(self) -> bool:
+        return self._clean_state is not None and form_state(self.form) != self._clean_state
+
     def _data_changed(self, what: str) -> None:
         if what == LABS:
             self.reload()
+        if what in (LABS, DOSES):
+            self._tab_changed()
+
+    def _tab_changed(self) -> None:
+        """A chart is read when its tab is shown, and again when what it shows changes."""
+        page = self.tabs.currentWidget()
+        if page is self.trend_page:
+            self.load_trend()
+        elif page is self.symptoms_page:
+            self.load_symptoms()
+
+    def load_trend(self) -> None:
+        """The chosen test's trend, and the tests there are to choose from (the patient's numeric tests,
+        haemoglobin first), in one operation."""
+        patient_id, wanted = self.patient.id, self.trend_test.currentData()
+
+        def read(session: Session, actor: Actor) -> tuple[list[ChartedTest], LabTrend]:
+            tests = trends.charted_tests(session, actor, patient_id)
+            codes = [t.code for t in tests]
+            code = wanted if wanted in codes else (codes[0] if codes else trends.PREFERRED_TESTS[0])
+            return tests, trends.lab_trend(session, actor, patient_id, code)
+
+        run_op(
+            self,
+            self.ctx,
+            read,
+            self._trend_loaded,
+            lambda failure: self._summary(failure.message),
+            quiet=True,
+        )
+
+    def _trend_loaded(self, result: tuple[list[ChartedTest], LabTrend]) -> None:
+        tests, trend = result
+        self.trend_test.blockSignals(True)
+        self.trend_test.clear()
+        for test in tests:
+            many = "s" if test.results != 1 else ""
+            self.trend_test.addItem(f"{test.name} ({test.unit}), {test.results} result{many}", test.code)
+        self.trend_test.setCurrentIndex(self.trend_test.findData(trend.test_code))
+        self.trend_test.setEnabled(bool(tests))
+        self.trend_test.blockSignals(False)
+        self.trend_chart.show_trend(trend)
+
+    def load_symptoms(self) -> None:
+        patient_id = self.patient.id
+        run_op(
+            self,
+            self.ctx,
+            lambda s, actor: trends.symptom_trend(s, actor, patient_id),
+            self._symptoms_loaded,
+            lambda failure: self._summary(failure.message),
+            quiet=True,
+        )
+
+    def _symptoms_loaded(self, trend: SymptomTrend) -> None:
+        self.symptom_chart.show_trend(trend)
 
     def current_test(self) -> LabTestDef:
         return self.tests[self.test.currentData()]
