@@ -259,6 +259,12 @@ def build_parser() -> argparse.ArgumentParser:
     p_demo.add_argument("--patients", type=int, default=2000)
     p_demo.add_argument("--years", type=int, default=2)
     p_demo.add_argument("--seed", type=int, default=1)
+
+    # Labels (and exports) live in modules of their own beside this one, which use its helpers: imported
+    # here, once this module is whole.
+    from b12desk.cli_labels import add_labels_parser
+
+    add_labels_parser(sub)
     return parser
 
 
@@ -1208,8 +1214,15 @@ def _work_item_json(r: Any, today: date) -> dict[str, Any]:
     }
 
 
+def cmd_labels(args: argparse.Namespace) -> int:
+    from b12desk.cli_labels import cmd_labels as labels
+
+    return labels(args)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "due": cmd_due,
+    "labels": cmd_labels,
     "schedule": cmd_schedule,
     "scan": cmd_scan,
     "formulary": cmd_formulary,

@@ -1,5 +1,5 @@
-"""Clinic-wide settings shared by every workstation: time zone, open days, the dose-safety limits, and
-the laboratory's decision thresholds for B12 results.
+"""Clinic-wide settings shared by every workstation: time zone, open days, the dose-safety limits, the
+laboratory's decision thresholds for B12 results, and the clinic's name and phone (printed on dose cards).
 
 Each is a row of clinic_settings holding JSON; a change is audited with its old and new values. Defaults
 come from the computer (time zone) and from resources/dose_safety.json (limits, with their sources).
@@ -8,6 +8,7 @@ come from the computer (time zone) and from resources/dose_safety.json (limits, 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -27,6 +28,10 @@ TIME_ZONE_KEY = "clinic_time_zone"
 OPEN_DAYS_KEY = "clinic_open_days"
 DOSE_RULES_KEY = "dose_safety_rules"
 LAB_BANDS_KEY = "lab_decision_thresholds"
+CLINIC_NAME_KEY = "clinic_name"
+CLINIC_PHONE_KEY = "clinic_phone"
+CLINIC_NAME_MAX = 120
+CLINIC_PHONE_MAX = 40
 DEFAULT_OPEN_DAYS = frozenset(range(5))  # Monday to Friday
 
 
@@ -85,6 +90,43 @@ def set_time_zone(session: Session, actor: Actor, name: str) -> Clock:
         raise ValidationFailed({"time_zone": str(exc)}) from None
     _write(session, actor, TIME_ZONE_KEY, name.strip())
     return Clock(zone)
+
+
+# --- the clinic's name and phone ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ClinicContact:
+    """What a patient's dose card prints so they can call; empty until someone with the right sets it."""
+
+    name: str = ""
+    phone: str = ""
+
+
+def clinic_contact(session: Session) -> ClinicContact:
+    name, phone = _read(session, CLINIC_NAME_KEY), _read(session, CLINIC_PHONE_KEY)
+    return ClinicContact(name=str(name or ""), phone=str(phone or ""))
+
+
+def set_clinic_contact(session: Session, actor: Actor, *, name: str, phone: str) -> ClinicContact:
+    """Set the name and phone printed on dose cards; each change is audited with its old value."""
+    require(session, actor, Permission.CONFIGURE_CLINIC)
+    name, phone = " ".join(name.split()), " ".join(phone.split())
+    errors: dict[str, str] = {}
+    if len(name) > CLINIC_NAME_MAX:
+        errors["clinic_name"] = f"The clinic's name may have at most {CLINIC_NAME_MAX} characters."
+    if len(phone) > CLINIC_PHONE_MAX:
+        errors["clinic_phone"] = f"The phone number may have at most {CLINIC_PHONE_MAX} characters."
+    elif phone and not all(ch.isdigit() or ch in " +-()./ext" for ch in phone.lower()):
+        errors["clinic_phone"] = (
+            "Write the phone number with digits, spaces and + - ( ) (e.g. 020 7946 0000)."
+        )
+    if errors:
+        raise ValidationFailed(errors)
+    for key, value in ((CLINIC_NAME_KEY, name), (CLINIC_PHONE_KEY, phone)):
+        if value or _read(session, key) is not None:  # clearing a setting never set is no change
+            _write(session, actor, key, value)
+    return ClinicContact(name=name, phone=phone)
 
 
 # --- open days -----------------------------------------------------------------------------------------
