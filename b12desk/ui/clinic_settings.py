@@ -52,6 +52,10 @@ SITE_NAMES = {
 }
 
 
+# What the dialog reads: the time zone, the dose rules, the laboratory bands, the name and phone.
+_Values = tuple[str, dict[str, Any], dict[str, Any], clinic.ClinicContact]
+
+
 class ClinicSettingsDialog(DiscardGuard, FitsWrappedText, QDialog):
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -64,6 +68,7 @@ class ClinicSettingsDialog(DiscardGuard, FitsWrappedText, QDialog):
         self.zone_name = system_zone_name()
         self.raw: dict[str, Any] = clinic.shipped_dose_rules_raw()
         self.lab_raw: dict[str, Any] = clinic.shipped_lab_bands_raw()
+        self.contact = clinic.ClinicContact()
         can_edit = role_can(ctx.actor.role, Permission.CONFIGURE_CLINIC)
 
         layout = QVBoxLayout(self)
@@ -74,9 +79,16 @@ class ClinicSettingsDialog(DiscardGuard, FitsWrappedText, QDialog):
             note.setWordWrap(True)
             layout.addWidget(note)
 
-        zone_box = QGroupBox("Time zone")
+        zone_box = QGroupBox("The clinic")
         zone_grid = QGridLayout(zone_box)
         zone_grid.setColumnStretch(1, 1)
+        self.clinic_name = QLineEdit()
+        self.clinic_name.setPlaceholderText("e.g. Riverside B12 Clinic")
+        self.clinic_phone = QLineEdit()
+        self.clinic_phone.setPlaceholderText("e.g. 020 7946 0000")
+        self.clinic_phone.setMaximumWidth(260)
+        for edit in (self.clinic_name, self.clinic_phone):
+            edit.setToolTip("Printed on each patient's dose card, so that they can call the clinic.")
         self.time_zone = QComboBox()
         self.time_zone.setEditable(True)
         self.time_zone.addItems(time_zone_names())
@@ -90,8 +102,10 @@ class ClinicSettingsDialog(DiscardGuard, FitsWrappedText, QDialog):
         )
         zone_help.setObjectName("muted")
         zone_help.setWordWrap(True)
-        self._row(zone_grid, 0, "time_zone", "Zone", self.time_zone)
-        zone_grid.addWidget(zone_help, 2, 0, 1, 2)
+        self._row(zone_grid, 0, "clinic_name", "Name", self.clinic_name)
+        self._row(zone_grid, 2, "clinic_phone", "Phone", self.clinic_phone)
+        self._row(zone_grid, 4, "time_zone", "Time zone", self.time_zone)
+        zone_grid.addWidget(zone_help, 6, 0, 1, 2)
         doses_page = QWidget()
         doses_layout = QVBoxLayout(doses_page)
         doses_layout.setContentsMargins(0, 6, 0, 0)
@@ -153,7 +167,7 @@ class ClinicSettingsDialog(DiscardGuard, FitsWrappedText, QDialog):
         doses_layout.addStretch(1)
 
         self.tabs = QTabWidget()
-        self.tabs.addTab(doses_page, "Time zone and doses")
+        self.tabs.addTab(doses_page, "Clinic and doses")
         self.tabs.addTab(self._laboratory_page(), "Laboratory thresholds")
         layout.addWidget(self.tabs)
 
@@ -178,11 +192,12 @@ class ClinicSettingsDialog(DiscardGuard, FitsWrappedText, QDialog):
         self.setMinimumWidth(760)
         self._show_values()
 
-        def read(session: Session, _actor: Actor) -> tuple[str, dict[str, Any], dict[str, Any]]:
+        def read(session: Session, _actor: Actor) -> _Values:
             return (
                 clinic.time_zone_name(session),
                 clinic.dose_rules_raw(session),
                 clinic.lab_bands_raw(session),
+                clinic.clinic_contact(session),
             )
 
         run_op(self, ctx, read, self._loaded, quiet=True)
@@ -282,14 +297,16 @@ class ClinicSettingsDialog(DiscardGuard, FitsWrappedText, QDialog):
         raw["tests"] = tests
         return raw, problems
 
-    def _loaded(self, values: tuple[str, dict[str, Any], dict[str, Any]]) -> None:
-        self.zone_name, self.raw, self.lab_raw = values
+    def _loaded(self, values: _Values) -> None:
+        self.zone_name, self.raw, self.lab_raw, self.contact = values
         self._show_values()
         self.save_button.setEnabled(self.can_edit)
         self.mark_clean()
 
     def _show_values(self) -> None:
         self.time_zone.setCurrentText(self.zone_name)
+        self.clinic_name.setText(self.contact.name)
+        self.clinic_phone.setText(self.contact.phone)
         for group in SITE_GROUPS:
             entry = self.raw["injection_sites"][group]
             self.site_used[group].setChecked(bool(entry.get("enabled", True)))
@@ -358,8 +375,15 @@ class ClinicSettingsDialog(DiscardGuard, FitsWrappedText, QDialog):
         zone_changed, rules_changed = zone != self.zone_name, rules != self.raw
         bands_changed = lab_bands != self.lab_raw
         reason = self.reason.text()
+        name, phone = self.clinic_name.text(), self.clinic_phone.text()
+        contact_changed = (" ".join(name.split()), " ".join(phone.split())) != (
+            self.contact.name,
+            self.contact.phone,
+        )
 
         def write(session: Session, actor: Actor) -> Clock | None:
+            if contact_changed:
+                clinic.set_clinic_contact(session, actor, name=name, phone=phone)
             clock = clinic.set_time_zone(session, actor, zone) if zone_changed else None
             if rules_changed:
                 clinic.set_dose_rules(session, actor, rules, reason=reason)

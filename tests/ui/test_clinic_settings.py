@@ -131,3 +131,24 @@ def test_thresholds_that_overlap_are_refused_on_their_page(
     assert "must end above where deficiency ends" in dialog.field_error("lab_bands")
     with db.sessions() as s:
         assert clinic.lab_bands(s).tests["active_b12"].deficient_below == Decimal(25)
+
+
+def test_the_clinics_name_and_phone_for_the_dose_card_are_set_here(
+    qtbot: QtBot, db: Database, staff: Staffing, make_ctx: MakeContext, host: QWidget
+) -> None:
+    dialog = _open(qtbot, make_ctx, staff.pharmacist, host)
+    assert dialog.clinic_name.text() == "" and dialog.clinic_phone.text() == ""
+    dialog.clinic_name.setText("Riverside B12 Clinic")
+    dialog.clinic_phone.setText("call us!")
+    qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    assert dialog.isVisible() and "digits" in dialog.field_error("clinic_phone")
+    with db.sessions() as s:
+        assert clinic.clinic_contact(s) == clinic.ClinicContact()  # nothing saved
+    dialog.clinic_phone.setText("020 7946 0000")
+    with qtbot.waitSignal(dialog.ctx.bus.changed):
+        qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    assert not dialog.isVisible()
+    with db.sessions() as s:
+        assert clinic.clinic_contact(s) == clinic.ClinicContact("Riverside B12 Clinic", "020 7946 0000")
+    again = _open(qtbot, make_ctx, staff.pharmacist, host)
+    assert (again.clinic_name.text(), again.clinic_phone.text()) == ("Riverside B12 Clinic", "020 7946 0000")
