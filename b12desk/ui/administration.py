@@ -54,7 +54,7 @@ from b12desk.domain.enums import (
 )
 from b12desk.domain.units import format_mcg, format_ml
 from b12desk.services import administrations as adm
-from b12desk.services import inventory
+from b12desk.services import inventory, label_data
 from b12desk.services.common import Actor
 from b12desk.ui.context import DOSES, PATIENTS, PLANS, STOCK, AppContext
 from b12desk.ui.ops import OpFailure, run_op, show_failure
@@ -407,6 +407,8 @@ class AdministrationTab(QWidget):
         self.history_button.setToolTip("Show only the selected patient's doses, with their sites.")
         self.correct_button = QPushButton("Correct…")
         self.correct_button.setToolTip("Correct the site, time or note; the original stays readable.")
+        self.label_button = QPushButton("Syringe label…")
+        self.label_button.setToolTip("Print the selected dose's syringe label.")
         self.error_button = QPushButton("Mark entered in error…")
         self.error_button.setToolTip("A record that should never have been made: it stays, struck through.")
         log_head = QHBoxLayout()
@@ -415,6 +417,7 @@ class AdministrationTab(QWidget):
         log_head.addStretch(1)
         log_buttons = QHBoxLayout()
         log_buttons.addWidget(self.history_button)
+        log_buttons.addWidget(self.label_button)
         log_buttons.addStretch(1)
         log_buttons.addWidget(self.correct_button)
         log_buttons.addWidget(self.error_button)
@@ -451,6 +454,7 @@ class AdministrationTab(QWidget):
         self.history_button.clicked.connect(self.show_patient_history)
         self.correct_button.clicked.connect(self.correct_selected)
         self.error_button.clicked.connect(self.mark_selected_in_error)
+        self.label_button.clicked.connect(lambda: self.print_syringe_label())
         self.due_table.selectionModel().selectionChanged.connect(self._update_buttons)
         self.log_table.selectionModel().selectionChanged.connect(self._update_buttons)
         self.log.page_loaded.connect(self._log_loaded)
@@ -617,6 +621,9 @@ class AdministrationTab(QWidget):
         self.correct_button.setEnabled(current)
         self.error_button.setEnabled(current)
         self.history_button.setEnabled(row is not None)
+        self.label_button.setEnabled(
+            current and row is not None and row.outcome == AdministrationOutcome.GIVEN and not row.external
+        )
 
     # --- actions ---------------------------------------------------------------------------------------
 
@@ -638,6 +645,37 @@ class AdministrationTab(QWidget):
         bar = getattr(window, "statusBar", None)
         if callable(bar):
             bar().showMessage(f"Dose record {administration_id} saved.", 8000)
+        self.offer_syringe_label(administration_id)
+
+    def offer_syringe_label(self, administration_id: int) -> None:
+        """After a dose given, its syringe label, one click from printing; nothing for a dose not given."""
+
+        def read(session: Session, actor: Actor) -> object:
+            return label_data.syringe_label(session, actor, administration_id)
+
+        def offer(_label: object) -> None:
+            self.print_syringe_label(administration_id)
+
+        run_op(
+            self,
+            self.ctx,
+            read,
+            offer,
+            lambda _failure: None,  # refused, held, oral: there is no syringe to label
+            quiet=True,
+        )
+
+    def print_syringe_label(self, administration_id: int | None = None) -> QDialog | None:
+        from b12desk.ui.printing import LabelPrintDialog
+
+        if administration_id is None:
+            row = self.selected_log()
+            administration_id = row.id if row is not None else None
+        if administration_id is None:
+            return None
+        dialog = LabelPrintDialog(self.ctx, "syringe", [administration_id], parent=self)
+        dialog.open()
+        return dialog
 
     def show_patient_history(self) -> None:
         """The selected patient's doses alone, newest first, with their sites."""

@@ -13,6 +13,7 @@ from PySide6.QtGui import QColor, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
+    QDialog,
     QFrame,
     QHBoxLayout,
     QHeaderView,
@@ -512,6 +513,13 @@ class InventoryTab(QWidget):
         self.return_button = QPushButton("Return to supplier…")
         self.history_button = QPushButton("Lot history…")
         self.discard_button = QPushButton("Discard vial…")
+        self.vial_label_button = QPushButton("Vial label…")
+        self.vial_label_button.setToolTip("Print the opened vial's label: product, lot, opened, discard-by.")
+        self.lot_label_button = QPushButton("Label…")
+        self.lot_label_button.setToolTip(
+            "The selected lot's label with its GS1 DataMatrix; with no lot selected, the product's "
+            "shelf label."
+        )
         self.show_empty = QCheckBox("Show empty lots")
         self.note = QLabel()  # what the last action did
         self.note.setObjectName("muted")
@@ -526,7 +534,13 @@ class InventoryTab(QWidget):
         self.empty_hint.setObjectName("muted")
 
         product_buttons = QHBoxLayout()
-        for b in (self.receive_button, self.new_product_button, self.edit_product_button, self.seed_button):
+        for b in (
+            self.receive_button,
+            self.new_product_button,
+            self.edit_product_button,
+            self.lot_label_button,
+            self.seed_button,
+        ):
             product_buttons.addWidget(b)
         product_buttons.addSpacing(12)
         product_buttons.addWidget(self.note, 1)
@@ -559,6 +573,7 @@ class InventoryTab(QWidget):
         vials_layout.addWidget(self.vials_table, 1)
         vial_buttons = QHBoxLayout()
         vial_buttons.addWidget(self.discard_button)
+        vial_buttons.addWidget(self.vial_label_button)
         vial_buttons.addStretch(1)
         vials_layout.addLayout(vial_buttons)
 
@@ -607,6 +622,8 @@ class InventoryTab(QWidget):
         self.return_button.clicked.connect(self.return_to_supplier)
         self.history_button.clicked.connect(self.lot_history)
         self.discard_button.clicked.connect(self.discard_vial)
+        self.vial_label_button.clicked.connect(lambda: self.print_vial_label())
+        self.lot_label_button.clicked.connect(lambda: self.print_lot_label())
         ctx.bus.changed.connect(self._data_changed)
         self._update_buttons()
 
@@ -752,6 +769,8 @@ class InventoryTab(QWidget):
         for b in (self.waste_button, self.adjust_button, self.return_button, self.history_button):
             b.setEnabled(lot is not None)
         self.discard_button.setEnabled(self.selected_vial() is not None)
+        self.vial_label_button.setEnabled(self.selected_vial() is not None)
+        self.lot_label_button.setEnabled(product is not None)
 
     def say(self, text: str) -> None:
         self.note.setText(text)
@@ -832,6 +851,31 @@ class InventoryTab(QWidget):
         self.select_vial(vial.id)
         when = format_local_time(vial.discard_by)
         self.say(f"Vial {vial.id} opened from lot {vial.lot_number}: discard by {when}.")
+        self.print_vial_label(vial.id)  # an opened vial is labelled at once: offered here
+
+    def print_vial_label(self, vial_id: int | None = None) -> QDialog | None:
+        from b12desk.ui.printing import LabelPrintDialog
+
+        if vial_id is None:
+            vial = self.selected_vial()
+            vial_id = vial.id if vial is not None else None
+        if vial_id is None:
+            return None
+        dialog = LabelPrintDialog(self.ctx, "vial", [vial_id], parent=self)
+        dialog.open()
+        return dialog
+
+    def print_lot_label(self) -> QDialog | None:
+        """The selected lot's label (GS1 DataMatrix), or the product's shelf label when no lot is chosen."""
+        from b12desk.ui.printing import LabelPrintDialog
+
+        product, lot = self.selected_product(), self.selected_lot()
+        if product is None:
+            return None
+        kind, record = ("lot", lot.id) if lot is not None else ("shelf", product.id)
+        dialog = LabelPrintDialog(self.ctx, kind, [record], parent=self)
+        dialog.open()
+        return dialog
 
     def _lot_dialog(self, cls: Callable[..., _D]) -> _D | None:
         product, lot = self.selected_product(), self.selected_lot()

@@ -37,7 +37,18 @@ ROSTER_STATUS_FILTER: Setting[str] = Setting(
     "Which patients the roster lists: active, due today or overdue, archived or all.",
 )
 
-REGISTRY: tuple[Setting[Any], ...] = (MAIN_WINDOW_GEOMETRY, ROSTER_HEADER_STATE, ROSTER_STATUS_FILTER)
+LABEL_LAYOUT: Setting[str] = Setting(
+    "labels/layout", str, "a4-21", "The label sheet or roll last printed on (a4-21, letter-30, roll-57x32)."
+)
+LAST_PRINTER: Setting[str] = Setting("labels/printer", str, "", "The printer labels were last sent to.")
+
+REGISTRY: tuple[Setting[Any], ...] = (
+    MAIN_WINDOW_GEOMETRY,
+    ROSTER_HEADER_STATE,
+    ROSTER_STATUS_FILTER,
+    LABEL_LAYOUT,
+    LAST_PRINTER,
+)
 
 
 def _store() -> QSettings:

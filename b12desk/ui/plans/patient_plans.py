@@ -137,6 +137,8 @@ class PatientPlansDialog(QDialog):
         self.end_phase_button = QPushButton("End phase (review)…")
         self.external_button = QPushButton("Doses given elsewhere…")
         self.stop_button = QPushButton("Stop/Complete…")
+        self.card_button = QPushButton("Dose card…")
+        self.card_button.setToolTip("Print the patient's dose card: cause, schedule, next appointments.")
         close = QPushButton("Close")
         close.clicked.connect(self.reject)
         buttons = QHBoxLayout()
@@ -146,6 +148,7 @@ class PatientPlansDialog(QDialog):
             self.verify_button,
             self.end_phase_button,
             self.external_button,
+            self.card_button,
         ):
             buttons.addWidget(b)
         buttons.addStretch(1)
@@ -178,6 +181,7 @@ class PatientPlansDialog(QDialog):
         self.end_phase_button.clicked.connect(lambda: self._plan_action(end_phase=True))
         self.stop_button.clicked.connect(lambda: self._plan_action(end_phase=False))
         self.external_button.clicked.connect(self.doses_elsewhere)
+        self.card_button.clicked.connect(lambda: self.print_dose_card())
         ctx.bus.changed.connect(self._data_changed)
         self.reload()
 
@@ -243,6 +247,7 @@ class PatientPlansDialog(QDialog):
             refusal or "Verify the selected draft plan and sign with your password."
         )
         self.end_phase_button.setEnabled(self._can_prescribe and live)
+        self.card_button.setEnabled(live)
         self.external_button.setEnabled(self._can_record and live)
         self.stop_button.setEnabled(self._can_prescribe and not ended)
         if plan is None:
@@ -369,6 +374,14 @@ class PatientPlansDialog(QDialog):
             on_refused=self.show_refusal,
             parent=self,
         )
+        dialog.open()
+        return dialog
+
+    def print_dose_card(self) -> QDialog | None:
+        """The dose card of the verified plan: cause, schedule, the next appointments and checks."""
+        from b12desk.ui.printing import LabelPrintDialog
+
+        dialog = LabelPrintDialog(self.ctx, "card", [self.patient_id], parent=self)
         dialog.open()
         return dialog
 
