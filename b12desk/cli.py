@@ -262,9 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Labels (and exports) live in modules of their own beside this one, which use its helpers: imported
     # here, once this module is whole.
+    from b12desk.cli_export import add_export_parser
     from b12desk.cli_labels import add_labels_parser
 
     add_labels_parser(sub)
+    add_export_parser(sub)
     return parser
 
 
@@ -1214,6 +1216,12 @@ def _work_item_json(r: Any, today: date) -> dict[str, Any]:
     }
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from b12desk.cli_export import cmd_export as export
+
+    return export(args)
+
+
 def cmd_labels(args: argparse.Namespace) -> int:
     from b12desk.cli_labels import cmd_labels as labels
 
@@ -1223,6 +1231,7 @@ def cmd_labels(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "due": cmd_due,
     "labels": cmd_labels,
+    "export": cmd_export,
     "schedule": cmd_schedule,
     "scan": cmd_scan,
     "formulary": cmd_formulary,

@@ -34,6 +34,7 @@ from b12desk.ui.roster import RosterTab
 from b12desk.ui.widgets import DiscardGuard, ElidedLabel, confirm, show_message
 
 if TYPE_CHECKING:
+    from b12desk.exports.workbooks import ExportResult
     from b12desk.ui.administration import AdministrationTab
     from b12desk.ui.calendar import CalendarTab
 
@@ -138,6 +139,12 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.import_action)
         file_menu.addAction(self.template_action)
         file_menu.addAction(self.import_history_action)
+        self.export_action = QAction("&Export workbook (Excel)…", self)
+        self.export_action.setStatusTip(
+            "Administrations, due lists, inventory, wastage, usage, nurse activity"
+        )
+        self.export_action.triggered.connect(self.open_export)
+        file_menu.addAction(self.export_action)
         file_menu.addSeparator()
         file_menu.addAction(self.sign_out_action)
         file_menu.addAction(self.switch_user_action)
@@ -210,6 +217,17 @@ class MainWindow(QMainWindow):
         from b12desk.ui.import_dialog import ImportDialog  # loaded when first used
 
         ImportDialog(self.ctx, parent=self).open()
+
+    def open_export(self) -> QDialog:
+        from b12desk.ui.export_dialog import ExportDialog  # loaded when first used
+
+        dialog = ExportDialog(self.ctx, parent=self)
+        dialog.exported.connect(self._exported)
+        dialog.open()
+        return dialog
+
+    def _exported(self, result: ExportResult) -> None:
+        self.statusBar().showMessage(f"Exported {result.rows:,} rows to {result.path}.", 10000)
 
     def open_history_import(self) -> QDialog:
         from b12desk.ui.history_import_dialog import HistoryImportDialog  # loaded when first used

@@ -64,6 +64,7 @@ def test_file_menu_opens_the_import_dialog_and_help_shows_about(
         "Import patients from CSV…",
         "Write CSV template…",
         "Import dose history (CSV or Excel)…",
+        "Export workbook (Excel)…",
         "Sign out",
         "Switch user…",
         "Quit",
