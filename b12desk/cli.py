@@ -264,9 +264,11 @@ def build_parser() -> argparse.ArgumentParser:
     # here, once this module is whole.
     from b12desk.cli_export import add_export_parser
     from b12desk.cli_labels import add_labels_parser
+    from b12desk.cli_report import add_report_parser
 
     add_labels_parser(sub)
     add_export_parser(sub)
+    add_report_parser(sub)
     return parser
 
 
@@ -1222,6 +1224,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     return export(args)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from b12desk.cli_report import cmd_report as report
+
+    return report(args)
+
+
 def cmd_labels(args: argparse.Namespace) -> int:
     from b12desk.cli_labels import cmd_labels as labels
 
@@ -1232,6 +1240,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "due": cmd_due,
     "labels": cmd_labels,
     "export": cmd_export,
+    "report": cmd_report,
     "schedule": cmd_schedule,
     "scan": cmd_scan,
     "formulary": cmd_formulary,

@@ -282,6 +282,15 @@ class HistoryDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         self._close_button = buttons.button(QDialogButtonBox.StandardButton.Close)
+        self.record_button = buttons.addButton(
+            "Treatment record (PDF)…", QDialogButtonBox.ButtonRole.ActionRole
+        )
+        self.record_button.setToolTip(
+            "The patient's plans and verification, every dose, labs with trends, corrections and reasons, "
+            "with signature lines: to print or save."
+        )
+        self.record_button.clicked.connect(lambda: self.print_record())
+        self.ctx, self.patient_id = ctx, patient.id
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel(f"<b>{escape(who)}</b> &nbsp; MRN {escape(patient.mrn)}"))
         layout.addWidget(self.message)
@@ -301,3 +310,10 @@ class HistoryDialog(QDialog):
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         self._close_button.setFocus()  # rather than outlining the first cell of the table
+
+    def print_record(self) -> QDialog:
+        from b12desk.ui.printing import RecordPrintDialog  # loaded when first used
+
+        dialog = RecordPrintDialog(self.ctx, self.patient_id, parent=self)
+        dialog.open()
+        return dialog

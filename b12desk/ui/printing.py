@@ -86,29 +86,20 @@ LABEL_KINDS: dict[str, tuple[str, Callable[..., Any]]] = {
 }
 
 
-class LabelPrintDialog(QDialog):
-    """The labels previewed as they will print; layout and start position chosen; then print or save."""
+class PdfPrintDialog(QDialog):
+    """A PDF previewed as it will print, then Print… or Save PDF…. Subclasses say how the PDF is built
+    (`build_pdf`, run on the database worker) and may add controls to `bar`."""
 
-    def __init__(self, ctx: AppContext, kind: str, ids: Sequence[int], parent: QWidget | None = None) -> None:
+    default_name = "b12desk.pdf"
+
+    def __init__(self, ctx: AppContext, title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
-        self.kind = kind
-        self.ids = tuple(ids)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        title, self._read = LABEL_KINDS[kind]
         self.setWindowTitle(f"{title} — print")
         self.pdf = QByteArray()
         self.pages = 0
         self._buffer: QBuffer | None = None
-
-        self.layout_choice = QComboBox()
-        for sheet in LAYOUTS.values():
-            self.layout_choice.addItem(sheet.title, sheet.name)
-        remembered = settings.get(settings.LABEL_LAYOUT)
-        self.layout_choice.setCurrentIndex(max(0, self.layout_choice.findData(remembered)))
-        self.start = QSpinBox()
-        self.start.setToolTip("On a partly used sheet: the first free label, 1 = top-left, along the rows.")
-        self.start.setPrefix("start at label ")
         self.document = QPdfDocument(self)
         self.view = QPdfView()
         self.view.setDocument(self.document)
@@ -124,51 +115,29 @@ class LabelPrintDialog(QDialog):
         buttons.addButton(self.print_button, QDialogButtonBox.ButtonRole.ActionRole)
         buttons.addButton(self.save_button, QDialogButtonBox.ButtonRole.ActionRole)
         buttons.rejected.connect(self.reject)
-
-        bar = QHBoxLayout()
-        bar.addWidget(QLabel("Labels"))
-        bar.addWidget(self.layout_choice, 1)
-        bar.addWidget(self.start)
+        self.bar = QHBoxLayout()
         layout = QVBoxLayout(self)
-        layout.addLayout(bar)
+        layout.addLayout(self.bar)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.summary)
         layout.addWidget(self.message)
         layout.addWidget(buttons)
         resize_within_screen(self, 760, 720)
-
-        self.layout_choice.currentIndexChanged.connect(lambda _i: self._layout_changed())
-        self.start.valueChanged.connect(lambda _v: self.rebuild())
-        self.print_button.clicked.connect(lambda: self.print_labels())
+        self.print_button.clicked.connect(lambda: self.print_pdf())
         self.save_button.clicked.connect(lambda: self.save_pdf())
-        self._layout_changed()
 
-    def current_layout(self) -> Any:
-        return LAYOUTS[self.layout_choice.currentData()]
+    def pdf_job(self) -> Callable[[Session, Actor], tuple[bytes, int]]:
+        """What builds the PDF and counts its pages on the database worker, with what the screen says now
+        taken here, on the GUI thread (the worker never touches a widget)."""
+        raise NotImplementedError
 
-    def _layout_changed(self) -> None:
-        layout = self.current_layout()
-        self.start.blockSignals(True)
-        self.start.setRange(1, layout.per_page)
-        self.start.setEnabled(layout.per_page > 1)
-        self.start.blockSignals(False)
-        settings.put(settings.LABEL_LAYOUT, layout.name)
-        self.rebuild()
+    def describe(self) -> str:
+        return f"{self.pages} page{'s' if self.pages != 1 else ''}."
 
     def rebuild(self) -> None:
-        """Read the labels as they are now and draw them, on the worker; the preview follows."""
-        layout, start, ids, read = self.current_layout(), self.start.value(), self.ids, self._read
-
-        def build(session: Session, actor: Actor) -> tuple[bytes, int]:
-            labels = [read(session, actor, i) for i in ids]
-            out = io.BytesIO()
-            try:
-                pages = write_labels(out, labels, layout, start)
-            except LabelError as exc:  # text that cannot fit legibly: said, never cut
-                raise ServiceError(str(exc)) from None
-            return out.getvalue(), pages
-
-        run_op(self, self.ctx, build, self._built, self._refused, quiet=True, title=self.windowTitle())
+        """Read the data as it is now and draw it, on the worker; the preview follows."""
+        job = self.pdf_job()
+        run_op(self, self.ctx, job, self._built, self._refused, quiet=True, title=self.windowTitle())
 
     def _built(self, result: tuple[bytes, int]) -> None:
         data, self.pages = result
@@ -178,12 +147,7 @@ class LabelPrintDialog(QDialog):
         self._buffer.setData(self.pdf)
         self._buffer.open(QIODevice.OpenModeFlag.ReadOnly)
         self.document.load(self._buffer)
-        layout = self.current_layout()
-        n = len(self.ids)
-        self.summary.setText(
-            f"{n} label{'s' if n != 1 else ''} on {self.pages} page{'s' if self.pages != 1 else ''} "
-            f"of {layout.title}."
-        )
+        self.summary.setText(self.describe())
         self.message.show_text("")
         self.print_button.setEnabled(True)
         self.save_button.setEnabled(True)
@@ -193,7 +157,7 @@ class LabelPrintDialog(QDialog):
         self.print_button.setEnabled(False)
         self.save_button.setEnabled(False)
 
-    def print_labels(self, printer: QPrinter | None = None) -> int:
+    def print_pdf(self, printer: QPrinter | None = None) -> int:
         """Print to `printer`, or to the one chosen in the print dialog (the last one used is offered)."""
         if self.document.pageCount() == 0:
             return 0
@@ -216,21 +180,125 @@ class LabelPrintDialog(QDialog):
 
     def save_pdf(self, path: Path | None = None) -> Path | None:
         if path is None:
-            name, _filter = QFileDialog.getSaveFileName(
-                self, "Save labels as PDF", "labels.pdf", "PDF (*.pdf)"
-            )
+            name, _filter = QFileDialog.getSaveFileName(self, "Save as PDF", self.default_name, "PDF (*.pdf)")
             if not name:
                 return None
             path = Path(name)
         try:
             path.write_bytes(bytes(self.pdf.data()))
         except OSError as exc:
-            show_message(
-                self, "Save labels", f"Cannot write {path}: {exc.strerror or exc}. Choose another folder."
-            )
+            why = exc.strerror or str(exc)
+            show_message(self, "Save PDF", f"Cannot write {path}: {why}. Choose another folder.")
             return None
         self.summary.setText(f"Saved {path}.")
         return path
 
 
-__all__ = ["LABEL_KINDS", "LabelError", "LabelPrintDialog", "PrintError", "print_pdf"]
+class LabelPrintDialog(PdfPrintDialog):
+    """The labels previewed as they will print; the sheet (or roll) and start position chosen first."""
+
+    default_name = "labels.pdf"
+
+    def __init__(self, ctx: AppContext, kind: str, ids: Sequence[int], parent: QWidget | None = None) -> None:
+        title, self._read = LABEL_KINDS[kind]
+        super().__init__(ctx, title, parent)
+        self.kind = kind
+        self.ids = tuple(ids)
+        self.layout_choice = QComboBox()
+        for sheet in LAYOUTS.values():
+            self.layout_choice.addItem(sheet.title, sheet.name)
+        remembered = settings.get(settings.LABEL_LAYOUT)
+        self.layout_choice.setCurrentIndex(max(0, self.layout_choice.findData(remembered)))
+        self.start = QSpinBox()
+        self.start.setToolTip("On a partly used sheet: the first free label, 1 = top-left, along the rows.")
+        self.start.setPrefix("start at label ")
+        self.bar.addWidget(QLabel("Labels"))
+        self.bar.addWidget(self.layout_choice, 1)
+        self.bar.addWidget(self.start)
+        self.layout_choice.currentIndexChanged.connect(lambda _i: self._layout_changed())
+        self.start.valueChanged.connect(lambda _v: self.rebuild())
+        self._layout_changed()
+
+    def current_layout(self) -> Any:
+        return LAYOUTS[self.layout_choice.currentData()]
+
+    def _layout_changed(self) -> None:
+        layout = self.current_layout()
+        self.start.blockSignals(True)
+        self.start.setRange(1, layout.per_page)
+        self.start.setEnabled(layout.per_page > 1)
+        self.start.blockSignals(False)
+        settings.put(settings.LABEL_LAYOUT, layout.name)
+        self.rebuild()
+
+    def pdf_job(self) -> Callable[[Session, Actor], tuple[bytes, int]]:
+        layout, start, ids, read = self.current_layout(), self.start.value(), self.ids, self._read
+
+        def build(session: Session, actor: Actor) -> tuple[bytes, int]:
+            labels = [read(session, actor, i) for i in ids]
+            out = io.BytesIO()
+            try:
+                pages = write_labels(out, labels, layout, start)
+            except LabelError as exc:  # text that cannot fit legibly: said, never cut
+                raise ServiceError(str(exc)) from None
+            return out.getvalue(), pages
+
+        return build
+
+    def describe(self) -> str:
+        n = len(self.ids)
+        return (
+            f"{n} label{'s' if n != 1 else ''} on {self.pages} page{'s' if self.pages != 1 else ''} "
+            f"of {self.current_layout().title}."
+        )
+
+    def print_labels(self, printer: QPrinter | None = None) -> int:
+        return self.print_pdf(printer)
+
+
+class RecordPrintDialog(PdfPrintDialog):
+    """A patient's treatment record: plans and their verification, every dose, labs with trends,
+    corrections struck through, signature lines. Each one made is recorded in the audit trail."""
+
+    def __init__(self, ctx: AppContext, patient_id: int, parent: QWidget | None = None) -> None:
+        super().__init__(ctx, "Treatment record", parent)
+        self.patient_id = patient_id
+        self.default_name = "treatment-record.pdf"
+        self.rebuild()
+
+    def pdf_job(self) -> Callable[[Session, Actor], tuple[bytes, int]]:
+        from b12desk.exports.patient_report import write_patient_record
+        from b12desk.services.patient_record import patient_record
+
+        patient_id = self.patient_id
+
+        def build(session: Session, actor: Actor) -> tuple[bytes, int]:
+            record = patient_record(session, actor, patient_id)
+            out = io.BytesIO()
+            pages = write_patient_record(out, record, signer=actor.full_name)
+            return out.getvalue(), pages
+
+        return build
+
+    def rebuild(self) -> None:
+        run_op(
+            self,
+            self.ctx,
+            self.pdf_job(),
+            self._built,
+            self._refused,
+            write=True,  # the export is audited, in the same transaction as the read
+            quiet=True,
+            title=self.windowTitle(),
+        )
+
+
+__all__ = [
+    "LABEL_KINDS",
+    "LabelError",
+    "LabelPrintDialog",
+    "PdfPrintDialog",
+    "PrintError",
+    "RecordPrintDialog",
+    "print_pdf",
+]

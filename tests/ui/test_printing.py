@@ -11,10 +11,14 @@ import pytest
 from PySide6.QtPrintSupport import QPrinter
 from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
+from sqlalchemy import select
 
+from b12desk.data.db import Database
+from b12desk.data.models import AuditEvent
 from b12desk.exports.labels import LAYOUTS
+from b12desk.services import patients
 from b12desk.ui import settings
-from b12desk.ui.printing import LabelPrintDialog
+from b12desk.ui.printing import LabelPrintDialog, RecordPrintDialog
 from tests.conftest import Staffing
 from tests.ui.conftest import MakeContext
 from tests.ui.test_administration import Clinic, clinic_world, give_dose_flow, make_tab  # noqa: F401
@@ -113,3 +117,32 @@ def test_two_labels_from_the_last_position_of_a_sheet_take_two_pages(
     dialog.start.setValue(LAYOUTS[layout].per_page)
     assert dialog.pages == 2 and dialog.document.pageCount() == 2
     assert "2 labels on 2 pages" in dialog.summary.text()
+
+
+def test_a_patients_treatment_record_is_previewed_from_their_history_and_its_export_audited(
+    qtbot: QtBot,
+    make_ctx: MakeContext,
+    staff: Staffing,
+    host: QWidget,
+    db: Database,
+    clinic_world: Clinic,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    from b12desk.ui.history_dialog import HistoryDialog
+
+    with db.sessions() as s:
+        row = next(r for r in patients.roster(s, staff.nurse) if r.id == clinic_world.patient_id)
+    history = HistoryDialog(make_ctx(staff.nurse), row, parent=host)
+    history.show()
+    record = history.print_record()
+    assert isinstance(record, RecordPrintDialog)
+    assert record.pages >= 1 and record.document.pageCount() == record.pages
+    saved = record.save_pdf(tmp_path / "record.pdf")
+    assert saved is not None
+    text = subprocess.run(["pdftotext", str(saved), "-"], capture_output=True, text=True, check=True).stdout
+    assert "OKAFOR, Grace" in text and "Verified by" in text and f"Page 1 of {record.pages}" in text
+    with db.sessions() as s:
+        exports = s.scalars(
+            select(AuditEvent).where(AuditEvent.action == "export", AuditEvent.entity == "patient")
+        ).all()
+        assert [e.entity_id for e in exports] == [str(clinic_world.patient_id)]
