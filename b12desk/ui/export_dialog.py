@@ -66,9 +66,12 @@ class ExportDialog(QDialog):
             column = QVBoxLayout(box)
             column.setContentsMargins(0, 0, 0, 0)
             line = QHBoxLayout()
-            line.addWidget(widget, 1)
+            short = widget.maximumWidth() < 1000  # a date keeps to the left, at its own width
+            line.addWidget(widget, 0 if short else 1)
             if extra is not None:
                 line.addWidget(extra)
+            if short:
+                line.addStretch(1)
             column.addLayout(line)
             error = ErrorLabel()
             column.addWidget(error)

@@ -1,5 +1,5 @@
 """Grab the label print preview (a syringe label on an A4 sheet started part way, and a dose card on a roll)
-on the demo clinic, to PNG files in this folder.
+and the Export workbook dialog, on the demo clinic, to PNG files in this folder.
 
 Run from the repository root:
     QT_QPA_PLATFORM=offscreen .venv/bin/python docs/screenshots/make_printing_screenshots.py
@@ -83,6 +83,18 @@ def main() -> int:
     rendered()
     save(card, "print_dose_card")
     card.close()
+
+    from b12desk.ui.export_dialog import ExportDialog
+
+    with db.sessions.begin() as s:
+        manager = auth.authenticate(s, username="manager", password=DEMO_PASSWORD)
+    export = ExportDialog(
+        AppContext(db=db, actor=manager, demo=True, bus=DataBus(), clock=clock), parent=host
+    )
+    export.kind.setCurrentIndex(export.kind.findData("administrations"))
+    export.show()
+    save(export, "export_workbook")
+    export.close()
     db.dispose()
     return 0
 
