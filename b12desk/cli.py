@@ -1253,6 +1253,27 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+def password_in_url_warning(url: str | None) -> str:
+    """A password typed into --db is in the process list, readable by every user of the computer."""
+    if not url:
+        return ""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        password = make_url(url).password
+    except ArgumentError:
+        return ""  # said properly when the address is used
+    if not password:
+        return ""
+    return (
+        "the password in --db can be read by every user of this computer while b12desk runs (it is in "
+        "the process list). Put the address in the B12DESK_DATABASE_URL environment variable instead, or "
+        "leave the password out and keep it in a PostgreSQL password file (~/.pgpass) or service file "
+        "(~/.pg_service.conf)."
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.time()
     os.environ.setdefault("B12DESK_T0", str(t0))
@@ -1268,6 +1289,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from b12desk.data.db import UnsupportedDatabase
     from b12desk.services.common import ServiceError, ValidationFailed
 
+    warning = password_in_url_warning(getattr(args, "db", None))
+    if warning:
+        print(f"b12desk: warning: {warning}", file=sys.stderr)
     try:
         handler = COMMANDS.get(args.command or "", cmd_gui)
         return handler(args)

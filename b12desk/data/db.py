@@ -13,6 +13,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from b12desk.data.private_files import private_dir, private_sqlite
+
 APP_NAME = "b12desk"
 DATABASE_URL_ENV = "B12DESK_DATABASE_URL"
 DATA_DIR_ENV = "B12DESK_DATA_DIR"
@@ -28,8 +30,7 @@ def data_dir() -> Path:
     """The per-user data folder; B12DESK_DATA_DIR overrides it (tests, portable installs)."""
     override = os.environ.get(DATA_DIR_ENV)
     path = Path(override) if override else Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return private_dir(path)  # patients and password hashes: the owner's only
 
 
 def default_url(*, demo: bool = False) -> str:
@@ -136,10 +137,21 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(u, **kwargs)
         _tune_sqlite(engine)
+        if path is not None:
+            _private_sqlite_file(engine, path)
         return engine
     if u.get_backend_name() == "postgresql" and u.get_driver_name() in ("", "psycopg2"):
         u = u.set(drivername="postgresql+psycopg")
     return create_engine(u, pool_pre_ping=True, **kwargs)
+
+
+def _private_sqlite_file(engine: Engine, path: Path) -> None:
+    """The database file, created empty by the first connection, is made 0600 at once; SQLite gives the
+    -wal and -shm files it creates later the database's own mode."""
+
+    @event.listens_for(engine, "connect")
+    def _connected(*_args: Any) -> None:
+        private_sqlite(path)
 
 
 def is_busy(error: BaseException) -> bool:

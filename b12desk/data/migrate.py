@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 from b12desk.clock import system_clock
 from b12desk.data.db import Database, sqlite_path
+from b12desk.data.private_files import private_dir, private_umask
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -76,11 +77,13 @@ class UpgradeResult:
 
 def backup_sqlite(source: Path, backup_dir: Path, label: str) -> Path:
     """Copy with SQLite's online backup API (safe while the app holds the file) and check the copy."""
-    backup_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(backup_dir)
     stamp = system_clock().now().strftime("%Y%m%d-%H%M%S")
     target = backup_dir / f"{source.stem}-{stamp}-{label}.sqlite3"
     src = sqlite3.connect(source)
-    dst = sqlite3.connect(target)
+    with private_umask():  # a copy of every patient: the owner's only, from its first byte
+        dst = sqlite3.connect(target)
+        dst.execute("PRAGMA user_version").fetchone()  # the file exists from here, created 0600
     try:
         src.backup(dst)
         result = dst.execute("PRAGMA integrity_check").fetchone()

@@ -21,6 +21,7 @@ from b12desk.data.db import (
     resolve_url,
     sqlite_path,
 )
+from b12desk.data.private_files import private_sqlite, tighten_data_folder
 from b12desk.domain.enums import Role
 from b12desk.services import auth
 from b12desk.services.common import ServiceError
@@ -68,6 +69,8 @@ def open_app_database(url: str | None, *, demo: bool = False, seed_demo: bool = 
                 "reliably there and the database could be corrupted. Keep it on this computer's disk, or "
                 "use a PostgreSQL server when several workstations share data."
             )
+        private_sqlite(path)  # left readable by others by an older version: the owner's only now
+    tighten_data_folder(data_dir())  # its databases, backups and settings, as older versions left them
     db = open_database(resolved)
     try:
         result = migrate.upgrade(db, backup_dir=backup_dir())

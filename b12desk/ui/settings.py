@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
 
 from PySide6.QtCore import QByteArray, QSettings
 
 from b12desk.data.db import data_dir
+from b12desk.data.private_files import private_file
 
 T = TypeVar("T")
 
@@ -72,3 +74,4 @@ def put(setting: Setting[T], value: T) -> None:
     store = _store()
     store.setValue(setting.key, value)
     store.sync()
+    private_file(Path(store.fileName()))  # window geometry is harmless, but the folder is private
