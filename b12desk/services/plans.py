@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -878,6 +878,21 @@ def _back_to_pharmacist(session: Session, actor: Actor, plan: TreatmentPlan, rea
     )
 
 
+class _Phase(Protocol):
+    @property
+    def ended_on(self) -> date | None: ...
+
+
+_PhaseT = TypeVar("_PhaseT", bound=_Phase)
+
+
+def phase_a_review_ends(phases: Sequence[_PhaseT]) -> tuple[_PhaseT, _PhaseT] | None:
+    """The current phase and the one that follows it, when a review may end the current one: never the
+    last phase, which ends with the plan (stopped or completed). `phases` in their order."""
+    still_open = [p for p in phases if p.ended_on is None]
+    return (still_open[0], still_open[1]) if len(still_open) >= 2 else None
+
+
 def end_phase(
     session: Session, actor: Actor, plan_id: int, *, on: date, reason: str, clock: Clock | None = None
 ) -> PlanRow:
@@ -896,11 +911,12 @@ def end_phase(
     phases = list(
         session.scalars(select(PlanPhase).where(PlanPhase.plan_id == plan.id).order_by(PlanPhase.seq))
     )
-    current = next((p for p in phases if p.ended_on is None), None)
-    if current is None or current is phases[-1]:
+    pair = phase_a_review_ends(phases)
+    if pair is None:
         raise ValidationFailed(
             {"phase": "The last phase ends with the plan: stop or complete the plan instead."}
         )
+    current, following = pair
     if on > clock.today():
         raise ValidationFailed({"on": "A review ends a phase today or in the past, not in the future."})
     current.ended_on, current.end_reason = on, reason.strip()
@@ -915,7 +931,6 @@ def end_phase(
         new={"phase": current.seq, "ended_on": on},
         reason=reason.strip(),
     )
-    following = phases[phases.index(current) + 1]
     _back_to_pharmacist(
         session,
         actor,

@@ -62,7 +62,7 @@ from b12desk.services import patients as patient_service
 from b12desk.services import plans as plan_service
 from b12desk.services.common import Actor
 from b12desk.services.monitoring import DayCount, DayEntry, DayStatus, TaskRow, WorkItem, Worklist
-from b12desk.services.plans import PhaseRow, PlanRow
+from b12desk.services.plans import PlanRow
 from b12desk.services.reference import lab_tests
 from b12desk.ui.context import DOSES, LABS, PATIENTS, PLANS, AppContext
 from b12desk.ui.ops import OpFailure, run_op
@@ -307,16 +307,6 @@ class DayDelegate(QStyledItemDelegate):
 # --- one day's list and the worklists ---------------------------------------------------------------
 
 
-def phase_to_end(plan: PlanRow) -> tuple[PhaseRow, PhaseRow] | None:
-    """The live plan's current phase and the one after it, when a review could end the current one."""
-    if plan.status not in plan_service.LIVE:
-        return None
-    open_phases = [p for p in plan.phases if p.ended_on is None]
-    if len(open_phases) < 2:
-        return None
-    return open_phases[0], open_phases[1]
-
-
 def _patient(family: str, given: str) -> str:
     return f"{family.upper()}, {given}"
 
@@ -526,7 +516,8 @@ class TaskResultDialog(DiscardGuard, QDialog):
         # the plan goes back to a second pharmacist to verify the next phase.
         self.end_phase = QCheckBox()
         self.end_phase.hide()
-        phases = phase_to_end(plan) if plan is not None and not lab else None
+        live = plan is not None and plan.status in plan_service.LIVE and not lab
+        phases = plan_service.phase_a_review_ends(plan.phases) if plan is not None and live else None
         if phases is not None and role_can(ctx.actor.role, Permission.PRESCRIBE_PLANS):
             current, following = phases
             self.end_phase.setText(

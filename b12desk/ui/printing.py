@@ -252,9 +252,6 @@ class LabelPrintDialog(PdfPrintDialog):
             f"of {self.current_layout().title}."
         )
 
-    def print_labels(self, printer: QPrinter | None = None) -> int:
-        return self.print_pdf(printer)
-
 
 class RecordPrintDialog(PdfPrintDialog):
     """A patient's treatment record: plans and their verification, every dose, labs with trends,

@@ -54,7 +54,7 @@ def test_the_give_dose_screen_offers_the_syringe_label_which_prints_at_its_sheet
     printer.setOutputFormat(QPrinter.OutputFormat.PdfFormat)
     printed = tmp_path / "printed.pdf"
     printer.setOutputFileName(str(printed))
-    assert offered.print_labels(printer) == 1
+    assert offered.print_pdf(printer) == 1
     info = _pdfinfo(printed)
     assert info["Pages"] == "1"
     width, _x, height = info["Page size"].split()[:3]
@@ -68,7 +68,7 @@ def test_the_give_dose_screen_offers_the_syringe_label_which_prints_at_its_sheet
     assert settings.get(settings.LABEL_LAYOUT) == "roll-57x32"
     roll = tmp_path / "roll.pdf"
     printer.setOutputFileName(str(roll))
-    assert offered.print_labels(printer) == 1
+    assert offered.print_pdf(printer) == 1
     width, _x, height = _pdfinfo(roll)["Page size"].split()[:3]
     layout = LAYOUTS["roll-57x32"]
     assert (round(float(width)), round(float(height))) == (
@@ -98,7 +98,7 @@ def test_a_label_that_cannot_be_read_says_why_and_prints_nothing(
     dialog.show()
     assert dialog.message.text() and "999999" in dialog.message.text().replace(",", "")
     assert not dialog.print_button.isEnabled() and not dialog.save_button.isEnabled()
-    assert dialog.print_labels(QPrinter()) == 0
+    assert dialog.print_pdf(QPrinter()) == 0
 
 
 @pytest.mark.parametrize("layout", ["a4-21", "letter-30"])
