@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +17,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# One audit key for the whole run (and the CLI processes it starts), outside every test's data folder: the
+# session's template databases are signed with it before any test changes B12DESK_DATA_DIR.
+os.environ.setdefault(
+    "B12DESK_AUDIT_KEY_FILE", str(Path(tempfile.mkdtemp(prefix="b12desk-audit-key-")) / "audit.key")
+)
 
 from b12desk.data.db import Database, open_database
 from b12desk.data.migrate import upgrade

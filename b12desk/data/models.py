@@ -85,6 +85,11 @@ class Staff(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     version_id: Mapped[int] = mapped_column(Integer, default=1)
+    # Sign-in lockout: wrong passwords since the last success, the end of the current lock, and how many
+    # locks since the last success (each one longer than the one before).
+    failed_sign_ins: Mapped[int] = mapped_column(Integer, server_default="0")
+    locked_until: Mapped[datetime | None]
+    lockouts: Mapped[int] = mapped_column(Integer, server_default="0")
 
     __mapper_args__ = {"version_id_col": version_id}
 
@@ -482,6 +487,8 @@ class AuditEvent(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # Fingerprint of the key whose HMAC made `hash`; NULL for events chained with plain SHA-256 before keys.
+    key_id: Mapped[str | None] = mapped_column(String(16))
 
     __table_args__ = (Index("ix_audit_events_entity", "entity", "entity_id"),)
 

@@ -12,11 +12,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, inspect, select, text
 
-from b12desk.data import migrate
+from b12desk.data import audit, migrate
 from b12desk.data.audit import verify_chain
 from b12desk.data.db import Database, open_database
 from b12desk.data.integrity import check_database
-from b12desk.data.models import Administration, Base, Product, TreatmentPlan
+from b12desk.data.models import Administration, AuditEvent, Base, Product, TreatmentPlan
 from b12desk.services import demo_data
 from tests.conftest import create_pg_database, drop_pg_database
 
@@ -69,12 +69,31 @@ def blank_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
     drop_pg_database(server, url)
 
 
-def test_a_database_filled_at_the_previous_revision_upgrades_and_passes_db_check(blank_db: Database) -> None:
-    """The baseline is frozen: a clinic's existing data (at 0001) upgrades to head and stays consistent."""
+def _generate_before_audit_keys(
+    monkeypatch: pytest.MonkeyPatch, db: Database, *, patients: int, years: int, seed: int
+) -> None:
+    """Demo data as a clinic wrote it before 0006: the audit chained with plain SHA-256, and no key_id
+    column (today's models name it, so it stands in, empty, while the data is written)."""
+    with db.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE audit_events ADD COLUMN key_id VARCHAR(16)"))
+    with monkeypatch.context() as before_keys:
+        before_keys.setattr(audit, "signing_key", lambda _last: None)
+        demo_data.generate(
+            db, patients=patients, years=years, seed=seed, today=date(2026, 11, 30), create_demo_users=True
+        )
+    with db.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE audit_events DROP COLUMN key_id"))
+
+
+def test_a_database_filled_at_the_previous_revision_upgrades_and_passes_db_check(
+    blank_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The baseline is frozen: a clinic's existing data (at 0001, its audit chained with plain SHA-256 as
+    before keys existed) upgrades to head and stays consistent; new events are signed after the old ones."""
     db = blank_db
     _migrate_to(db, "0001")
     assert migrate.current_revision(db) == "0001"
-    demo_data.generate(db, patients=40, years=2, seed=5, today=date(2026, 11, 30))
+    _generate_before_audit_keys(monkeypatch, db, patients=40, years=2, seed=5)
     with db.engine.connect() as conn:
         plans_before = conn.execute(text("SELECT COUNT(*) FROM treatment_plans")).scalar()
         doses_before = conn.execute(text("SELECT COUNT(*) FROM administrations")).scalar()
@@ -95,6 +114,12 @@ def test_a_database_filled_at_the_previous_revision_upgrades_and_passes_db_check
         assert snapshot is not None and '"strength_mcg_per_ml":"1000"' in snapshot
     with db.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    with db.sessions.begin() as s:
+        audit.append_event(s, staff_id=None, action="check", entity="clinic", entity_id=1)
+    with db.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.key_id.is_(None))) > 0
+        assert s.scalar(select(AuditEvent.key_id).order_by(AuditEvent.id.desc()).limit(1)) is not None
+        assert verify_chain(s).ok
 
 
 def test_the_migrated_check_constraints_equal_a_fresh_databases(blank_db: Database, tmp_path: Path) -> None:
@@ -126,13 +151,15 @@ def test_the_dose_safety_revision_can_be_taken_back(blank_db: Database) -> None:
     assert migrate.current_revision(db) == migrate.SCHEMA_HEAD
 
 
-def test_a_clinic_at_0002_upgrades_with_nothing_assumed_about_its_patients(blank_db: Database) -> None:
+def test_a_clinic_at_0002_upgrades_with_nothing_assumed_about_its_patients(
+    blank_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The 0003 columns arrive empty-handed: what is treated is 'not recorded' (so the treatment template
     is suggested, never under-treating), no cobalt caution, no supply; the seed's derived Gland Pharma
     pack code becomes the UPC the FDA NDC directory lists."""
     db = blank_db
     _migrate_to(db, "0002")
-    demo_data.generate(db, patients=30, years=1, seed=9, today=date(2026, 11, 30))
+    _generate_before_audit_keys(monkeypatch, db, patients=30, years=1, seed=9)
     with db.engine.begin() as conn:
         conn.execute(text("UPDATE products SET gtin = '00368083561253' WHERE gtin = '00368083449254'"))
         patients_before = conn.execute(text("SELECT COUNT(*) FROM patients")).scalar()
@@ -149,12 +176,14 @@ def test_a_clinic_at_0002_upgrades_with_nothing_assumed_about_its_patients(blank
         assert verify_chain(s).ok
 
 
-def test_a_clinic_at_0004_keeps_its_events_through_0005_and_back(blank_db: Database) -> None:
+def test_a_clinic_at_0004_keeps_its_events_through_0005_and_back(
+    blank_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """0005 adds who closed a task and how: existing events arrive with no closer and an empty note, and
     the revision can be taken back with the events intact."""
     db = blank_db
     _migrate_to(db, "0004")
-    demo_data.generate(db, patients=20, years=1, seed=5, today=date(2026, 11, 30))
+    _generate_before_audit_keys(monkeypatch, db, patients=20, years=1, seed=5)
     with db.engine.connect() as conn:
         before = conn.execute(text("SELECT COUNT(*), COUNT(DISTINCT status) FROM scheduled_events")).one()
     migrate.upgrade(db, backup_dir=None)
