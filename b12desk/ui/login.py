@@ -21,6 +21,7 @@ from b12desk.clock import Clock
 from b12desk.data.db import Database
 from b12desk.domain.enums import Role
 from b12desk.services import auth
+from b12desk.services.auth import SignInAttempt
 from b12desk.services.common import Actor
 from b12desk.services.startup import DEMO_PASSWORD
 from b12desk.ui.ops import OpFailure, run_db
@@ -159,12 +160,19 @@ class LoginDialog(QDialog):
             quiet=True,
         )
 
-    def _signed_in(self, result: tuple[Actor, Clock]) -> None:
-        self.actor, self.clock = result
+    def _signed_in(self, result: tuple[SignInAttempt, Clock]) -> None:
+        attempt, clock = result
+        if attempt.actor is None:  # refused: the failure was committed (counted and audited)
+            self._refuse(attempt.message)
+            return
+        self.actor, self.clock = attempt.actor, clock
         self.accept()
 
     def _refused(self, failure: OpFailure) -> None:
+        self._refuse(failure.message)
+
+    def _refuse(self, message: str) -> None:
         self.sign_in_button.setEnabled(True)
-        self.error.set_error(failure.message)
+        self.error.set_error(message)
         self.password.clear()
         self.password.setFocus()

@@ -29,12 +29,14 @@ class SignInPreload:
     roster: Future[list[RosterRow]]  # the roster as that user may read it (fails as the sign-in does)
 
 
-def sign_in_op(username: str, password: str) -> Callable[[Session], tuple[Actor, Clock]]:
-    """The sign-in, and the clinic's clock every screen of the session counts days by. In a writer's
-    transaction: an old password hash is upgraded on the way."""
+def sign_in_op(username: str, password: str) -> Callable[[Session], tuple[auth.SignInAttempt, Clock]]:
+    """The sign-in attempt, and the clinic's clock every screen of the session counts days by. In a
+    writer's transaction, which commits even when the password is wrong: the failure is counted towards
+    the lockout and audited. The caller refuses a failed attempt (`SignInAttempt.accepted`)."""
 
-    def op(session: Session) -> tuple[Actor, Clock]:
-        return auth.authenticate(session, username=username, password=password), clinic.clinic_clock(session)
+    def op(session: Session) -> tuple[auth.SignInAttempt, Clock]:
+        attempt = auth.attempt_sign_in(session, username=username, password=password)
+        return attempt, clinic.clinic_clock(session)
 
     return op
 
@@ -45,7 +47,8 @@ def begin_sign_in(db: Database, username: str, password: str) -> SignInPreload:
 
     def sign_in() -> tuple[Actor, Clock]:
         with db.sessions.begin() as session:
-            return op(session)
+            attempt, clock = op(session)
+        return attempt.accepted(), clock  # raised after the commit, which keeps the failure counted
 
     signed_in = worker.call(sign_in)
 

@@ -377,9 +377,10 @@ class ReasonDialog(QDialog):
             mark_invalid(self.reason, True)
             self.reason.setFocus()
             return
-        parent = self.parentWidget()
+        parent, title = self.parentWidget(), self.windowTitle()  # read before reject() deletes the dialog
         self.reject()
-        show_message(parent or self, self.windowTitle(), failure.message)
+        if parent is not None:
+            show_message(parent, title, failure.message)
 
 
 def setup_record_table(table: QTableView) -> None:
