@@ -91,11 +91,14 @@ def big_database(path: Path | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
     partial.unlink(missing_ok=True)
-    command = [python(), "-m", "b12desk", "demo-data", "--db", f"sqlite:///{partial}"]
-    command += ["--patients", str(BIG_PATIENTS), "--years", str(BIG_YEARS), "--seed", "1"]
+    # A demo database (--demo: its demo accounts, password "demo", which the benchmarks sign in with),
+    # filled by its administrator.
+    command = [python(), "-m", "b12desk", "--demo", "demo-data", "--db", f"sqlite:///{partial}"]
+    command += ["--user", "admin", "--patients", str(BIG_PATIENTS), "--years", str(BIG_YEARS), "--seed", "1"]
     print(f"generating the benchmark database (once, about a minute): {path}", flush=True)
     started = time.perf_counter()
-    subprocess.run(command, env=app_env(CACHE / "data"), check=True, stdout=subprocess.DEVNULL)
+    env = app_env(CACHE / "data", B12DESK_PASSWORD=DEMO_PASSWORD)
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
     partial.rename(path)
     print(f"  done in {time.perf_counter() - started:.0f} s", flush=True)
     return path

@@ -82,6 +82,7 @@ from b12desk.domain.enums import (
     Sex,
     VialStatus,
 )
+from b12desk.domain.permissions import Permission
 from b12desk.domain.plan_rules import VERIFICATION_MEANING
 from b12desk.domain.regimens import TemplateDef, parse_template
 from b12desk.domain.schedule import build_schedule
@@ -89,7 +90,7 @@ from b12desk.domain.stock import DEFAULT_MULTI_DOSE_BEYOND_USE_DAYS, WasteReason
 from b12desk.domain.suggest import suggest_template
 from b12desk.domain.units import format_mcg
 from b12desk.services import auth, clinic, plans
-from b12desk.services.common import ServiceError, ValidationFailed
+from b12desk.services.common import Actor, ServiceError, ValidationFailed, require
 from b12desk.services.startup import DEMO_PASSWORD, DEMO_USERS
 
 ProgressCallback = Callable[[str, int], None]
@@ -572,11 +573,15 @@ def generate(
     seed: int,
     progress: ProgressCallback | None = None,
     today: date | None = None,
+    actor: Actor | None = None,
+    create_demo_users: bool = False,
 ) -> DemoStats:
     """Fill an empty database with a synthetic clinic; the same seed and ``today`` give the same data.
 
-    Creates the demo users (startup.DEMO_USERS, password "demo") when the database has no staff. Everything
-    is written in one transaction, closed by a single audit event, so a failure leaves the database as it was.
+    The clinic's existing staff do the demo work. Only in demo mode (`create_demo_users`) does a database
+    with no staff get the demo users (startup.DEMO_USERS, password "demo"). With `actor`, that person must
+    hold GENERATE_DEMO_DATA when the data is written. Everything is written in one transaction, closed by a
+    single audit event, so a failure leaves the database as it was.
     """
     errors: dict[str, str] = {}
     if patients < 1:
@@ -594,8 +599,10 @@ def generate(
             # memory: about 10% faster here than SQLite's 2 MB default, for 70 MB more.
             sqlite_cache = conn.exec_driver_sql("PRAGMA cache_size").scalar()
             conn.exec_driver_sql("PRAGMA cache_size=-65536")
-        staff, staff_rows = _ensure_staff(conn)
         session = Session(bind=conn)
+        if actor is not None:
+            require(session, actor, Permission.GENERATE_DEMO_DATA)
+        staff, staff_rows = _ensure_staff(conn, create_demo_users=create_demo_users)
         today = today or clinic.clinic_clock(session).today()
         templates_before = session.scalar(select(func.count()).select_from(RegimenTemplate)) or 0
         plans.ensure_shipped_templates(session)  # as start-up stores them, each with its audit event
@@ -633,6 +640,36 @@ def generate(
     return DemoStats(counts=counts, total_rows=total, seconds=seconds, rows_per_second=total / seconds)
 
 
+NOT_THE_DEMO_FLAG = "--i-know-this-is-not-the-demo"
+
+
+def fill_with_demo_data(
+    db: Database,
+    actor: Actor,
+    *,
+    demo_database: bool,
+    not_the_demo: bool,
+    patients: int,
+    years: int,
+    seed: int,
+    progress: ProgressCallback | None = None,
+) -> DemoStats:
+    """`b12desk demo-data`: an administrator fills an empty demo database. Synthetic patients written into
+    a real clinic's database would mix with real ones, so a database that is neither the demo database
+    nor marked as holding demo data is refused unless the caller says, on purpose, that it is not the demo.
+    No account is ever created here: in demo mode the demo users exist already (startup)."""
+    with db.readers() as session:
+        require(session, actor, Permission.GENERATE_DEMO_DATA)
+        marked = demo_database or clinic.holds_demo_data(session)
+    if not marked and not not_the_demo:
+        raise DemoDataRefused(
+            f"{db.describe()} is not the demo database. Demo data is synthetic patients; in a clinic's "
+            "database they would sit beside real ones. Use the demo database (b12desk --demo demo-data), "
+            f"or, to fill this one on purpose (a test or benchmark copy), add {NOT_THE_DEMO_FLAG}."
+        )
+    return generate(db, patients=patients, years=years, seed=seed, progress=progress, actor=actor)
+
+
 def _refuse_unless_empty(conn: Connection) -> None:
     patient_count = conn.scalar(select(func.count()).select_from(Patient)) or 0
     if patient_count:
@@ -652,10 +689,16 @@ def _refuse_unless_empty(conn: Connection) -> None:
         )
 
 
-def _ensure_staff(conn: Connection) -> tuple[_StaffIds, int]:
-    """Existing staff do the demo work; an empty database gets the demo users, hashed once."""
+def _ensure_staff(conn: Connection, *, create_demo_users: bool) -> tuple[_StaffIds, int]:
+    """Existing staff do the demo work; in demo mode an empty database gets the demo users, hashed once."""
     made = 0
     if not conn.scalar(select(func.count()).select_from(Staff)):
+        if not create_demo_users:
+            raise DemoDataRefused(
+                "The database has no staff accounts, and demo data creates none outside demo mode: create "
+                "an administrator first (b12desk user add NAME --role admin), or use the demo database "
+                "(--demo)."
+            )
         password_hash = auth.hash_password(DEMO_PASSWORD)
         created = system_utcnow()
         conn.execute(

@@ -42,7 +42,7 @@ def main() -> int:
     style.apply(app)
     db = open_database(f"sqlite:///{WORK / 'demo.sqlite3'}")
     migrate.upgrade(db, backup_dir=None)
-    demo_data.generate(db, patients=60, years=2, seed=1)
+    demo_data.generate(db, patients=60, years=2, seed=1, create_demo_users=True)
     with db.sessions.begin() as s:
         nurse = auth.authenticate(s, username="nurse", password=DEMO_PASSWORD)
         pharmacist = auth.authenticate(s, username="pharmacist", password=DEMO_PASSWORD)

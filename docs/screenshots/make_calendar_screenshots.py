@@ -32,7 +32,7 @@ def main() -> int:
     style.apply(app)
     db = open_database(f"sqlite:///{WORK / 'demo.sqlite3'}")
     migrate.upgrade(db, backup_dir=None)
-    demo_data.generate(db, patients=400, years=2, seed=12)
+    demo_data.generate(db, patients=400, years=2, seed=12, create_demo_users=True)
     with db.sessions.begin() as s:
         nurse = auth.authenticate(s, username="nurse", password=DEMO_PASSWORD)
         clock = clinic.clinic_clock(s)

@@ -41,7 +41,7 @@ def main() -> int:
     style.apply(app)
     db = open_database(f"sqlite:///{WORK / 'demo.sqlite3'}")
     migrate.upgrade(db, backup_dir=None)
-    demo_data.generate(db, patients=120, years=2, seed=12)
+    demo_data.generate(db, patients=120, years=2, seed=12, create_demo_users=True)
 
     with db.sessions.begin() as s:
         pharmacist = auth.authenticate(s, username="pharmacist", password=DEMO_PASSWORD)

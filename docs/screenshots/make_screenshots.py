@@ -44,7 +44,7 @@ def build_database() -> OpenedDatabase:
     except ImportError:
         demo_data = None  # type: ignore[assignment]
     if demo_data is not None:
-        demo_data.generate(opened.db, patients=60, years=2, seed=1)
+        demo_data.generate(opened.db, patients=60, years=2, seed=1, create_demo_users=True)
         return opened
     with opened.db.sessions.begin() as s:  # a handful of patients through the services
         admin = auth.create_demo_user(

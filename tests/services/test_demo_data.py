@@ -94,7 +94,7 @@ def generated(
             db.dispose()
             drop_pg_database(server, url)
 
-    stats = demo_data.generate(db, patients=PATIENTS, years=2, seed=5, today=TODAY)
+    stats = demo_data.generate(db, patients=PATIENTS, years=2, seed=5, today=TODAY, create_demo_users=True)
     try:
         yield Generated(db, stats, TODAY)
     finally:
@@ -122,7 +122,7 @@ def test_same_seed_and_day_give_identical_rows(tmp_path: Path) -> None:
     digests = []
     for name, seed in (("a", 11), ("b", 11), ("c", 12)):
         db = _empty_sqlite(tmp_path / f"{name}.sqlite3")
-        demo_data.generate(db, patients=80, years=2, seed=seed, today=TODAY)
+        demo_data.generate(db, patients=80, years=2, seed=seed, today=TODAY, create_demo_users=True)
         digests.append(
             _digest(db, Patient, TreatmentPlan, PlanPhase, Administration, LabResult, Lot, StockMovement)
         )
@@ -133,13 +133,15 @@ def test_same_seed_and_day_give_identical_rows(tmp_path: Path) -> None:
 
 def test_refuses_a_database_that_has_patients(generated: Generated) -> None:
     with pytest.raises(demo_data.DemoDataRefused, match=f"already holds {PATIENTS:,} patients"):
-        demo_data.generate(generated.db, patients=5, years=1, seed=1, today=generated.today)
+        demo_data.generate(
+            generated.db, patients=5, years=1, seed=1, today=generated.today, create_demo_users=True
+        )
 
 
 def test_asks_for_at_least_one_patient_and_year(tmp_path: Path) -> None:
     db = _empty_sqlite(tmp_path / "x.sqlite3")
     with pytest.raises(ValidationFailed) as err:
-        demo_data.generate(db, patients=0, years=0, seed=1)
+        demo_data.generate(db, patients=0, years=0, seed=1, create_demo_users=True)
     assert set(err.value.errors) == {"patients", "years"}
     db.dispose()
 
@@ -191,7 +193,7 @@ def test_a_plan_one_demo_pharmacist_writes_the_other_verifies(generated: Generat
 
 def test_existing_staff_do_the_work(fresh_db: tuple[Database, Staffing]) -> None:
     db, staffing = fresh_db
-    demo_data.generate(db, patients=40, years=1, seed=3, today=TODAY)
+    demo_data.generate(db, patients=40, years=1, seed=3, today=TODAY, create_demo_users=True)
     with Session(db.engine) as s:
         assert s.scalar(select(func.count()).select_from(Staff)) == 5  # no demo users added
         pharmacists = {staffing.pharmacist.id, staffing.pharmacist2.id}
@@ -498,7 +500,7 @@ def test_a_dose_can_be_recorded_against_demo_stock_today(
         db = open_database(url)
         upgrade(db, backup_dir=None)
     try:
-        demo_data.generate(db, patients=60, years=1, seed=9)  # up to the real today
+        demo_data.generate(db, patients=60, years=1, seed=9, create_demo_users=True)  # up to the real today
         with db.sessions.begin() as s:
             nurse = _nurse(s)
             candidates = s.scalars(
