@@ -107,19 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
     p_backup.add_argument(
         "--to", metavar="FOLDER", type=Path, help="folder for the backup (default: data folder)"
     )
-
-    p_user = add("user", "staff accounts")
-    user_sub = p_user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
-    p_add = user_sub.add_parser(
-        "add",
-        help="create a user; on an empty database the first admin needs no sign-in",
-        description=f"Create a staff account. The password comes from ${NEW_PASSWORD_ENV} or a prompt.",
+    restore_text = (
+        "replace the SQLite database with a backup file, after checking the file and backing up the "
+        "database it replaces"
     )
-    _common(p_add)
-    p_add.add_argument("name")
-    p_add.add_argument("--role", choices=ROLES, required=True)
-    p_add.add_argument("--full-name", default="", help="as it should appear in records (default: NAME)")
-    _common(user_sub.add_parser("list", help="list active staff accounts"))
+    p_restore = db_sub.add_parser("restore", help=restore_text, description=restore_text)
+    _common(p_restore)
+    p_restore.add_argument("file", metavar="FILE", type=Path, help="the backup file to restore")
+    p_restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     p_pat = add("patient", "read the roster")
     pat_sub = p_pat.add_subparsers(dest="patient_command", metavar="ACTION", required=True)
@@ -255,7 +250,16 @@ def build_parser() -> argparse.ArgumentParser:
     p_fix.add_argument("--reason", required=True, help="why the record is corrected")
     p_fix.add_argument("--json", action="store_true")
 
-    p_demo = add("demo-data", "fill an empty database with deterministic synthetic clinic data")
+    p_demo = add(
+        "demo-data",
+        "fill an empty demo database with deterministic synthetic clinic data (an administrator, --user)",
+    )
+    p_demo.add_argument(
+        "--i-know-this-is-not-the-demo",
+        dest="not_the_demo",
+        action="store_true",
+        help="fill a database that is not the demo one (--demo) on purpose: a test or benchmark copy",
+    )
     p_demo.add_argument("--patients", type=int, default=2000)
     p_demo.add_argument("--years", type=int, default=2)
     p_demo.add_argument("--seed", type=int, default=1)
@@ -265,7 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     from b12desk.cli_export import add_export_parser
     from b12desk.cli_labels import add_labels_parser
     from b12desk.cli_report import add_report_parser
+    from b12desk.cli_users import add_user_parsers
 
+    add_user_parsers(sub)
     add_labels_parser(sub)
     add_export_parser(sub)
     add_report_parser(sub)
@@ -291,9 +297,13 @@ def _open(args: argparse.Namespace, *, seed_demo: bool = True) -> Any:
     # the cyclic collector's walks, which would otherwise rescan them each time a thousand rows are read.
     gc.freeze()
 
-    return open_app_database(
+    opened = open_app_database(
         getattr(args, "db", None), demo=getattr(args, "demo", False), seed_demo=seed_demo
     )
+    _OPENED.append(opened.db)
+    if opened.read_only_reason:
+        print(f"b12desk: {opened.read_only_reason}", file=sys.stderr)
+    return opened
 
 
 def _sign_in(args: argparse.Namespace, db: Any) -> Any:
@@ -303,8 +313,7 @@ def _sign_in(args: argparse.Namespace, db: Any) -> Any:
     if not username:
         raise CliError("This command reads or writes patient data: sign in with --user NAME.")
     password = _password(f"Password for {username}: ", PASSWORD_ENV)
-    with db.sessions.begin() as s:
-        return auth.authenticate(s, username=username, password=password)
+    return auth.sign_in(db, username=username, password=password)
 
 
 def _print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
@@ -404,11 +413,13 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 def cmd_db(args: argparse.Namespace) -> int:
     from b12desk.data import migrate
-    from b12desk.data.audit import verify_chain
+    from b12desk.data.audit_head import check_chain
     from b12desk.data.db import open_database, resolve_url
     from b12desk.data.integrity import check_database, start_storage_check
     from b12desk.services.startup import backup_dir
 
+    if args.db_command == "restore":
+        return _db_restore(args)
     if args.db_command == "upgrade":
         result = _open(args, seed_demo=False).upgrade
         if not result.changed:
@@ -422,8 +433,13 @@ def cmd_db(args: argparse.Namespace) -> int:
     try:
         if args.db_command == "status":
             print(f"database: {db.describe()}")
-            print(f"revision: {migrate.current_revision(db) or 'empty (run: b12desk db upgrade)'}")
+            revision = migrate.current_revision(db)
+            print(f"revision: {revision or 'empty (run: b12desk db upgrade)'}")
             print(f"head:     {migrate.head_revision(db)}")
+            try:
+                migrate.check_revision_known(revision)
+            except migrate.SchemaTooNew as exc:
+                raise CliError(str(exc), code=2) from None
             return 0
         if args.db_command == "backup":
             from b12desk.data.db import sqlite_path
@@ -433,19 +449,26 @@ def cmd_db(args: argparse.Namespace) -> int:
                 raise CliError(
                     "db backup copies SQLite files; back up PostgreSQL with pg_dump on the server."
                 )
-            target = migrate.backup_sqlite(path, args.to or backup_dir(), "manual")
+            try:
+                target = migrate.backup_sqlite(path, args.to or backup_dir(), "manual")
+            except migrate.BackupFailed as exc:
+                raise CliError(str(exc)) from None
             print(f"Backup written and checked: {target}")
+            from b12desk.data.audit_head import write_head
+
+            write_head(db)  # the chain as it is in this backup, signed, outside the database
             return 0
         # check
         storage = start_storage_check(db, full=args.full)  # beside the chain and the other checks
-        with db.readers() as s:
-            chain = verify_chain(s)
+        chain = check_chain(db)
         faults = check_database(db, full=args.full, storage=storage)
         for fault in faults:
             print(f"FAULT: {fault}")
-        if not chain.ok:
+        if chain.problem:
             print(f"FAULT: {chain.problem}")
             print(f"First broken audit event: {chain.first_broken_id}")
+        if chain.head_problem:
+            print(f"FAULT: {chain.head_problem}")
         if faults or not chain.ok:
             return 1
         print(f"OK: database {db.describe()} is intact; {chain.events_checked} audit events verified.")
@@ -454,44 +477,117 @@ def cmd_db(args: argparse.Namespace) -> int:
         db.dispose()
 
 
-def cmd_user(args: argparse.Namespace) -> int:
-    from b12desk.domain.enums import Role
-    from b12desk.services import auth
+def _db_restore(args: argparse.Namespace) -> int:
+    """`db restore FILE`: check the file, confirm, back up what it replaces, swap it in, then upgrade."""
+    import sqlite3
 
-    opened = _open(args)
-    db = opened.db
-    if args.user_command == "list":
-        actor = _sign_in(args, db)
-        with db.sessions.begin() as s:
-            from b12desk.domain.permissions import Permission
-            from b12desk.services.common import require
+    from b12desk.data import migrate, sqlite_lock
+    from b12desk.data.db import check_url, resolve_url, sqlite_path
+    from b12desk.data.sqlite_restore import (
+        RestoreRefused,
+        count_patients,
+        inspect_backup,
+        keep_damaged_copy,
+        restore_into,
+    )
+    from b12desk.services.startup import backup_dir
 
-            require(s, actor, Permission.MANAGE_STAFF)
-            rows = [(a.username, a.full_name, a.role.value) for a in auth.list_staff(s)]
-        _print_table(("user", "full name", "role"), rows)
-        return 0
-    with db.sessions.begin() as s:
-        empty = auth.staff_count(s) == 0
-    full_name = args.full_name or args.name
-    if empty:
-        if args.role != "admin":
-            raise CliError("The database has no users yet: create the first one with --role admin.")
-        password = _password(f"New password for {args.name}: ", NEW_PASSWORD_ENV)
-        if NEW_PASSWORD_ENV not in os.environ and password != getpass.getpass("Repeat it: "):
-            raise CliError("The two passwords differ; nothing was saved.")
-        with db.sessions.begin() as s:
-            created = auth.create_first_admin(s, username=args.name, full_name=full_name, password=password)
-    else:
-        actor = _sign_in(args, db)
-        password = _password(f"New password for {args.name}: ", NEW_PASSWORD_ENV)
-        if NEW_PASSWORD_ENV not in os.environ and password != getpass.getpass("Repeat it: "):
-            raise CliError("The two passwords differ; nothing was saved.")
-        with db.sessions.begin() as s:
-            created = auth.create_user(
-                s, actor, username=args.name, full_name=full_name, role=Role(args.role), password=password
-            )
-    print(f"Created {created.role.value} '{created.username}' ({created.full_name}).")
+    url = resolve_url(getattr(args, "db", None), demo=getattr(args, "demo", False))
+    check_url(url)
+    database = sqlite_path(url)
+    if database is None:
+        raise CliError(
+            "db restore replaces a SQLite file; restore a PostgreSQL database on the server with pg_restore "
+            "(or psql, for a plain SQL dump)."
+        )
+    try:
+        candidate = inspect_backup(args.file)
+    except (RestoreRefused, migrate.SchemaTooNew) as exc:
+        raise CliError(f"{exc} Nothing was restored.") from None
+    if args.file.absolute().resolve() == database.absolute().resolve():
+        raise CliError(f"{args.file} is the database itself; name a backup file. Nothing was restored.")
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise CliError("Nothing was restored: confirm with --yes, or run the command in a terminal.")
+        current = count_patients(database)
+        holding = f" (now {current:,} patients)" if current is not None else ""
+        answer = input(
+            f"Replace {database}{holding} with {args.file} ({candidate.patients:,} patients, taken "
+            f"{candidate.taken})? Type yes: "
+        )
+        if answer.strip().lower() != "yes":
+            print("Nothing was restored.")
+            return 1
+    replaced_head = _head_before_restore(url)
+    kept: Path | None = None
+    lease = sqlite_lock.acquire(database)
+    if isinstance(lease, sqlite_lock.Holder):
+        raise CliError(
+            f"{lease.describe()} is writing to {database}: close it, then restore. Nothing was restored."
+        )
+    try:
+        if database.exists() and database.stat().st_size:
+            try:
+                kept = migrate.backup_sqlite(database, backup_dir(), "before-restore")
+                print(f"The database it replaces was backed up first: {kept}")
+            except migrate.BackupFailed as exc:
+                if not exc.damaged:  # a full disk, say: keep everything as it is
+                    raise CliError(f"{exc} Nothing was restored.") from None
+                kept = keep_damaged_copy(database, backup_dir())
+                print(f"The database it replaces cannot be backed up ({exc}); its file was copied: {kept}")
+        restore_into(args.file, database)
+    except (OSError, sqlite3.Error) as exc:
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise CliError(f"The restore failed ({detail}); the database was not replaced.") from None
+    finally:
+        lease.release()
+    print(
+        f"Restored {args.file} ({candidate.patients:,} patients, revision {candidate.revision}) "
+        f"into {database}."
+    )
+    opened = _open(args, seed_demo=False)
+    result = opened.upgrade
+    if result.changed:
+        print(f"Then migrated from {result.from_revision or 'empty'} to {result.to_revision}.")
+    _audit_restore(opened.db, args.file, kept, replaced_head)
     return 0
+
+
+def _head_before_restore(url: str) -> Any:
+    """The audit head recorded for the database about to be replaced, if a sound one exists."""
+    from b12desk.data.audit_head import HeadFileProblem, read_head
+    from b12desk.data.db import open_database
+
+    db = open_database(url)
+    try:
+        return read_head(db)
+    except HeadFileProblem:
+        return None
+    finally:
+        db.dispose()
+
+
+def _audit_restore(db: Any, source: Path, kept: Path | None, replaced: Any) -> None:
+    """A restore takes the audit trail back to the backup's: the first event after it says so, with how
+    long the replaced trail was and where it was kept, so the rollback is itself in the trail (and the
+    head written at exit then starts from the restored chain)."""
+    from b12desk.data.audit import append_event
+
+    with db.sessions.begin() as s:
+        append_event(
+            s,
+            staff_id=None,
+            action="restore",
+            entity="database",
+            entity_id="restore",
+            old=(
+                {"events": replaced.events, "last_id": replaced.last_id, "last_hash": replaced.last_hash}
+                if replaced is not None
+                else None
+            ),
+            new={"restored_from": str(source), "replaced_database_kept_as": str(kept) if kept else ""},
+            reason="Database restored from a backup: events written after that backup are in the copy kept.",
+        )
 
 
 def _yes_no(value: bool) -> str:
@@ -733,12 +829,24 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     if args.patients < 1 or args.years < 1:
         raise CliError("--patients and --years must be at least 1.")
     opened = _open(args, seed_demo=False)
+    if opened.demo:
+        from b12desk.services.startup import ensure_demo_users
+
+        ensure_demo_users(opened.db)  # demo mode: the accounts its sign-in window offers
+    actor = _sign_in(args, opened.db)
 
     def progress(stage: str, rows: int) -> None:
         print(f"  {stage}: {rows:,} rows", file=sys.stderr, flush=True)
 
-    stats = demo_data.generate(
-        opened.db, patients=args.patients, years=args.years, seed=args.seed, progress=progress
+    stats = demo_data.fill_with_demo_data(
+        opened.db,
+        actor,
+        demo_database=opened.demo,
+        not_the_demo=args.not_the_demo,
+        patients=args.patients,
+        years=args.years,
+        seed=args.seed,
+        progress=progress,
     )
     for key, value in asdict(stats).items():
         if isinstance(value, dict):
@@ -1230,6 +1338,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     return report(args)
 
 
+def cmd_user(args: argparse.Namespace) -> int:
+    from b12desk.cli_users import cmd_user as user
+
+    return user(args)
+
+
+def cmd_passwd(args: argparse.Namespace) -> int:
+    from b12desk.cli_users import cmd_passwd as passwd
+
+    return passwd(args)
+
+
 def cmd_labels(args: argparse.Namespace) -> int:
     from b12desk.cli_labels import cmd_labels as labels
 
@@ -1239,6 +1359,7 @@ def cmd_labels(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "due": cmd_due,
     "labels": cmd_labels,
+    "passwd": cmd_passwd,
     "export": cmd_export,
     "report": cmd_report,
     "schedule": cmd_schedule,
@@ -1304,10 +1425,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except (ServiceError, UnsupportedDatabase) as exc:
         print(f"b12desk: {exc}", file=sys.stderr)
-        return 1
+        return getattr(exc, "exit_code", 1)
     except SQLAlchemyError as exc:
-        from b12desk.data.db import BUSY_MESSAGE, is_busy
+        from b12desk.data.db import BUSY_MESSAGE, is_busy, read_only_message
 
+        if read_only := read_only_message(exc):
+            print(f"b12desk: {read_only}", file=sys.stderr)
+            return 1
         if is_busy(exc):
             print(f"b12desk: {BUSY_MESSAGE}", file=sys.stderr)
             return 2
@@ -1318,3 +1442,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into head or less that closed early
         sys.stderr.close()
         return 0
+    finally:
+        _record_audit_heads()
+
+
+_OPENED: list[Any] = []  # the databases this command opened, whose audit head is recorded on exit
+
+
+def _record_audit_heads() -> None:
+    """The audit chain's head, signed, outside the database: `db check` then sees a chain cut short."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from b12desk.data.audit_head import write_head
+
+    while _OPENED:
+        db = _OPENED.pop()
+        try:
+            write_head(db)
+        except (OSError, SQLAlchemyError) as exc:
+            print(f"b12desk: warning: the audit head was not recorded ({exc})", file=sys.stderr)

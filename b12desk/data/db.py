@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
-from dataclasses import dataclass
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +17,10 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from b12desk.data import sqlite_lock
 from b12desk.data.private_files import private_dir, private_sqlite
+
+log = logging.getLogger(__name__)
 
 APP_NAME = "b12desk"
 DATABASE_URL_ENV = "B12DESK_DATABASE_URL"
@@ -23,6 +30,10 @@ READ_ONLY_OPTION = "b12desk_read_only"  # execution option of the readers' sessi
 BUSY_MESSAGE = (
     "The database is busy: another workstation or an import is writing to it. Nothing was saved; try "
     "again in a moment."
+)
+READ_ONLY_MESSAGE = (
+    "This database is open read-only (another b12desk is writing to it, or this user may not write the "
+    "file): nothing was saved."
 )
 
 
@@ -86,7 +97,46 @@ def network_filesystem(path: Path, mounts_text: str | None = None) -> str | None
     return best_type if best_type in NETWORK_FILESYSTEMS else None
 
 
-def _tune_sqlite(engine: Engine) -> None:
+def wal_reset_bug_affects(version: tuple[int, int, int]) -> bool:
+    """Whether this SQLite library has the WAL-reset bug: from 3.7.0, a database in WAL mode can be
+    corrupted when two connections write and checkpoint at the same moment. Fixed in 3.51.3 and in the
+    3.50.7 and 3.44.6 patch releases."""
+    if version < (3, 7, 0) or version >= (3, 51, 3):
+        return False
+    return not (version == (3, 44, 6) or version >= (3, 50, 7))
+
+
+WAL_RESET_WARNING = (
+    "SQLite %s, the library this Python uses, has a bug that can corrupt a database in WAL mode when "
+    "two connections write and checkpoint at the same moment (fixed in SQLite 3.51.3, 3.50.7 and "
+    "3.44.6), and this b12desk is now writing to %s from more than one connection. Upgrade the SQLite "
+    "library (a Python build that bundles SQLite 3.51.3 or newer), and until then keep to one writing "
+    "b12desk per database and take backups (b12desk db backup)."
+)
+_wal_warning = threading.Lock()
+_wal_warned = False
+
+
+def _note_writer(writers: set[int], connection_id: int, where: str) -> None:
+    """Warn, once per process, when a second connection of one engine writes on an affected SQLite."""
+    global _wal_warned
+    if _wal_warned or connection_id in writers:
+        return
+    with _wal_warning:
+        if _wal_warned:
+            return
+        writers.add(connection_id)
+        if len(writers) < 2:
+            return
+        _wal_warned = True
+    log.warning(WAL_RESET_WARNING, sqlite3.sqlite_version, where)
+
+
+def _tune_sqlite(engine: Engine, *, read_only: bool = False) -> None:
+    wal_bug = wal_reset_bug_affects(sqlite3.sqlite_version_info)
+    writers: set[int] = set()  # the DBAPI connections that have begun a write, while fewer than two
+    where = display_url(engine.url)
+
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control from pysqlite so BEGIN IMMEDIATE below is what actually runs.
@@ -96,17 +146,23 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        if read_only:
+            # Another process holds the writer's lock: any write fails ("attempt to write a readonly
+            # database"), which read_only_message() turns into the reason.
+            cursor.execute("PRAGMA query_only=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def on_begin(conn: Any) -> None:
-        if conn.get_execution_options().get(READ_ONLY_OPTION):
+        if read_only or conn.get_execution_options().get(READ_ONLY_OPTION):
             # A reader never takes the write lock, so it never waits behind an import or a dose.
             conn.exec_driver_sql("BEGIN")
             return
         # A writer takes the write lock at BEGIN: a deferred transaction that reads the audit chain and
         # then writes could fail with SQLITE_BUSY_SNAPSHOT, which the busy timeout cannot wait out.
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if wal_bug and not _wal_warned:
+            _note_writer(writers, id(conn.connection.dbapi_connection), where)
 
 
 class UnsupportedDatabase(ValueError):
@@ -129,14 +185,14 @@ def check_url(url: str) -> URL:
     return u
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
     u = check_url(url)
     if u.get_backend_name() == "sqlite":
         path = sqlite_path(u)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(u, **kwargs)
-        _tune_sqlite(engine)
+        _tune_sqlite(engine, read_only=read_only)
         if path is not None:
             _private_sqlite_file(engine, path)
         return engine
@@ -162,6 +218,14 @@ def is_busy(error: BaseException) -> bool:
     )
 
 
+def read_only_message(error: BaseException) -> str | None:
+    """For a write refused because the database is open read-only: why, in words; None otherwise."""
+    text = str(getattr(error, "orig", error)).lower()
+    if not isinstance(error, OperationalError | sqlite3.OperationalError) or "readonly database" not in text:
+        return None
+    return sqlite_lock.read_only_reason() or READ_ONLY_MESSAGE
+
+
 @dataclass(frozen=True)
 class Database:
     """The one engine of a running process, with two sessionmakers: `sessions` for actions that write
@@ -171,6 +235,9 @@ class Database:
     engine: Engine
     sessions: sessionmaker[Session]
     readers: sessionmaker[Session]
+    # Run once by dispose(): the release of this process's writer's lock on a SQLite file.
+    on_dispose: list[Callable[[], None]] = field(default_factory=list, compare=False, repr=False)
+    read_only: bool = False
 
     @property
     def is_sqlite(self) -> bool:
@@ -181,6 +248,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        while self.on_dispose:
+            self.on_dispose.pop()()
 
     def read_connection(self) -> Connection:
         """A Core connection whose transactions only read: a deferred BEGIN on SQLite, so several run
@@ -188,12 +257,14 @@ class Database:
         return self.engine.execution_options(**{READ_ONLY_OPTION: True}).connect()
 
 
-def open_database(url: str) -> Database:
-    engine = make_engine(url)
+def open_database(url: str, *, read_only: bool = False) -> Database:
+    """`read_only` (SQLite): every connection refuses writes, and no transaction takes the write lock."""
+    engine = make_engine(url, read_only=read_only)
     reading = engine.execution_options(**{READ_ONLY_OPTION: True})
     return Database(
         url=url,
         engine=engine,
         sessions=sessionmaker(engine, expire_on_commit=False),
         readers=sessionmaker(reading, expire_on_commit=False),
+        read_only=read_only and engine.dialect.name == "sqlite",
     )

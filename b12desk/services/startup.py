@@ -8,7 +8,9 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from b12desk.data import migrate
+from b12desk.data import migrate, sqlite_lock
+from b12desk.data.audit import check_signing_key
+from b12desk.data.audit_key import AuditKeyError
 from b12desk.data.db import (
     BUSY_MESSAGE,
     Database,
@@ -42,11 +44,19 @@ class DatabaseUnavailable(ServiceError):
     pass
 
 
+class DatabaseFromTheFuture(DatabaseUnavailable):
+    """A newer b12desk wrote the database; nothing was copied or written. The command line exits 2."""
+
+    exit_code = 2
+
+
 @dataclass(frozen=True, slots=True)
 class OpenedDatabase:
     db: Database
     demo: bool
     upgrade: migrate.UpgradeResult
+    # Set when another b12desk process is writing to the same SQLite file: this one may only read.
+    read_only_reason: str | None = None
 
 
 def backup_dir() -> Path:
@@ -71,14 +81,19 @@ def open_app_database(url: str | None, *, demo: bool = False, seed_demo: bool = 
             )
         private_sqlite(path)  # left readable by others by an older version: the owner's only now
     tighten_data_folder(data_dir())  # its databases, backups and settings, as older versions left them
-    db = open_database(resolved)
+    db, read_only_reason = _open_as_writer_or_reader(resolved, path)
     try:
-        result = migrate.upgrade(db, backup_dir=backup_dir())
-        if _templates_outdated(db):
+        result = _upgrade(db, read_only_reason)
+        with db.readers() as session:
+            check_signing_key(session)  # a signed chain this computer cannot continue: say so now
+        if not db.read_only and _templates_outdated(db):
             from b12desk.services.plans import ensure_shipped_templates
 
             with db.sessions.begin() as session:
                 ensure_shipped_templates(session)  # new or corrected shipped ones; edited ones keep theirs
+    except AuditKeyError as exc:
+        db.dispose()
+        raise DatabaseUnavailable(str(exc)) from None
     except OperationalError as exc:
         db.dispose()
         if is_busy(exc):
@@ -87,9 +102,58 @@ def open_app_database(url: str | None, *, demo: bool = False, seed_demo: bool = 
             f"Cannot open the database {db.describe()}: {exc.orig}. Check the address, that the server is "
             "running, and the user name and password."
         ) from None
-    if demo and seed_demo:
+    if demo and seed_demo and not db.read_only:  # the process writing to it seeds it
         ensure_demo_content(db)
-    return OpenedDatabase(db=db, demo=demo, upgrade=result)
+    return OpenedDatabase(db=db, demo=demo, upgrade=result, read_only_reason=read_only_reason)
+
+
+def _open_as_writer_or_reader(url: str, path: Path | None) -> tuple[Database, str | None]:
+    """A SQLite file is written by one b12desk process at a time: this one takes the writer's lock, or,
+    when another process holds it, opens the file read-only and says which process that is."""
+    if path is None:
+        return open_database(url), None
+    try:
+        lease = sqlite_lock.acquire(path)
+    except OSError as exc:
+        raise DatabaseUnavailable(
+            f"Cannot open the database {path}: its lock file {sqlite_lock.lock_path(path)} cannot be "
+            f"created ({exc.strerror or exc}). Check that this user may write to {path.parent}."
+        ) from None
+    if isinstance(lease, sqlite_lock.Holder):
+        reason = sqlite_lock.read_only_sentence(lease)
+        sqlite_lock.note_read_only(path, reason)
+        return open_database(url, read_only=True), reason
+    try:
+        db = open_database(url)
+    except BaseException:
+        lease.release()
+        raise
+    db.on_dispose.append(lease.release)
+    return db, None
+
+
+def _upgrade(db: Database, read_only_reason: str | None) -> migrate.UpgradeResult:
+    """migrate.upgrade, its refusals said for the person at the screen; the database is left unchanged."""
+    try:
+        return migrate.upgrade(db, backup_dir=backup_dir(), may_write=read_only_reason is None)
+    except migrate.SchemaTooNew as exc:
+        db.dispose()
+        raise DatabaseFromTheFuture(str(exc)) from None
+    except migrate.UpgradeRefused as exc:
+        db.dispose()
+        raise DatabaseUnavailable(
+            f"{read_only_reason} This b12desk must first upgrade the database from revision "
+            f"{exc.from_revision or 'empty'} to {exc.to_revision}, which it cannot do read-only: close the "
+            "other one, then start this one again."
+        ) from None
+    except migrate.BackupFailed as exc:
+        db.dispose()
+        raise DatabaseUnavailable(
+            f"The database needs upgrading, and the backup taken first failed, so nothing was changed: {exc}"
+        ) from None
+    except migrate.MigrationFailed as exc:
+        db.dispose()
+        raise DatabaseUnavailable(str(exc)) from None
 
 
 def _templates_outdated(db: Database) -> bool:
@@ -123,4 +187,15 @@ def ensure_demo_content(db: Database, *, patients: int = DEMO_PATIENTS, seed: in
     with db.sessions.begin() as session:
         if auth.staff_count(session) > 0:
             return
-    demo_data.generate(db, patients=patients, years=2, seed=seed)
+    demo_data.generate(db, patients=patients, years=2, seed=seed, create_demo_users=True)
+
+
+def ensure_demo_users(db: Database) -> None:
+    """Demo mode only: the demo users on a demo database that has no staff yet (`demo-data --demo`)."""
+    with db.sessions.begin() as session:
+        if auth.staff_count(session) > 0:
+            return
+        for username, full_name, role in DEMO_USERS:
+            auth.create_demo_user(
+                session, username=username, full_name=full_name, role=role, password=DEMO_PASSWORD
+            )

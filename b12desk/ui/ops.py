@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from b12desk.data.db import BUSY_MESSAGE, Database, is_busy
+from b12desk.data.db import BUSY_MESSAGE, Database, is_busy, read_only_message
 from b12desk.services.common import Actor, Conflict, ServiceError, ValidationFailed
 from b12desk.ui.worker import Job, worker_for
 
@@ -96,6 +96,8 @@ def describe_failure(error: BaseException) -> OpFailure | None:
     if isinstance(error, ServiceError):
         return OpFailure("refused", str(error), error=error)
     if isinstance(error, SQLAlchemyError):
+        if read_only := read_only_message(error):
+            return OpFailure("refused", read_only, error=error)
         if is_busy(error):
             return OpFailure("busy", BUSY_MESSAGE, error=error)
         detail = getattr(error, "orig", None) or error

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 from datetime import date, timedelta
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -299,11 +301,9 @@ def test_upgrade_backs_up_an_existing_sqlite_file_before_migrating(tmp_path: Pat
     cfg = migrate.alembic_config(db)
     with db.engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
-        conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'base0'")  # pretend an older schema
-    # An unknown old revision must not be migrated blindly: alembic refuses, and the file is untouched.
-    with pytest.raises(Exception, match="base0"):
-        migrate.upgrade(db, backup_dir=tmp_path / "backups")
+        command.upgrade(cfg, "0004")  # an older schema (an unknown revision is refused before any copy)
+    result = migrate.upgrade(db, backup_dir=tmp_path / "backups")
+    assert result.from_revision == "0004" and result.backup is not None
     backups = list((tmp_path / "backups").glob("old-*-before-*.sqlite3"))
     assert len(backups) == 1
     check = sqlite3.connect(backups[0])
@@ -432,7 +432,9 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A demo clinic (demo users, password "demo") in a file of its own, shared by the dose tests."""
     url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.sqlite3'}"
     assert main(["db", "upgrade", "--db", url]) == 0
-    assert main(["demo-data", "--db", url, "--patients", "80", "--years", "1", "--seed", "4"]) == 0
+    with mock.patch.dict(os.environ, {"B12DESK_PASSWORD": "demo"}):
+        argv = ["demo-data", "--demo", "--db", url, "--user", "admin", "--patients", "80", "--years", "1"]
+        assert main([*argv, "--seed", "4"]) == 0
     return url
 
 
@@ -558,10 +560,14 @@ def test_db_check_reports_a_damaged_page_and_a_ledger_that_does_not_add_up(
     raw = sqlite3.connect(damaged_copy)
     lot = raw.execute("SELECT id, lot_number FROM lots ORDER BY id LIMIT 1").fetchone()
     raw.execute("UPDATE lots SET quantity_on_hand = quantity_on_hand + 5 WHERE id = ?", (lot[0],))
+    # An opened vial's volume changed by hand, with no movement in its ledger.
+    vial = raw.execute("SELECT id FROM vials WHERE remaining_ml > 0.5 ORDER BY id LIMIT 1").fetchone()[0]
+    raw.execute("UPDATE vials SET remaining_ml = remaining_ml - 0.5 WHERE id = ?", (vial,))
     raw.commit()
     assert main(["db", "check", "--db", url]) == 1
     out = capsys.readouterr().out
     assert f"FAULT: lot {lot[1]} (id {lot[0]})" in out and "ledger sums to" in out
+    assert re.search(rf"FAULT: vial {vial} holds [0-9.]+ mL but its ledger sums to", out), out
 
     page_size = raw.execute("PRAGMA page_size").fetchone()[0]
     root = raw.execute("SELECT rootpage FROM sqlite_master WHERE name = 'ix_administrations_plan_given'")
