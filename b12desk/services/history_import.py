@@ -59,6 +59,8 @@ COLUMN_HELP: dict[str, str] = {
     "outcome": "given, refused, held or not_given; empty: given",
     "note": "where it was given, and why when not given (required then)",
 }
+# A note may run over several lines (a quoted value holding line breaks); every other value is one line.
+MULTILINE_COLUMNS = frozenset({"note"})
 # Rules about the act of giving a dose here, which a dose already given elsewhere cannot break.
 NOT_FOR_HISTORY = frozenset({"site_disabled"})
 BATCH = 2000
@@ -397,7 +399,7 @@ def validate_history(
     clock = (clock or clinic.clinic_clock(session)).frozen()
     if progress is not None:
         progress(0, 0, f"Reading {path.name}…")
-    rows, problems = read_table(path, COLUMNS, REQUIRED_COLUMNS)
+    rows, problems = read_table(path, COLUMNS, REQUIRED_COLUMNS, MULTILINE_COLUMNS)
     rows_read = len(rows) + len({p.line for p in problems})  # with the rows of the wrong width
     parsed: list[ParsedRow] = []
     for line, raw in rows:

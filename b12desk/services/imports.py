@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import re
+import stat
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime, time
 from pathlib import Path
@@ -47,7 +50,31 @@ _CAUSE_WORDS = (
     | {c.value: c for c in Cause}
     | {label.lower(): c for c, label in CAUSE_LABELS.items()}
 )
+# Columns whose text may run over several lines (a quoted value holding line breaks, or tabs): the
+# patient form writes these in multi-line boxes. Every other value is one line.
+MULTILINE_COLUMNS = frozenset({"address", "allergies", "notes", "neuro_symptoms"})
 MAX_FILE_BYTES = 50 * 1024 * 1024
+# The longest value any import stores is 4,000 characters (an address or a note, domain.patients
+# MAX_TEXT; a name holds 100), and a dose history's note has no limit of its own. Up to 10,000 the
+# rules of each column speak for themselves ("Notes is longer than 4000 characters"); a value longer
+# than that was not typed into a cell: it is a quote that swallowed the rows below it, or a file made to
+# exhaust memory, and is refused as such, by its row and column.
+MAX_FIELD_CHARS = 10_000
+# The csv module ends the reading of the whole file at its own field limit (131,072 by default) with an
+# error that names no row. Raised past the longest field a file within MAX_FILE_BYTES can hold, it can
+# never be reached: MAX_FIELD_CHARS is checked per value instead.
+_CSV_FIELD_LIMIT = MAX_FILE_BYTES + 1
+# Characters stored unseen. Control characters (Unicode category Cc: U+0000-U+001F, U+007F-U+009F) are
+# never typed into a cell; tab and line breaks are allowed inside multi-line text only. The
+# bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069) reorder the text
+# around them, so that "ANN" can be stored and show as "NNA" ("Trojan Source"). The plain direction marks
+# U+200E, U+200F and U+061C are allowed: they change only how neutral characters next to them lean, not
+# the order of letters, and they come in right-to-left names copied from other systems.
+_BIDI_CONTROLS = "\u202a-\u202e\u2066-\u2069"
+_HOSTILE_ONE_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI_CONTROLS}]")
+_HOSTILE_MULTILINE = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_BIDI_CONTROLS}]")
+_LINE_BREAK = re.compile(r"\r\n?|\n")
+_CONTROL_NAMES = {"\x00": "NUL", "\x1b": "escape"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,10 +183,16 @@ Rows = list[tuple[int, dict[str, str]]]  # (line in the file, {column: text})
 
 
 def _check_header(
-    path: Path, header: list[str], columns: Sequence[str], required: Sequence[str], first: str = "line"
+    path: Path,
+    header: list[str],
+    columns: Sequence[str],
+    required: Sequence[str],
+    first: str = "line",
+    typed: Sequence[str] | None = None,
 ) -> None:
     """UnreadableFile unless the header (the file's first line, or a sheet's first row) names the
-    required columns, each once, and no unknown one."""
+    required columns, each once, and no unknown one. `typed`: the header as written, before trimming and
+    lower-casing, to show where two spellings name one column."""
     if not any(header):
         raise UnreadableFile(
             f"{path.name} is empty: its first {first} must be the header row naming the columns, and each "
@@ -168,19 +201,138 @@ def _check_header(
     problems = []
     missing = [c for c in required if c not in header]
     if missing:
-        first_line = ", ".join(h for h in header if h)
+        first_line = ", ".join(_visible(h) for h in header if h)
         problems.append(
             f"Missing column(s): {', '.join(missing)}. The first {first} of {path.name} must be the "
             f"header row naming the columns (it reads: {first_line[:120]}); write the template to see them."
         )
-    twice = sorted({c for c in header if c and header.count(c) > 1})
+    twice = sorted({c for c in header if c and header.count(c) > 1}, key=header.index)
     if twice:
-        problems.append(f"Column(s) named twice in the header: {', '.join(twice)}; name each column once.")
-    unknown = [c for c in header if c and c not in columns]
+        named = []
+        for name in twice:
+            at = [n for n, c in enumerate(header) if c == name]
+            where = _and([_column_name(n, first) for n in at])
+            spelled = [typed[n].strip() for n in at] if typed is not None else []
+            if len(set(spelled)) > 1:  # shown when the spellings differ: 'mrn' and 'MRN'
+                where += ", written " + _and([f"'{_visible(t)}'" for t in spelled])
+            named.append(f"{name} ({'columns' if first == 'line' else 'cells'} {where})")
+        problems.append(
+            f"Column(s) named twice in the header: {'; '.join(named)}. Each value would be read from one "
+            f"of them only: keep one column of each name and remove the other{'s' if len(twice) > 1 else ''}."
+        )
+    unknown = [_visible(c) for c in header if c and c not in columns]
     if unknown:
         problems.append(f"Unknown column(s): {', '.join(unknown)}; expected {', '.join(columns)}.")
     if problems:
         raise UnreadableFile(*problems)
+
+
+def _column_name(index: int, first: str) -> str:
+    """Column `index` (from 0) as the user finds it: a number in a CSV line, a cell of a sheet's row."""
+    if first == "line":
+        return str(index + 1)
+    from openpyxl.utils import get_column_letter  # loaded with the workbook being read
+
+    return f"{get_column_letter(index + 1)}1"
+
+
+def _and(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _visible(text: str, limit: int = 40) -> str:
+    """Text from the file as it may be shown in a message: characters stored unseen written as <U+XXXX>
+    (so a message never reorders itself or hides what is wrong), and at most `limit` characters."""
+    shown = _HOSTILE_ONE_LINE.sub(lambda m: f"<U+{ord(m.group()):04X}>", text[:limit])
+    return shown + ("…" if len(text) > limit else "")
+
+
+def _row_key(text: str) -> str:
+    """A row's MRN as typed, for a problem's MRN column."""
+    return _visible(text.strip().upper())
+
+
+def _value_problem(column: str, value: str, multiline: bool) -> tuple[int | None, str] | None:
+    """What is wrong with one value as it would be stored, and the index of the character at fault;
+    None when nothing is. Surrounding whitespace is trimmed before a value is stored, so it is not
+    judged."""
+    if len(value) > MAX_FIELD_CHARS:
+        fix = "Shorten it"
+        if _LINE_BREAK.search(value):
+            fix += (
+                "; if it holds the rows below it, a double quote opens it and is closed only far below "
+                '(or a quote inside it is not doubled): close the value ("...") where it ends, or write '
+                'each quote inside it twice ("")'
+            )
+        return None, (
+            f"the value has {len(value):,} characters; at most {MAX_FIELD_CHARS:,} are accepted in any "
+            f"column. {fix}."
+        )
+    start = len(value) - len(value.lstrip())
+    end = len(value.rstrip())
+    found = (_HOSTILE_MULTILINE if multiline else _HOSTILE_ONE_LINE).search(value, start, end)
+    if found is None:
+        return None
+    char = found.group()
+    code = f"U+{ord(char):04X}"
+    if char in "\n\r":
+        what = (
+            f"holds a line break ({code}), and the {column} column holds one line: keep the value on one "
+            "line (in the spreadsheet, delete the line break inside the cell)."
+        )
+    elif char == "\t":
+        what = f"holds a tab ({code}), and the {column} column holds one line: replace the tab with a space."
+    elif char >= "\u202a":
+        what = (
+            f"holds an invisible right-to-left control character ({code}) that can make the text read "
+            "differently from what is stored: retype the value without it (copying it from another "
+            "program brings the character along)."
+        )
+    else:
+        name = _CONTROL_NAMES.get(char, "")
+        what = f"holds the control character {code}{f' ({name})' if name else ''}, which is stored unseen"
+        if "\x80" <= char <= "\x9f":
+            what += (
+                ", as text saved in an older encoding and read as UTF-8 shows them: save the file from "
+                "the spreadsheet as 'CSV UTF-8', or retype the value."
+            )
+        else:
+            what += ": retype the value without it."
+    return found.start(), what
+
+
+def _csv_value_checker(
+    header: Sequence[str], multiline: Collection[str]
+) -> Callable[[int, Sequence[str]], list[str]]:
+    """For a file's header, a function from a row (its first line, its fields) to a message for each
+    value that cannot be stored, naming its column and, when it is not the row's first line, the line of
+    the file the character is on. Most rows hold nothing to find: they are let through with one search
+    over their one-line values and one over their multi-line ones."""
+    one_line = [n for n, c in enumerate(header) if c and c not in multiline]
+    several = [n for n, c in enumerate(header) if c and c in multiline]
+    one_line_search, several_search = _HOSTILE_ONE_LINE.search, _HOSTILE_MULTILINE.search
+
+    def problems_of(line: int, fields_: Sequence[str]) -> list[str]:
+        if (
+            max(map(len, fields_), default=0) <= MAX_FIELD_CHARS
+            and one_line_search(" ".join([fields_[n] for n in one_line])) is None
+            and several_search(" ".join([fields_[n] for n in several])) is None
+        ):
+            return []
+        problems = []
+        breaks = 0  # line breaks inside the quoted values before this one
+        for n, (column, value) in enumerate(zip(header, fields_, strict=True)):
+            found = _value_problem(column, value, column in multiline) if column else None
+            if found is not None:
+                at, what = found
+                here = line + breaks + len(_LINE_BREAK.findall(value, 0, at or 0))
+                on = f", on line {here}" if here != line else ""
+                character = "" if at is None else f", character {at - value.rfind(chr(10), 0, at)}"
+                problems.append(f"Column {n + 1} ({column}){on}{character}: {what}")
+            breaks += len(_LINE_BREAK.findall(value))
+        return problems
+
+    return problems_of
 
 
 def _too_large(path: Path) -> UnreadableFile:
@@ -198,30 +350,82 @@ def _cannot_read(path: Path, exc: OSError) -> UnreadableFile:
     return UnreadableFile(f"Cannot read {path}: {exc.strerror or exc}.")
 
 
+def _not_a_file(path: Path, mode: int) -> UnreadableFile:
+    if stat.S_ISDIR(mode):
+        return UnreadableFile(f"{path} is a folder, not a file: choose the file inside it.")
+    kind = (
+        "a named pipe (FIFO)"
+        if stat.S_ISFIFO(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "a device"
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "not a regular file"
+    )
+    return UnreadableFile(
+        f"{path} is {kind}, not a file saved on disk: reading it could wait for ever or never end. "
+        "Choose the CSV or Excel file itself."
+    )
+
+
+# Opening a named pipe for reading waits for a writer; non-blocking, the open returns at once and the
+# check of what was opened refuses it. Neither flag exists everywhere (O_BINARY is Windows's).
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+
+
+def read_regular_file(path: Path) -> bytes:
+    """The bytes of a regular file of at most MAX_FILE_BYTES. UnreadableFile, before anything is read,
+    for a folder, a named pipe, a device or a socket (which could make the reading hang or never end),
+    and for a file too large."""
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise _not_a_file(path, info.st_mode)
+        if info.st_size > MAX_FILE_BYTES:
+            raise _too_large(path)
+        fd = os.open(path, _OPEN_FLAGS)
+        with os.fdopen(fd, "rb") as f:
+            info = os.fstat(f.fileno())  # what was opened: the name may point elsewhere since the stat
+            if not stat.S_ISREG(info.st_mode):
+                raise _not_a_file(path, info.st_mode)
+            data = f.read(MAX_FILE_BYTES + 1)  # a file growing as it is read stops at the limit too
+    except OSError as exc:
+        raise _cannot_read(path, exc) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise _too_large(path)
+    return data
+
+
 def read_table(
-    path: Path, columns: Sequence[str] = COLUMNS, required: Sequence[str] = REQUIRED_COLUMNS
+    path: Path,
+    columns: Sequence[str] = COLUMNS,
+    required: Sequence[str] = REQUIRED_COLUMNS,
+    multiline: Collection[str] = MULTILINE_COLUMNS,
 ) -> tuple[Rows, list[RowProblem]]:
     """A CSV file or the first sheet of an Excel workbook (.xlsx), as rows keyed by column, and the
     rows that cannot be read as rows, by line. UnreadableFile when the file as a whole cannot be."""
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        return read_xlsx(path, columns, required)
-    return read_csv(path, columns, required)
+        return read_xlsx(path, columns, required, multiline)
+    return read_csv(path, columns, required, multiline)
 
 
 def read_xlsx(
-    path: Path, columns: Sequence[str] = COLUMNS, required: Sequence[str] = REQUIRED_COLUMNS
+    path: Path,
+    columns: Sequence[str] = COLUMNS,
+    required: Sequence[str] = REQUIRED_COLUMNS,
+    multiline: Collection[str] = MULTILINE_COLUMNS,
 ) -> tuple[Rows, list[RowProblem]]:
     """The first sheet of a workbook: its first row the header, each row's line its row number. Dates
     typed as dates come as YYYY-MM-DD (with HH:MM when they hold a time); whole numbers without '.0'.
-    UnreadableFile when it is not a workbook, cannot be read, or its header lacks the columns."""
+    UnreadableFile when it is not a workbook, cannot be read, or its header lacks the columns. A cell
+    holding what read_csv refuses in a value is a problem of its row, named by the cell."""
     from openpyxl import load_workbook  # loaded when an Excel file is imported
     from openpyxl.utils import get_column_letter
     from openpyxl.utils.exceptions import InvalidFileException
 
+    data = read_regular_file(path)
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise _too_large(path)
-        book = load_workbook(path, read_only=True, data_only=True)
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except OSError as exc:
         raise _cannot_read(path, exc) from None
     except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError):
@@ -233,10 +437,11 @@ def read_xlsx(
     try:
         sheet = book.worksheets[0]
         lines = sheet.iter_rows(values_only=True)
-        header = [_cell_text(v).lower() for v in next(lines, ())]
+        typed = [_cell_text(v) for v in next(lines, ())]
+        header = [t.lower() for t in typed]
         while header and not header[-1]:
             header.pop()
-        _check_header(path, header, columns, required, first="row")
+        _check_header(path, header, columns, required, first="row", typed=typed)
         rows: Rows = []
         problems: list[RowProblem] = []
         width = len(header)
@@ -246,7 +451,7 @@ def read_xlsx(
                 continue
             beyond = [n for n, t in enumerate(texts) if t and n >= width]
             if beyond:
-                key = texts[header.index("mrn")] if "mrn" in header else ""
+                key = _row_key(texts[header.index("mrn")]) if "mrn" in header else ""
                 cells = ", ".join(f"{get_column_letter(n + 1)}{line}" for n in beyond[:3])
                 problems.append(
                     RowProblem(
@@ -259,6 +464,18 @@ def read_xlsx(
                 )
                 continue
             texts += [""] * (width - len(texts))
+            cell_problems = []
+            for n, (column, text) in enumerate(zip(header, texts, strict=False)):
+                found = _value_problem(column, text, column in multiline) if column else None
+                if found is not None:
+                    at, what = found
+                    character = "" if at is None else f", character {at + 1}"
+                    cell = f"{get_column_letter(n + 1)}{line}"
+                    cell_problems.append(f"Cell {cell} ({column}){character}: {what}")
+            if cell_problems:
+                key = _row_key(texts[header.index("mrn")]) if "mrn" in header else ""
+                problems.extend(RowProblem(line, key, m) for m in cell_problems)
+                continue
             rows.append((line, {c: t for c, t in zip(header, texts, strict=False) if c}))
         return rows, problems
     finally:
@@ -297,35 +514,42 @@ def _column_count_problem(fields: list[str], header: list[str]) -> str:
 
 
 def read_csv(
-    path: Path, columns: Sequence[str] = COLUMNS, required: Sequence[str] = REQUIRED_COLUMNS
+    path: Path,
+    columns: Sequence[str] = COLUMNS,
+    required: Sequence[str] = REQUIRED_COLUMNS,
+    multiline: Collection[str] = MULTILINE_COLUMNS,
 ) -> tuple[Rows, list[RowProblem]]:
-    """Rows keyed by column with their line numbers, and the rows whose number of fields differs from
-    the header's, by line. UnreadableFile when the file cannot be read, is not UTF-8 text, is empty,
-    or its header lacks the columns."""
+    """Rows keyed by column with their line numbers, and the rows that cannot be taken, by line: a
+    number of fields other than the header's, a value longer than MAX_FIELD_CHARS, or a value holding a
+    character stored unseen (a control character, a line break outside `multiline` columns, a
+    bidirectional override). UnreadableFile when the file is not a regular file or cannot be read, is
+    not UTF-8 text, is empty, its header lacks the columns or names one twice, or a double quote opens a
+    value that is never closed."""
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise _too_large(path)
-        data = path.read_bytes().decode("utf-8-sig")
-    except OSError as exc:
-        raise _cannot_read(path, exc) from None
+        data = read_regular_file(path).decode("utf-8-sig")
     except UnicodeDecodeError:
         raise UnreadableFile(
             f"{path.name} is not UTF-8 text: save it from the spreadsheet as 'CSV UTF-8', then import "
             "that file."
         ) from None
+    if csv.field_size_limit() < _CSV_FIELD_LIMIT:
+        csv.field_size_limit(_CSV_FIELD_LIMIT)
     first_line = data.split("\n", 1)[0]
     delimiter = max(",;\t", key=first_line.count)
     reader = csv.reader(io.StringIO(data, newline=""), delimiter=delimiter)
     try:
-        header = [h.strip().lower() for h in next(reader, [])]
+        typed = next(reader, [])
+        header = [h.strip().lower() for h in typed]
         while header and not header[-1]:
             header.pop()  # a trailing delimiter on the header line names no column
-        _check_header(path, header, columns, required)
+        _check_header(path, header, columns, required, typed=typed)
         mrn_at = header.index("mrn") if "mrn" in header else None
         width = len(header)
+        value_problems_of = _csv_value_checker(header, multiline)
         rows: Rows = []
         problems: list[RowProblem] = []
         line = reader.line_num
+        start_line, fields_ = line, typed
         for fields_ in reader:
             start_line = line + 1
             line = reader.line_num
@@ -333,9 +557,13 @@ def read_csv(
                 continue  # a blank line, or one of delimiters only
             if len(fields_) > width and not any(f.strip() for f in fields_[width:]):
                 del fields_[width:]  # trailing empty fields, as some spreadsheets write them
+            mrn = _row_key(fields_[mrn_at]) if mrn_at is not None and mrn_at < len(fields_) else ""
             if len(fields_) != width:
-                mrn = fields_[mrn_at].strip().upper() if mrn_at is not None and mrn_at < len(fields_) else ""
                 problems.append(RowProblem(start_line, mrn, _column_count_problem(fields_, header)))
+                continue
+            value_problems = value_problems_of(start_line, fields_)
+            if value_problems:
+                problems.extend(RowProblem(start_line, mrn, m) for m in value_problems)
                 continue
             rows.append((start_line, {c: v for c, v in zip(header, fields_, strict=True) if c}))
     except csv.Error as exc:
@@ -343,6 +571,14 @@ def read_csv(
             f"{path.name} cannot be read as CSV from line {reader.line_num} on ({exc}): a double quote "
             'may open a value that is never closed; close it ("...") or remove it.'
         ) from None
+    if fields_ and fields_[-1] and data.endswith('"' + fields_[-1].replace('"', '""')):
+        # The csv reader ends a quoted value left open at the end of the file, and keeps all it read
+        # since the quote as that one value: the rows below it would be lost without a word.
+        raise UnreadableFile(
+            f"{path.name}: a double quote opens a value on line {start_line} that is never closed, so "
+            'every line after it would be read as that one value: close the value ("...") where it ends, '
+            "or remove the quote."
+        )
     return rows, problems
 
 
