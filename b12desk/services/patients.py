@@ -434,17 +434,38 @@ def set_archived(
     return _detail(patient)
 
 
-def patient_history(session: Session, actor: Actor, patient_id: int) -> list[HistoryEntry]:
-    """Every audited event about the patient, newest first: their record and labs, their plans (written,
-    edited, verified, returned, ended), their doses (given, corrected, entered in error) and the stock
-    supplied to them to take home.
+@dataclass(frozen=True, slots=True)
+class PatientEvents:
+    """Which audit events are about one patient: those of their record, and of their labs, plans, doses
+    and supplies home, by (entity, entity_id), the audit table's index. Shared by the patient's History
+    and the clinic's audit trail, so both name the same events."""
 
-    Set-based whatever the length of the record: the ids of the patient's labs, plans, doses and supplies
-    are read first, then one query picks their events by (entity, entity_id), the audit table's index.
-    Template and lot ids are given as their names and numbers.
-    """
-    require(session, actor, Permission.READ_PATIENTS)
-    _load(session, patient_id)
+    patient_id: int
+    by_entity: dict[str, list[str]]  # lab_result, treatment_plan, administration -> their ids
+    supplies: dict[int, int]  # supply-home movement id -> its lot id
+
+    def condition(self) -> Any:
+        conditions = [(AuditEvent.entity == "patient") & (AuditEvent.entity_id == str(self.patient_id))]
+        conditions += [
+            (AuditEvent.entity == entity) & AuditEvent.entity_id.in_(entity_ids)
+            for entity, entity_ids in self.by_entity.items()
+            if entity_ids
+        ]
+        if self.supplies:  # a lot's events are every dose drawn from it: only its supplies home, then theirs
+            conditions.append(
+                (AuditEvent.entity == "lot")
+                & AuditEvent.entity_id.in_({str(lot) for lot in self.supplies.values()})
+                & (AuditEvent.action == MovementKind.SUPPLIED_HOME.value)
+            )
+        return or_(*conditions)
+
+    def keeps(self, entity: str, new: dict[str, Any]) -> bool:
+        """False for a supply home from one of the patient's lots that went to someone else."""
+        return entity != "lot" or new.get("movement") in self.supplies
+
+
+def patient_events(session: Session, patient_id: int) -> PatientEvents:
+    """The ids that pick a patient's audit events (callers check their own permission first)."""
 
     def ids(column: Any, *where: Any) -> list[str]:
         return [str(i) for i in session.scalars(select(column).where(*where))]
@@ -461,30 +482,34 @@ def patient_history(session: Session, actor: Actor, patient_id: int) -> list[His
             )
         ).all()
     )
-    conditions = [(AuditEvent.entity == "patient") & (AuditEvent.entity_id == str(patient_id))]
-    conditions += [
-        (AuditEvent.entity == entity) & AuditEvent.entity_id.in_(entity_ids)
-        for entity, entity_ids in by_entity.items()
-        if entity_ids
-    ]
-    if supplies:  # a lot's events are every dose drawn from it: only its supplies home, then only theirs
-        conditions.append(
-            (AuditEvent.entity == "lot")
-            & AuditEvent.entity_id.in_({str(lot) for lot in supplies.values()})
-            & (AuditEvent.action == MovementKind.SUPPLIED_HOME.value)
-        )
+    return PatientEvents(patient_id, by_entity, supplies)
+
+
+def patient_history(session: Session, actor: Actor, patient_id: int) -> list[HistoryEntry]:
+    """Every audited event about the patient, newest first: their record and labs, their plans (written,
+    edited, verified, returned, ended), their doses (given, corrected, entered in error) and the stock
+    supplied to them to take home.
+
+    Set-based whatever the length of the record: the ids of the patient's labs, plans, doses and supplies
+    are read first, then one query picks their events by (entity, entity_id), the audit table's index.
+    Template and lot ids are given as their names and numbers.
+    """
+    require(session, actor, Permission.READ_PATIENTS)
+    _load(session, patient_id)
+    about = patient_events(session, patient_id)
+    by_entity = about.by_entity
     rows = session.execute(
         select(AuditEvent, Staff.username)
         .outerjoin(Staff, Staff.id == AuditEvent.staff_id)
-        .where(or_(*conditions))
+        .where(about.condition())
         .order_by(AuditEvent.id.desc())
     ).all()
     events = []
     for event, username in rows:
         old, new = json.loads(event.old_values), json.loads(event.new_values)
+        if not about.keeps(event.entity, new):
+            continue  # supplied to someone else from the same lot
         if event.entity == "lot":
-            if new.get("movement") not in supplies:
-                continue  # supplied to someone else from the same lot
             new["lot"] = event.entity_id
         events.append((event, username, old, new))
     audited = {(event.entity, event.entity_id) for event, *_ in events}
