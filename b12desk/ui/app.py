@@ -11,7 +11,7 @@ from concurrent.futures import Future
 from types import TracebackType
 
 from PySide6.QtCore import QObject, Qt, QTimer
-from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
+from PySide6.QtWidgets import QApplication, QDialog, QLabel, QMessageBox, QWidget
 
 from b12desk.clock import Clock
 from b12desk.services.common import Actor
@@ -19,6 +19,7 @@ from b12desk.services.patients import RosterRow
 from b12desk.services.startup import OpenedDatabase
 from b12desk.ui import style
 from b12desk.ui.context import AppContext, DataBus
+from b12desk.ui.idle_lock import RESUMED_REASON, IdleLock
 from b12desk.ui.login import LoginDialog
 from b12desk.ui.main_window import MainWindow
 from b12desk.ui.ops import describe_failure
@@ -134,8 +135,9 @@ def run_gui(
         QTimer.singleShot(30_000, app.quit)  # never hang a benchmark run
     window.show()
     code = app.exec()
-    if desktop.window is not None:
-        desktop.window.deleteLater()
+    for session_window in [desktop.window, *(suspended for suspended, _lock in desktop.suspended)]:
+        if session_window is not None:
+            session_window.deleteLater()
     stop_all_workers()
     return code
 
@@ -143,13 +145,22 @@ def run_gui(
 class Desktop(QObject):
     """One signed-in person after another in one process. Sign out (or switch user) closes the main
     window, and every dialog it owns, before the sign-in window asks who is next; nothing of the
-    previous person stays on screen. Closing the sign-in window then quits."""
+    previous person stays on screen. Closing the sign-in window then quits.
 
-    def __init__(self, opened: OpenedDatabase, app: QApplication) -> None:
+    Each main window locks itself after the workstation's idle time (ui.idle_lock). From a lock screen,
+    "Sign in as someone else" keeps the locked window, with whatever it had open, hidden and intact
+    while another person signs in and works in a session of their own; when they sign out, the locked
+    window comes back, still locked, for its owner's password. Windows waiting so are `suspended`,
+    newest last."""
+
+    def __init__(self, opened: OpenedDatabase, app: QApplication, *, idle_ms: int | None = None) -> None:
         super().__init__()
         self.opened = opened
         self.app = app
+        self.idle_ms = idle_ms  # None: the workstation's setting, read at each sign-in
         self.window: MainWindow | None = None
+        self.lock: IdleLock | None = None
+        self.suspended: list[tuple[MainWindow, IdleLock]] = []
         self.login: LoginDialog | None = None
 
     def start(
@@ -158,31 +169,91 @@ class Desktop(QObject):
         ctx = AppContext(db=self.opened.db, actor=actor, demo=self.opened.demo, bus=DataBus(), clock=clock)
         window = MainWindow(ctx)
         window.signed_out.connect(self.signed_out)
+        lock = IdleLock(window, ctx, idle_ms=self.idle_ms, can_switch=True)
+        lock.switch_requested.connect(self.sign_in_someone_else)
+        window.lock_action.triggered.connect(lock.lock_now)
+        window.lock_action.setEnabled(True)
         window.load(roster)
-        self.window = window
+        if self.opened.read_only_reason:
+            _show_read_only(window, self.opened.read_only_reason)
+        self.window, self.lock = window, lock
         if show:
             window.show()
         return window
 
     def signed_out(self) -> None:
-        old, self.window = self.window, None
+        old, self.window, self.lock = self.window, None, None
+        if self.suspended:
+            self._resume(old)
+            return
+        login = self._login()
+        login.rejected.connect(self.app.quit)
+        login.show()  # first, so that closing the main window does not end the application
+        self._close_session(old, keep=login)
+
+    def _login(self) -> LoginDialog:
         login = LoginDialog(self.opened.db, demo=self.opened.demo)
         login.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        login.accepted.connect(lambda: self._signed_in(login))
-        login.rejected.connect(self.app.quit)
+        login.accepted.connect(self._signed_in)  # a bound method: the dialog is deleted on close
         self.login = login
-        login.show()  # first, so that closing the main window does not end the application
+        return login
+
+    def _close_session(self, old: MainWindow | None, *, keep: QWidget) -> None:
         for widget in self.app.topLevelWidgets():  # the main window and every dialog it opened
-            if widget is not login and widget.isVisible():
+            if widget is not keep and widget.isVisible():
                 widget.hide()  # not close(): a form's "Discard changes?" was asked at sign-out already
         if old is not None:
             old.close()
             old.deleteLater()
 
-    def _signed_in(self, login: LoginDialog) -> None:
+    def _signed_in(self) -> None:
+        login, self.login = self.login, None
+        if login is None or login.actor is None or login.clock is None:
+            return
+        if self.suspended and self.suspended[-1][0].ctx.actor.id == login.actor.id:
+            # The locked window's own user signed in: their password is proved, their work is back.
+            window, lock = self.suspended.pop()
+            self.window, self.lock = window, lock
+            window.show()
+            lock.unlock()
+            return
+        self.start(login.actor, login.clock)
+
+    def sign_in_someone_else(self) -> None:
+        """From the current window's lock screen: that window, locked, waits hidden while another person
+        signs in."""
+        window, lock = self.window, self.lock
+        if window is None or lock is None or not lock.locked:
+            return
+        self.suspended.append((window, lock))
+        self.window = self.lock = None
+        login = self._login()
+        login.rejected.connect(self._sign_in_cancelled)
+        login.show()  # first, so that hiding the locked window does not end the application
+        window.hide()
+
+    def _sign_in_cancelled(self) -> None:
         self.login = None
-        if login.actor is not None and login.clock is not None:
-            self.start(login.actor, login.clock)
+        self._resume(None)
+
+    def _resume(self, old: MainWindow | None) -> None:
+        """The newest suspended window comes back as it was left: locked."""
+        window, lock = self.suspended.pop()
+        self.window, self.lock = window, lock
+        window.show()  # first, so that closing the other one does not end the application
+        lock.lock_screen.set_reason(RESUMED_REASON)
+        lock.take_focus()
+        self._close_session(old, keep=window)
+
+
+def _show_read_only(window: MainWindow, reason: str) -> None:
+    """Another b12desk holds the database: said in the status bar for as long as the window is open."""
+    label = QLabel("Read-only: another b12desk is writing to this database")
+    label.setObjectName("readOnlyBadge")
+    label.setToolTip(reason)
+    label.setStyleSheet("QLabel#readOnlyBadge { background: #fff3cd; color: #664d03; padding: 2px 6px; }")
+    window.statusBar().addPermanentWidget(label)
+    window.setWindowTitle(f"{window.windowTitle()} — read-only")
 
 
 def show_startup_error(message: str) -> int:

@@ -124,6 +124,10 @@ class MainWindow(QMainWindow):
         self.import_action.triggered.connect(self.open_import)
         self.template_action = QAction("&Write CSV template…", self)
         self.template_action.triggered.connect(self.write_template)
+        self.lock_action = QAction("&Lock screen", self)
+        self.lock_action.setShortcut(QKeySequence("Ctrl+L"))
+        self.lock_action.setStatusTip("Hide patient records until your password is entered")
+        self.lock_action.setEnabled(False)  # until the desktop gives the window its lock (ui.idle_lock)
         self.sign_out_action = QAction("Sign &out", self)
         self.sign_out_action.setStatusTip("Close everything and return to the sign-in window")
         self.sign_out_action.triggered.connect(self.sign_out)
@@ -146,6 +150,7 @@ class MainWindow(QMainWindow):
         self.export_action.triggered.connect(self.open_export)
         file_menu.addAction(self.export_action)
         file_menu.addSeparator()
+        file_menu.addAction(self.lock_action)
         file_menu.addAction(self.sign_out_action)
         file_menu.addAction(self.switch_user_action)
         file_menu.addSeparator()
@@ -165,6 +170,16 @@ class MainWindow(QMainWindow):
         self.scanner_test_action = QAction("&Scanner set-up test…", self)
         self.scanner_test_action.triggered.connect(self.open_scanner_test)
         tools_menu.addAction(self.scanner_test_action)
+        from b12desk.ui.audit_viewer import audit_trail_action  # greyed, with the reason, without READ_AUDIT
+
+        self.audit_action = audit_trail_action(self, self.ctx)
+        tools_menu.addAction(self.audit_action)
+        from b12desk.ui.users_dialog import change_password_action, users_action
+
+        self.users_action = users_action(self, self.ctx)  # greyed, with the reason, for all but admins
+        tools_menu.addAction(self.users_action)
+        self.change_password_action = change_password_action(self, self.ctx)
+        file_menu.insertAction(self.lock_action, self.change_password_action)
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction("&About b12desk", self)
         about.triggered.connect(self.show_about)

@@ -43,6 +43,13 @@ LABEL_LAYOUT: Setting[str] = Setting(
     "labels/layout", str, "a4-21", "The label sheet or roll last printed on (a4-21, letter-30, roll-57x32)."
 )
 LAST_PRINTER: Setting[str] = Setting("labels/printer", str, "", "The printer labels were last sent to.")
+IDLE_LOCK_MINUTES: Setting[int] = Setting(
+    # Per workstation: a screen in a consulting room and one at a public front desk need different times.
+    "security/idle_lock_minutes",
+    int,
+    5,
+    "Minutes without keyboard or mouse input before this workstation's screen locks (1 to 60).",
+)
 
 REGISTRY: tuple[Setting[Any], ...] = (
     MAIN_WINDOW_GEOMETRY,
@@ -50,6 +57,7 @@ REGISTRY: tuple[Setting[Any], ...] = (
     ROSTER_STATUS_FILTER,
     LABEL_LAYOUT,
     LAST_PRINTER,
+    IDLE_LOCK_MINUTES,
 )
 
 

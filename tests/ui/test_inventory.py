@@ -707,7 +707,11 @@ def test_main_window_has_the_inventory_tab_its_alerts_and_the_scanner_test(
     window.ctx.bus.notify("stock")
     assert window.stock_label.text() == "Stock: 1 expiring soon"
     tools = {a.text().replace("&", ""): a.menu() for a in window.menuBar().actions()}["Tools"]
-    assert [a.text().replace("&", "") for a in tools.actions()] == ["Scanner set-up test…"]
+    assert [a.text().replace("&", "") for a in tools.actions()] == [
+        "Scanner set-up test…",
+        "Audit trail…",
+        "Users and roles…",
+    ]
     window.scanner_test_action.trigger()
     dialog = window.findChild(ScannerTestDialog)
     assert dialog is not None and dialog.isVisible()

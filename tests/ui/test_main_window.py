@@ -65,6 +65,8 @@ def test_file_menu_opens_the_import_dialog_and_help_shows_about(
         "Write CSV template…",
         "Import dose history (CSV or Excel)…",
         "Export workbook (Excel)…",
+        "Change my password…",
+        "Lock screen",
         "Sign out",
         "Switch user…",
         "Quit",
