@@ -29,6 +29,8 @@ class Permission(StrEnum):
 
 _CLINICAL_READ = {Permission.READ_PATIENTS}
 
+# Which permissions each service checks is resources/service_permissions.json; a test calls every service
+# as every role against the two tables together (tests/services/test_permission_matrix.py).
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.NURSE: frozenset(
         _CLINICAL_READ

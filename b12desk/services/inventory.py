@@ -840,6 +840,7 @@ def record_dose_drawn(
     clock: Clock,
 ) -> None:
     """The ledger movement of a reserved dose; a vial left empty is closed as such."""
+    require(session, actor, Permission.RECORD_ADMINISTRATIONS)
     if stock.vial_id is not None:
         _movement(
             session,
@@ -893,6 +894,7 @@ def return_dose_stock(
     """A dose recorded in error gives back what it drew, when that can still be used: the volume to its
     vial (still open and in date) or the container to its lot (in date). Otherwise the ledger records why
     nothing returns. Returns what happened, in words."""
+    require(session, actor, Permission.RECORD_ADMINISTRATIONS)
     drawn = session.scalar(
         select(StockMovement).where(
             StockMovement.administration_id == administration_id,

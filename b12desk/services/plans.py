@@ -354,6 +354,7 @@ class TemplateSuggestion:
 def suggest_template(session: Session, actor: Actor, patient_id: int) -> TemplateSuggestion:
     """The template the patient's record points to (cause, what is treated, neurologic involvement,
     Leber's disease), from resources/causes.json, with the reason shown beside it."""
+    require(session, actor, Permission.READ_PATIENTS)
     patient = _patient(session, patient_id)
     rows = {row.code: row for row in list_templates(session, actor)}
     found = suggest(
@@ -848,6 +849,7 @@ def return_for_review(session: Session, actor: Actor, patient_id: int, *, reason
 
     Called by the patient service in the same transaction as the change; returns the plans' ids.
     """
+    require(session, actor, Permission.EDIT_PATIENTS)
     returned = []
     for plan in session.scalars(
         select(TreatmentPlan).where(TreatmentPlan.patient_id == patient_id, TreatmentPlan.status.in_(LIVE))
