@@ -1150,6 +1150,16 @@ def adjust_count(
             containers=counted - expected,
             reason=reason.strip(),
         )
+    else:  # nothing moves, but a count that confirms the figure is still a record of who counted when
+        append_event(
+            session,
+            staff_id=actor.id,
+            action="count_confirmed",
+            entity="lot",
+            entity_id=lot_id,
+            new={"counted": counted},
+            reason=reason.strip(),
+        )
     return _fresh_lot(session, lot_id, clock.today())
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from b12desk.clock import fixed_clock
-from b12desk.data.models import Lot, StockMovement, Vial
+from b12desk.data.models import AuditEvent, Lot, StockMovement, Vial
 from b12desk.domain.enums import Container, Formulation, MovementKind, VialStatus
 from b12desk.domain.stock import WasteReason
 from b12desk.services import inventory as inv
@@ -244,6 +244,11 @@ def test_adjust_and_return_need_reasons_and_never_go_negative(session: Session, 
     )
     with pytest.raises(ValidationFailed):
         inv.adjust_count(session, staff.nurse, lot_id=lot.id, counted=4, expected=5, reason="")
+    inv.adjust_count(session, staff.nurse, lot_id=lot.id, counted=5, expected=5, reason="weekly count")
+    confirmed = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "count_confirmed", AuditEvent.entity_id == str(lot.id))
+    ).one()  # no movement, but the count itself is on record
+    assert confirmed.staff_id == staff.nurse.id and confirmed.reason == "weekly count"
     assert (
         inv.adjust_count(
             session, staff.nurse, lot_id=lot.id, counted=4, expected=5, reason="monthly count"
