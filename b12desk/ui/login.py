@@ -174,5 +174,12 @@ class LoginDialog(QDialog):
     def _refuse(self, message: str) -> None:
         self.sign_in_button.setEnabled(True)
         self.error.set_error(message)
+        self._fit_height()  # a lockout message takes three lines: show all of them
         self.password.clear()
         self.password.setFocus()
+
+    def _fit_height(self) -> None:
+        layout = self.layout()
+        layout.activate()
+        needed = layout.totalHeightForWidth(self.width()) if layout.hasHeightForWidth() else -1
+        self.resize(self.width(), max(self.height(), needed))

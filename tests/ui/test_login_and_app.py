@@ -45,6 +45,22 @@ def test_wrong_password_shows_the_service_message_and_stays_open(qtbot: QtBot, d
     assert dialog.password.text() == ""  # cleared for the next attempt
 
 
+def test_the_sign_in_window_counts_wrong_passwords_and_shows_the_whole_lockout_message(
+    qtbot: QtBot, db: Database
+) -> None:
+    """The sign-in's transaction commits the failure: five at the window lock the account."""
+    dialog = _dialog(qtbot, db)
+    for _ in range(5):
+        dialog.username.setText("nurse")
+        qtbot.keyClicks(dialog.password, "not the password")
+        qtbot.mouseClick(dialog.sign_in_button, Qt.MouseButton.LeftButton)
+    assert "locked for 5 minutes" in dialog.error.text()
+    assert dialog.error.height() >= dialog.error.heightForWidth(dialog.error.width())  # no line cut off
+    qtbot.keyClicks(dialog.password, PASSWORD)
+    qtbot.mouseClick(dialog.sign_in_button, Qt.MouseButton.LeftButton)
+    assert dialog.actor is None and "is locked for another" in dialog.error.text()
+
+
 def test_dialog_names_the_database_and_hides_demo_accounts_outside_demo_mode(
     qtbot: QtBot, db: Database
 ) -> None:
