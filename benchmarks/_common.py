@@ -21,6 +21,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("B12DESK_BENCH_CACHE", Path.home() / ".cache" / "b12desk-bench"))
+# The cached databases are signed with one audit key kept beside them: each run then opens them from a
+# data folder of its own, as a copied database would be, with the key it was signed with.
+os.environ.setdefault("B12DESK_AUDIT_KEY_FILE", str(CACHE / "audit.key"))
 DEMO_PASSWORD = "demo"
 BIG_PATIENTS = 20_000
 BIG_YEARS = 10  # about 1,000,000 administrations at 20,000 patients

@@ -64,11 +64,11 @@ def event_hash(
     return key.sign(payload) if key is not None else hashlib.sha256(payload).hexdigest()
 
 
-def _missing_key_message(path: Any) -> str:
+def _missing_key_message(path: Any, *, saving: bool = True) -> str:
     return (
         f"This database's audit trail is signed with a key this computer does not hold: {path} is "
         "missing. Copy audit.key from the computer or backup that holds it to that place (or point "
-        "B12DESK_AUDIT_KEY_FILE to it). Nothing was saved."
+        "B12DESK_AUDIT_KEY_FILE to it)." + (" Nothing was saved." if saving else "")
     )
 
 
@@ -359,7 +359,7 @@ def verify_chain(
                 expected = sha256(payload).hexdigest()
             else:
                 if key is None:
-                    return ChainReport(checked, event_id, _missing_key_message(key_path()))
+                    return ChainReport(checked, event_id, _missing_key_message(key_path(), saving=False))
                 if key_id != key.key_id or (seen_key_id is not None and key_id != seen_key_id):
                     return ChainReport(
                         checked,
