@@ -19,7 +19,7 @@ Targets (labels and reports issue): at least 0.8x the bare loop's rate; peak mem
 either size.
 
 The database is only read (the benchmark's exports are not audited); an older schema is migrated in a
-copy first, as benchmarks/calendar.py does.
+copy first, as benchmarks/calendar_tab.py does.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The monitoring calendar's month view and each worklist on the demo database (20,000 patients, about
 1,000,000 administrations), against the bare SQL query for the same rows in the same run.
 
-    .venv/bin/python benchmarks/calendar.py [--db PATH] [--runs 7] [--month YYYY-MM]
+    .venv/bin/python benchmarks/calendar_tab.py [--db PATH] [--runs 7] [--month YYYY-MM]
 
 Ours, each time: the service call as a screen makes it (services.monitoring.worklist or month_counts) in
 a session of its own: the permission check, the clinic's clock, the one statement and its rows made into
