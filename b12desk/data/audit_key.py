@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from b12desk.data.private_files import private_dir, private_file, private_umask
@@ -25,11 +25,13 @@ class AuditKeyError(RuntimeError):
 class AuditKey:
     secret: bytes
     path: Path
+    # A fingerprint safe to store beside each event: it names the key without revealing it. Computed once
+    # (the chain's walk compares it with every event).
+    key_id: str = field(init=False)
 
-    @property
-    def key_id(self) -> str:
-        """A fingerprint safe to store beside each event: it names the key without revealing it."""
-        return hmac.new(self.secret, b"b12desk audit key id", hashlib.sha256).hexdigest()[:16]
+    def __post_init__(self) -> None:
+        digest = hmac.new(self.secret, b"b12desk audit key id", hashlib.sha256).hexdigest()[:16]
+        object.__setattr__(self, "key_id", digest)
 
     def sign(self, payload: bytes) -> str:
         return hmac.digest(self.secret, payload, "sha256").hex()
