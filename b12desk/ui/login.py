@@ -180,6 +180,8 @@ class LoginDialog(QDialog):
 
     def _fit_height(self) -> None:
         layout = self.layout()
+        if layout is None:
+            return
         layout.activate()
         needed = layout.totalHeightForWidth(self.width()) if layout.hasHeightForWidth() else -1
         self.resize(self.width(), max(self.height(), needed))
