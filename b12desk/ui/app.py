@@ -11,7 +11,15 @@ from concurrent.futures import Future
 from types import TracebackType
 
 from PySide6.QtCore import QObject, Qt, QTimer
-from PySide6.QtWidgets import QApplication, QDialog, QLabel, QMessageBox, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QDialog,
+    QLabel,
+    QMessageBox,
+    QSizePolicy,
+    QToolBar,
+    QWidget,
+)
 
 from b12desk.clock import Clock
 from b12desk.services.common import Actor
@@ -247,12 +255,27 @@ class Desktop(QObject):
 
 
 def _show_read_only(window: MainWindow, reason: str) -> None:
-    """Another b12desk holds the database: said in the status bar for as long as the window is open."""
-    label = QLabel("Read-only: another b12desk is writing to this database")
+    """Another b12desk holds the database: said in full in a bar across the top, and by a short badge in
+    the status bar, for as long as the window is open (the status bar alone is too full at 1024 px to hold
+    the sentence)."""
+    look = "background: #fff3cd; color: #664d03; padding: 2px 6px;"
+    label = QLabel("Read-only")
     label.setObjectName("readOnlyBadge")
     label.setToolTip(reason)
-    label.setStyleSheet("QLabel#readOnlyBadge { background: #fff3cd; color: #664d03; padding: 2px 6px; }")
+    label.setStyleSheet(f"QLabel#readOnlyBadge {{ {look} font-weight: bold; }}")
     window.statusBar().addPermanentWidget(label)
+    bar = QToolBar("Read-only", window)
+    bar.setObjectName("readOnlyBar")
+    bar.setMovable(False)
+    bar.setFloatable(False)
+    bar.toggleViewAction().setEnabled(False)  # not one to switch off by accident
+    sentence = QLabel(f"Read-only. {reason}")
+    sentence.setObjectName("readOnlySentence")
+    sentence.setWordWrap(True)
+    sentence.setStyleSheet(f"QLabel#readOnlySentence {{ {look} }}")
+    sentence.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+    bar.addWidget(sentence)
+    window.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
     window.setWindowTitle(f"{window.windowTitle()} — read-only")
 
 

@@ -43,8 +43,12 @@ def test_a_read_only_window_says_so_in_its_status_bar_and_title(
     window = _window(qtbot, db, make_ctx, staff, REASON)
     badge = window.findChild(QLabel, "readOnlyBadge")
     assert badge is not None and badge.isVisible()
-    assert badge.text() == "Read-only: another b12desk is writing to this database"
-    assert badge.toolTip() == REASON
+    assert badge.text() == "Read-only" and badge.toolTip() == REASON
+    sentence = window.findChild(QLabel, "readOnlySentence")  # the whole sentence, across the top
+    assert sentence is not None and sentence.isVisible() and sentence.text() == f"Read-only. {REASON}"
+    window.resize(1024, 700)
+    QApplication.processEvents()
+    assert sentence.height() >= sentence.heightForWidth(sentence.width())  # no line of it cut off
     assert window.windowTitle().endswith("— read-only")
     if os.environ.get("B12DESK_SCREENSHOT_DIR"):
         window.grab().save(str(Path(os.environ["B12DESK_SCREENSHOT_DIR"]) / "read_only.png"))
