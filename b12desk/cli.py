@@ -1407,6 +1407,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     from sqlalchemy.exc import SQLAlchemyError
 
+    from b12desk.data.audit_key import AuditKeyError
     from b12desk.data.db import UnsupportedDatabase
     from b12desk.services.common import ServiceError, ValidationFailed
 
@@ -1426,6 +1427,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ServiceError, UnsupportedDatabase) as exc:
         print(f"b12desk: {exc}", file=sys.stderr)
         return getattr(exc, "exit_code", 1)
+    except AuditKeyError as exc:  # a save refused, whole: this computer cannot sign the audit trail
+        print(f"b12desk: {exc}", file=sys.stderr)
+        return 1
     except SQLAlchemyError as exc:
         from b12desk.data.db import BUSY_MESSAGE, is_busy, read_only_message
 

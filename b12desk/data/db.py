@@ -219,7 +219,12 @@ def is_busy(error: BaseException) -> bool:
 
 
 def read_only_message(error: BaseException) -> str | None:
-    """For a write refused because the database is open read-only: why, in words; None otherwise."""
+    """For a write refused because the database is open read-only, or because this computer cannot sign
+    the audit trail (its key file missing or another): why, in words; None otherwise."""
+    from b12desk.data.audit_key import AuditKeyError
+
+    if isinstance(error, AuditKeyError):
+        return str(error)
     text = str(getattr(error, "orig", error)).lower()
     if not isinstance(error, OperationalError | sqlite3.OperationalError) or "readonly database" not in text:
         return None

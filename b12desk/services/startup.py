@@ -84,16 +84,13 @@ def open_app_database(url: str | None, *, demo: bool = False, seed_demo: bool = 
     db, read_only_reason = _open_as_writer_or_reader(resolved, path)
     try:
         result = _upgrade(db, read_only_reason)
-        with db.readers() as session:
-            check_signing_key(session)  # a signed chain this computer cannot continue: say so now
-        if not db.read_only and _templates_outdated(db):
+        key_problem = _audit_key_problem(db)
+        read_only_reason = read_only_reason or key_problem
+        if not db.read_only and key_problem is None and _templates_outdated(db):
             from b12desk.services.plans import ensure_shipped_templates
 
             with db.sessions.begin() as session:
                 ensure_shipped_templates(session)  # new or corrected shipped ones; edited ones keep theirs
-    except AuditKeyError as exc:
-        db.dispose()
-        raise DatabaseUnavailable(str(exc)) from None
     except OperationalError as exc:
         db.dispose()
         if is_busy(exc):
@@ -102,9 +99,23 @@ def open_app_database(url: str | None, *, demo: bool = False, seed_demo: bool = 
             f"Cannot open the database {db.describe()}: {exc.orig}. Check the address, that the server is "
             "running, and the user name and password."
         ) from None
-    if demo and seed_demo and not db.read_only:  # the process writing to it seeds it
+    if demo and seed_demo and not db.read_only and key_problem is None:  # the process writing seeds it
         ensure_demo_content(db)
     return OpenedDatabase(db=db, demo=demo, upgrade=result, read_only_reason=read_only_reason)
+
+
+def _audit_key_problem(db: Database) -> str | None:
+    """A signed chain this computer cannot continue (its key file missing or another): said now, not at
+    the first save. The database still opens, for reading: every save appends to the audit trail and is
+    refused, whole, with the same sentence, so nothing is lost and nothing is written unsigned."""
+    try:
+        with db.readers() as session:
+            check_signing_key(session)
+    except AuditKeyError as exc:
+        return str(exc).replace(
+            "Nothing was saved.", "Until then it opens for reading only: nothing can be saved."
+        )
+    return None
 
 
 def _open_as_writer_or_reader(url: str, path: Path | None) -> tuple[Database, str | None]:

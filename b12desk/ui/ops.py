@@ -95,9 +95,9 @@ def describe_failure(error: BaseException) -> OpFailure | None:
         return OpFailure("denied", str(error), error=error)
     if isinstance(error, ServiceError):
         return OpFailure("refused", str(error), error=error)
+    if read_only := read_only_message(error):  # also an audit trail this computer cannot sign
+        return OpFailure("refused", read_only, error=error)
     if isinstance(error, SQLAlchemyError):
-        if read_only := read_only_message(error):
-            return OpFailure("refused", read_only, error=error)
         if is_busy(error):
             return OpFailure("busy", BUSY_MESSAGE, error=error)
         detail = getattr(error, "orig", None) or error

@@ -16,9 +16,10 @@ from sqlalchemy import text
 from b12desk.cli import main
 from b12desk.data import audit_head
 from b12desk.data.audit import GENESIS_HASH
-from b12desk.data.audit_key import AUDIT_KEY_ENV, load_key
+from b12desk.data.audit_key import AUDIT_KEY_ENV, AuditKeyError, load_key
 from b12desk.data.db import Database
-from b12desk.services.startup import DatabaseUnavailable, open_app_database
+from b12desk.services import auth
+from b12desk.services.startup import open_app_database
 from tests.conftest import PASSWORD, Staffing
 
 Capture = pytest.CaptureFixture[str]
@@ -159,27 +160,58 @@ def test_the_key_and_head_files_are_private(
     assert key.secret.hex().encode() not in raw and key.secret not in raw
 
 
-def test_a_signed_database_without_its_key_is_refused_with_the_remedy(
+def _audit_rows(path: Path) -> int:
+    with _raw(path) as raw:
+        return int(raw.execute("SELECT count(*) FROM audit_events").fetchone()[0])
+
+
+def test_a_signed_database_without_its_key_opens_for_reading_and_refuses_every_save(
     clinic: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capture
 ) -> None:
-    url, _ = clinic
+    """Nothing is lost (the records can be read and exported) and nothing is written unsigned."""
+    url, path = clinic
     monkeypatch.setenv(AUDIT_KEY_ENV, str(tmp_path / "elsewhere" / "audit.key"))
-    with pytest.raises(DatabaseUnavailable, match="does not hold") as refused:
-        open_app_database(url)
-    assert "Copy audit.key" in str(refused.value)
+    opened = open_app_database(url)
+    try:
+        reason = opened.read_only_reason or ""
+        assert "does not hold" in reason and "Copy audit.key" in reason and "reading only" in reason
+        before = _audit_rows(path)
+        with pytest.raises(AuditKeyError, match="Nothing was saved"), opened.db.sessions.begin() as s:
+            admin = auth.authenticate(s, username="admin", password=PASSWORD)
+            auth.disable_user(s, admin, username="nurse")
+        assert _audit_rows(path) == before
+        with opened.db.readers() as s:  # reading works
+            assert len(auth.list_accounts(s, admin)) == 5
+    finally:
+        opened.db.dispose()
     assert not (tmp_path / "elsewhere" / "audit.key").exists()  # no new key made for a signed chain
+    capsys.readouterr()
+    assert main(["patient", "list", "--db", url, "--user", "admin"]) == 0  # read, with the warning
+    assert "does not hold" in capsys.readouterr().err
+    assert main(["user", "disable", "nurse", "--db", url, "--user", "admin"]) == 1
+    err = capsys.readouterr().err
+    assert "Nothing was saved" in err and "Traceback" not in err
+    assert _audit_rows(path) == before
     code, out = _check(url, capsys)
     assert code == 1 and "does not hold" in out
 
 
-def test_a_different_key_is_refused(
+def test_a_different_key_refuses_saves_too(
     clinic: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url, _ = clinic
+    url, path = clinic
     monkeypatch.setenv(AUDIT_KEY_ENV, str(tmp_path / "other.key"))
     assert load_key(create=True) is not None
-    with pytest.raises(DatabaseUnavailable, match="is signed with key"):
-        open_app_database(url)
+    opened = open_app_database(url)
+    try:
+        assert "is signed with key" in (opened.read_only_reason or "")
+        before = _audit_rows(path)
+        with pytest.raises(AuditKeyError), opened.db.sessions.begin() as s:
+            admin = auth.authenticate(s, username="admin", password=PASSWORD)
+            auth.disable_user(s, admin, username="nurse")
+        assert _audit_rows(path) == before
+    finally:
+        opened.db.dispose()
 
 
 @pytest.mark.postgres
