@@ -316,3 +316,28 @@ def test_the_readme_grants_keep_the_application_role_from_touching_audit_rows(pg
             for role in names.values():
                 conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
         superuser.dispose()
+
+
+def test_the_desktop_app_records_the_head_as_it_exits(fresh_db: tuple[Database, Staffing]) -> None:
+    import subprocess
+    import sys
+
+    db = fresh_db[0]
+    head = audit_head.head_path(db)
+    assert not head.exists()
+    env = {**os.environ, "B12DESK_PASSWORD": PASSWORD, "B12DESK_EXIT_AFTER_SHOWN": "1"}
+    env["QT_QPA_PLATFORM"] = "offscreen"
+    url = f"sqlite:///{db.engine.url.database}"
+    done = subprocess.run(
+        [sys.executable, "-m", "b12desk", "--db", url, "--user", "admin"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    recorded = audit_head.read_head(db)
+    now = audit_head.current_head(db)
+    assert recorded is not None  # written, and signed with this clinic's key
+    assert (recorded.events, recorded.last_hash) == (now.events, now.last_hash)  # as the app left it
