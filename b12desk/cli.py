@@ -1428,7 +1428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"b12desk: {exc}", file=sys.stderr)
         return getattr(exc, "exit_code", 1)
     except AuditKeyError as exc:  # a save refused, whole: this computer cannot sign the audit trail
-        print(f"b12desk: {exc}", file=sys.stderr)
+        print(f"b12desk: {exc.refused_save}", file=sys.stderr)
         return 1
     except SQLAlchemyError as exc:
         from b12desk.data.db import BUSY_MESSAGE, is_busy, read_only_message

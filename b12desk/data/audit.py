@@ -64,11 +64,11 @@ def event_hash(
     return key.sign(payload) if key is not None else hashlib.sha256(payload).hexdigest()
 
 
-def _missing_key_message(path: Any, *, saving: bool = True) -> str:
+def _missing_key_message(path: Any) -> str:
     return (
         f"This database's audit trail is signed with a key this computer does not hold: {path} is "
         "missing. Copy audit.key from the computer or backup that holds it to that place (or point "
-        "B12DESK_AUDIT_KEY_FILE to it)." + (" Nothing was saved." if saving else "")
+        "B12DESK_AUDIT_KEY_FILE to it)."
     )
 
 
@@ -85,7 +85,7 @@ def signing_key(last_key_id: str | None) -> AuditKey | None:
     if last_key_id is not None and key.key_id != last_key_id:
         raise AuditKeyError(
             f"This database's audit trail is signed with key {last_key_id}, but {key.path} holds key "
-            f"{key.key_id}: copy the clinic's audit.key there (keep this one aside). Nothing was saved."
+            f"{key.key_id}: copy the clinic's audit.key there (keep this one aside)."
         )
     return key
 
@@ -305,7 +305,7 @@ def verify_chain(
     prev_hash = GENESIS_HASH
     checked = 0
     last_id = 0
-    seen_key_id: str | None = None
+    signed_seen = False  # unsigned events may only come before the first signed one
     head_hash: str | None = None
     sha256 = hashlib.sha256
     payload_of = _payload
@@ -349,7 +349,7 @@ def verify_chain(
                 prev, _at_text(at), staff_id, action, entity, entity_id, old, new, reason
             ).encode("utf-8")
             if key_id is None:
-                if seen_key_id is not None:
+                if signed_seen:
                     return ChainReport(
                         checked,
                         event_id,
@@ -359,15 +359,15 @@ def verify_chain(
                 expected = sha256(payload).hexdigest()
             else:
                 if key is None:
-                    return ChainReport(checked, event_id, _missing_key_message(key_path(), saving=False))
-                if key_id != key.key_id or (seen_key_id is not None and key_id != seen_key_id):
+                    return ChainReport(checked, event_id, _missing_key_message(key_path()))
+                if key_id != key.key_id:
                     return ChainReport(
                         checked,
                         event_id,
                         f"{what} is signed with key {key_id}, not with this clinic's key {key.key_id} "
                         f"({key.path}): it was forged, or this computer holds another clinic's key",
                     )
-                seen_key_id = key_id
+                signed_seen = True
                 expected = key.sign(payload)
             if expected != digest:
                 return ChainReport(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -114,14 +115,15 @@ def check_chain(db: Database) -> ChainReport:
     """The chain verified end to end and against the newest head; a damaged or foreign head file is
     itself a fault. A chain found whole becomes the new head."""
     key = load_key(create=False)
+    head_problem = ""
     try:
         head = read_head(db, key)
     except HeadFileProblem as exc:
-        with db.readers() as session:
-            report = verify_chain(session, key=key)
-        return ChainReport(report.events_checked, report.first_broken_id, report.problem, str(exc))
+        head, head_problem = None, str(exc)
     with db.readers() as session:
         report = verify_chain(session, key=key, head=head)
+    if head_problem:
+        return replace(report, head_problem=head_problem)
     if report.ok:
         write_head(db, key)
     return report

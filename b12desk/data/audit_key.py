@@ -18,7 +18,12 @@ _HEADER = "b12desk audit key v1"
 
 
 class AuditKeyError(RuntimeError):
-    """The key file is missing where the chain needs it, unreadable, or not the chain's own key."""
+    """The key file is missing where the chain needs it, unreadable, or not the chain's own key. The
+    message says what is wrong and how to mend it; each caller says what it means for the act at hand."""
+
+    @property
+    def refused_save(self) -> str:
+        return f"{self} Nothing was saved."
 
 
 @dataclass(frozen=True, slots=True)

@@ -224,7 +224,7 @@ def read_only_message(error: BaseException) -> str | None:
     from b12desk.data.audit_key import AuditKeyError
 
     if isinstance(error, AuditKeyError):
-        return str(error)
+        return error.refused_save
     text = str(getattr(error, "orig", error)).lower()
     if not isinstance(error, OperationalError | sqlite3.OperationalError) or "readonly database" not in text:
         return None

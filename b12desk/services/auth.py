@@ -173,11 +173,15 @@ def attempt_sign_in(
     if not staff.active:
         return SignInAttempt(None, f"The account '{staff.username}' is disabled; ask an administrator.")
     if staff.failed_sign_ins or staff.lockouts or staff.locked_until is not None:
-        staff.failed_sign_ins, staff.lockouts, staff.locked_until = 0, 0, None
+        _clear_lock(staff)
     if _hasher.check_needs_rehash(staff.password_hash):
         staff.password_hash = _hasher.hash(password)
     session.flush()
     return SignInAttempt(_actor(staff))
+
+
+def _clear_lock(staff: Staff) -> None:
+    staff.failed_sign_ins, staff.lockouts, staff.locked_until = 0, 0, None
 
 
 def _count_failure(session: Session, staff: Staff, now: datetime) -> str:
@@ -394,41 +398,31 @@ def set_role(session: Session, actor: Actor, *, username: str, role: Role, reaso
 
 def disable_user(session: Session, actor: Actor, *, username: str, reason: str = "") -> StaffAccount:
     """The account can no longer sign in or act (each action re-reads it); its records keep its name."""
-    require(session, actor, Permission.MANAGE_STAFF)
-    staff = _account(session, username)
-    if not staff.active:
-        raise ValidationFailed({"username": f"'{staff.username}' is already disabled."})
-    _keep_an_admin(session, staff, "disabling it")
-    staff.active = False
-    session.flush()
-    append_event(
-        session,
-        staff_id=actor.id,
-        action="disable",
-        entity="staff",
-        entity_id=staff.id,
-        old={"active": True},
-        new={"active": False},
-        reason=reason,
-    )
-    return _accounts_row(staff)
+    return _set_active(session, actor, username, active=False, reason=reason)
 
 
 def enable_user(session: Session, actor: Actor, *, username: str, reason: str = "") -> StaffAccount:
+    return _set_active(session, actor, username, active=True, reason=reason)
+
+
+def _set_active(session: Session, actor: Actor, username: str, *, active: bool, reason: str) -> StaffAccount:
     require(session, actor, Permission.MANAGE_STAFF)
     staff = _account(session, username)
-    if staff.active:
-        raise ValidationFailed({"username": f"'{staff.username}' is already enabled."})
-    staff.active = True
+    if staff.active == active:
+        state = "enabled" if active else "disabled"
+        raise ValidationFailed({"username": f"'{staff.username}' is already {state}."})
+    if not active:
+        _keep_an_admin(session, staff, "disabling it")
+    staff.active = active
     session.flush()
     append_event(
         session,
         staff_id=actor.id,
-        action="enable",
+        action="enable" if active else "disable",
         entity="staff",
         entity_id=staff.id,
-        old={"active": False},
-        new={"active": True},
+        old={"active": not active},
+        new={"active": active},
         reason=reason,
     )
     return _accounts_row(staff)
@@ -440,7 +434,7 @@ def unlock_user(session: Session, actor: Actor, *, username: str) -> StaffAccoun
     if staff.locked_until is None and not staff.failed_sign_ins:
         raise ValidationFailed({"username": f"'{staff.username}' is not locked."})
     old = {"locked_until": staff.locked_until, "failed_sign_ins": staff.failed_sign_ins}
-    staff.failed_sign_ins, staff.lockouts, staff.locked_until = 0, 0, None
+    _clear_lock(staff)
     session.flush()
     append_event(
         session,
@@ -461,7 +455,7 @@ def reset_password(session: Session, actor: Actor, *, username: str, new_passwor
     staff = _account(session, username)
     _check_password(new_password, staff.username)
     staff.password_hash = hash_password(new_password)
-    staff.failed_sign_ins, staff.lockouts, staff.locked_until = 0, 0, None
+    _clear_lock(staff)
     session.flush()
     append_event(session, staff_id=actor.id, action="reset_password", entity="staff", entity_id=staff.id)
     return _accounts_row(staff)

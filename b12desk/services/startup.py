@@ -112,9 +112,7 @@ def _audit_key_problem(db: Database) -> str | None:
         with db.readers() as session:
             check_signing_key(session)
     except AuditKeyError as exc:
-        return str(exc).replace(
-            "Nothing was saved.", "Until then it opens for reading only: nothing can be saved."
-        )
+        return f"{exc} Until then it opens for reading only: nothing can be saved."
     return None
 
 

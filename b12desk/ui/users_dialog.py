@@ -387,25 +387,20 @@ class UsersDialog(QDialog):
         if account is None:
             return
         username = account.username
+        change = auth.disable_user if account.active else auth.enable_user
         if account.active:
-            submit: Callable[..., object] = lambda s, actor, reason: auth.disable_user(  # noqa: E731
-                s, actor, username=username, reason=reason
-            )
-            title, prompt, action = (
-                f"Disable {username}",
+            title, action = f"Disable {username}", "Disable"
+            prompt = (
                 f"{account.full_name} will no longer be able to sign in; what they recorded keeps their "
-                "name. Why?",
-                "Disable",
+                "name. Why?"
             )
         else:
-            submit = lambda s, actor, reason: auth.enable_user(  # noqa: E731
-                s, actor, username=username, reason=reason
-            )
-            title, prompt, action = (
-                f"Enable {username}",
-                f"{account.full_name} may sign in again. Why?",
-                "Enable",
-            )
+            title, action = f"Enable {username}", "Enable"
+            prompt = f"{account.full_name} may sign in again. Why?"
+
+        def submit(session: Session, actor: Actor, reason: str) -> object:
+            return change(session, actor, username=username, reason=reason)
+
         dialog = ReasonDialog(
             self, self.ctx, title=title, prompt=prompt, action_text=action, submit=submit, changes=("staff",)
         )

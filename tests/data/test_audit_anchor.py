@@ -176,9 +176,10 @@ def test_a_signed_database_without_its_key_opens_for_reading_and_refuses_every_s
         reason = opened.read_only_reason or ""
         assert "does not hold" in reason and "Copy audit.key" in reason and "reading only" in reason
         before = _audit_rows(path)
-        with pytest.raises(AuditKeyError, match="Nothing was saved"), opened.db.sessions.begin() as s:
+        with pytest.raises(AuditKeyError, match="does not hold") as refused, opened.db.sessions.begin() as s:
             admin = auth.authenticate(s, username="admin", password=PASSWORD)
             auth.disable_user(s, admin, username="nurse")
+        assert refused.value.refused_save.endswith("Nothing was saved.")  # as the screen and CLI say it
         assert _audit_rows(path) == before
         with opened.db.readers() as s:  # reading works
             assert len(auth.list_accounts(s, admin)) == 5
