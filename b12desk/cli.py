@@ -1455,13 +1455,16 @@ _OPENED: list[Any] = []  # the databases this command opened, whose audit head i
 
 def _record_audit_heads() -> None:
     """The audit chain's head, signed, outside the database: `db check` then sees a chain cut short."""
+    if not _OPENED:
+        return  # a command that opened no database loads none of this
     from sqlalchemy.exc import SQLAlchemyError
 
     from b12desk.data.audit_head import write_head
+    from b12desk.data.audit_key import AuditKeyError
 
     while _OPENED:
         db = _OPENED.pop()
         try:
             write_head(db)
-        except (OSError, SQLAlchemyError) as exc:
+        except (OSError, SQLAlchemyError, AuditKeyError) as exc:
             print(f"b12desk: warning: the audit head was not recorded ({exc})", file=sys.stderr)
